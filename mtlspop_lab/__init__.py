@@ -1,0 +1,49 @@
+"""mtlspop-lab: learn, test and measure OAuth mTLS Proof-of-Possession (RFC 8705).
+
+The public names are imported lazily, so ``import mtlspop_lab`` stays fast and
+a notebook that only inspects tokens never loads pandas or the authority.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "LabError": "errors", "ConfigurationError": "errors", "CertificateError": "errors",
+    "TokenFormatError": "errors", "TokenValidationError": "errors", "AuthorityError": "errors",
+    "TokenTypeMismatchError": "errors", "ManagedIdentityError": "errors",
+    "TransportError": "errors", "ResourceAccessError": "errors",
+    "Certificate": "certs", "CertificateAuthority": "certs",
+    "Cloud": "cloud",
+    "redact_token": "redact",
+    "LocalAuthority": "authority",
+    # client flows (flows/ package)
+    "ManagedIdentityId": "flows", "MtlsPopTokenAcquirer": "flows", "FicLeg1Acquirer": "flows",
+    "FicLeg2Exchanger": "flows", "TokenResult": "flows", "RoundTrip": "flows",
+    "call_resource": "flows",
+    "capabilities": "capabilities",
+    # the binding inspector
+    "decode_token": "inspect", "verify_token": "inspect", "check_binding": "inspect",
+    "explain_claims": "inspect", "BindingVerdict": "inspect", "DecodedToken": "inspect",
+    "x5t_s256": "inspect", "x5t": "inspect", "sha1_thumbprint": "inspect",
+    # the seed's testing checklist, executable
+    "run_checklist": "checklist",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mtlspop_lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

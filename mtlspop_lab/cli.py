@@ -1,0 +1,47 @@
+"""``mtlspop-lab``: one command, a few verbs, each owned by the module that does the work.
+
+    mtlspop-lab demo      run every identity and flow on the embedded authority, print a table
+    mtlspop-lab serve     run the embedded authority as a standalone process for curl/msal
+    mtlspop-lab inspect   check a token's binding against a certificate
+    mtlspop-lab bench     run the latency experiments, write CSV and charts
+
+This file only dispatches: each verb's arguments and behaviour live beside its
+logic, so ``python -m mtlspop_lab.<module>`` and the CLI can never disagree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+VERBS = {
+    "demo": ("mtlspop_lab.demo", "run every identity and flow on the embedded authority"),
+    "serve": ("mtlspop_lab.authority.serve", "run the embedded authority as a standalone process"),
+    "inspect": ("mtlspop_lab.inspect_cli", "check a token's cnf binding against a certificate"),
+    "bench": ("mtlspop_lab.bench_cli", "measure vanilla vs two-leg, cache hits, regions, parallelism"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: mtlspop-lab VERB [options]", "", "verbs:"]
+    lines += [f"  {verb:<8} {text}" for verb, (_, text) in VERBS.items()]
+    lines += ["", "Run 'mtlspop-lab VERB --help' for a verb's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to ``<module>.main(argv)``; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if args else 2
+    verb, rest = args[0], args[1:]
+    if verb not in VERBS:
+        print(f"mtlspop-lab: unknown verb {verb!r}.\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(VERBS[verb][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

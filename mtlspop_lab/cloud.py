@@ -1,0 +1,156 @@
+"""Cloud: where a flow sends its requests, and which trust it uses.
+
+Two kinds of target exist. The **live** ones (``Cloud.public()``,
+``Cloud.for_login_host("login.microsoftonline.us")``) apply MSAL's host rule
+for mTLS PoP: the authority host ``login.X`` becomes ``mtlsauth.X``
+(``{region}.mtlsauth.X`` with a region), the four public login hosts map to
+``mtlsauth.microsoft.com``, and some clouds are refused. The **local** one is
+built by :class:`~mtlspop_lab.authority.LocalAuthority`: loopback ports
+instead of host names, and the authority's own CA as trust.
+
+Flows ask the cloud for URLs, never build them, so the same flow code runs
+against both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+PUBLIC_LOGIN_HOSTS = frozenset({"login.microsoftonline.com", "login.windows.net",
+                                "login.microsoft.com", "sts.windows.net"})
+MTLS_UNSUPPORTED_HOSTS = frozenset({"login.usgovcloudapi.net", "login.chinacloudapi.cn"})
+UNTENANTED = frozenset({"common", "organizations", "consumers"})
+LIVE_IMDS_URL = "http://169.254.169.254"
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+
+_REGION_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """The endpoints and trust of one target (live Entra ID or a local authority).
+
+    ``login_url``: base of the server-TLS authority (``https://login.microsoftonline.com``).
+    ``mtls_url``: base of the global mTLS token host; None on live clouds, where
+    it is derived from ``login_url`` by MSAL's rule.
+    ``regional_mtls_urls``: explicit region -> base URL (the local authority's ports).
+    ``imds_url``: managed identity endpoint base.
+    ``ca_bundle``: PEM file that verifies the servers; None means the system trust.
+    """
+
+    name: str
+    login_url: str
+    imds_url: str = LIVE_IMDS_URL
+    mtls_url: str | None = None
+    regional_mtls_urls: Mapping[str, str] = field(default_factory=dict)
+    resource_url: str | None = None
+    ca_bundle: str | None = None
+    is_local: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "login_url", self.login_url.rstrip("/"))
+        object.__setattr__(self, "regional_mtls_urls",
+                           MappingProxyType({k: v.rstrip("/") for k, v in self.regional_mtls_urls.items()}))
+
+    # -- constructors ---------------------------------------------------------------
+    @classmethod
+    def public(cls) -> "Cloud":
+        """Live Microsoft Entra ID (public cloud) and Azure IMDS at its link-local address."""
+        return cls(name="AzurePublic", login_url="https://login.microsoftonline.com")
+
+    @classmethod
+    def for_login_host(cls, host: str, *, imds_url: str = LIVE_IMDS_URL) -> "Cloud":
+        """A live sovereign or custom cloud, named by its ``login.`` host."""
+        host = host.strip().lower()
+        if "//" in host:
+            host = urlsplit(host).hostname or ""
+        if not host:
+            raise ConfigurationError("Empty login host.", fix='Pass a host like "login.microsoftonline.us".')
+        return cls(name=host, login_url=f"https://{host}", imds_url=imds_url)
+
+    # -- URL rules ------------------------------------------------------------------
+    @property
+    def login_host(self) -> str:
+        return urlsplit(self.login_url).netloc
+
+    def authority_url(self, tenant: str) -> str:
+        """The authority msal is given: ``{login_url}/{tenant}``."""
+        return f"{self.login_url}/{check_tenant(tenant, allow_untenanted=True)}"
+
+    def token_endpoint(self, tenant: str) -> str:
+        """The server-TLS token endpoint (Bearer, private_key_jwt)."""
+        return f"{self.authority_url(tenant)}/oauth2/v2.0/token"
+
+    def mtls_base_url(self, region: str | None = None) -> str:
+        """Base URL of the mTLS token host, global or regional, by MSAL's rule."""
+        if region is not None:
+            region = check_region(region)
+        if self.is_local or self.mtls_url is not None:
+            if region is None:
+                if self.mtls_url is None:
+                    raise ConfigurationError(f"Cloud {self.name!r} has no mTLS endpoint.")
+                return self.mtls_url
+            if region not in self.regional_mtls_urls:
+                known = ", ".join(sorted(self.regional_mtls_urls)) or "none"
+                raise ConfigurationError(
+                    f"Region {region!r} is not served by {self.name}.",
+                    cause=f"This target knows the regions: {known}.",
+                    fix="Pass one of those regions, or region=None for the global endpoint.",
+                    code="unknown_region")
+            return self.regional_mtls_urls[region]
+        host = self.login_host.lower()
+        if host in MTLS_UNSUPPORTED_HOSTS or not host.startswith("login.") and host not in PUBLIC_LOGIN_HOSTS:
+            raise ConfigurationError(
+                f"mTLS PoP is not supported for the authority host {host!r}.",
+                cause="MSAL maps only 'login.*' hosts to 'mtlsauth.*'; US Gov (usgovcloudapi) and "
+                      "China (chinacloudapi) legacy hosts have no mTLS endpoint.",
+                fix="Use the public cloud, a supported sovereign 'login.' host, or Bearer tokens.",
+                code="mtls_pop_not_supported_for_environment")
+        mtls_host = "mtlsauth.microsoft.com" if host in PUBLIC_LOGIN_HOSTS else "mtlsauth." + host[len("login."):]
+        return f"https://{region + '.' if region else ''}{mtls_host}"
+
+    def mtls_token_endpoint(self, tenant: str, region: str | None = None) -> str:
+        """``{mtls host}/{tenant}/oauth2/v2.0/token``; refuses ``/common`` and ``/organizations``."""
+        return f"{self.mtls_base_url(region)}/{check_tenant(tenant)}/oauth2/v2.0/token"
+
+    def imds_token_url(self) -> str:
+        return f"{self.imds_url.rstrip('/')}/metadata/identity/oauth2/token"
+
+    def describe(self) -> str:
+        return f"{self.name} ({'embedded local authority' if self.is_local else 'live'})"
+
+
+def check_tenant(tenant: str, *, allow_untenanted: bool = False) -> str:
+    """A tenant id or domain; ``common``/``organizations`` refused where a tenant is required."""
+    if not isinstance(tenant, str) or not tenant.strip():
+        raise ConfigurationError("A tenant id is required.", cause=f"Got {tenant!r}.",
+                                 fix="Pass the directory (tenant) id of the app registration.")
+    tenant = tenant.strip()
+    if not re.fullmatch(r"[A-Za-z0-9.\-_]{1,256}", tenant):
+        raise ConfigurationError(f"{tenant[:60]!r} is not a tenant id or domain.",
+                                 cause="Tenant ids are GUIDs or domain names.",
+                                 fix="Copy the 'Directory (tenant) ID' of the app registration.",
+                                 code="invalid_tenant")
+    if not allow_untenanted and tenant.lower() in UNTENANTED:
+        raise ConfigurationError(
+            f"mTLS PoP needs a tenanted authority, not /{tenant}.",
+            cause="The token for a client credential is issued by one tenant; /common and "
+                  "/organizations cannot bind it.",
+            fix="Use the tenant id of the app registration.", code="missing_tenanted_authority")
+    return tenant
+
+
+def check_region(region: str) -> str:
+    """An Azure region name such as ``westus3`` (lower-case letters, digits, dashes)."""
+    if not isinstance(region, str) or not _REGION_RE.fullmatch(region.strip().lower()):
+        raise ConfigurationError(f"{str(region)[:40]!r} is not an Azure region name.",
+                                 cause="Regions are short names like 'westus3' or 'eastus2'.",
+                                 fix="Pass the region where the app runs, or None for the global endpoint.",
+                                 code="invalid_region")
+    return region.strip().lower()
