@@ -1,0 +1,100 @@
+"""Small HTML builders shared by the panels: cards, badges, key/value rows, tables.
+
+Why hand-written HTML instead of richer widgets: a card is one ``HTML``
+widget whose ``.value`` a headless test can read, it renders the same in
+JupyterLab, classic Notebook, VS Code and nbconvert, and it needs no
+front-end extension. Every colour comes with a word and a symbol (``✔ bound``,
+``✘ refused``) so colour is never the only carrier of meaning, and the text
+colour is set explicitly so the cards stay readable on dark themes.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Iterable, Sequence
+
+from ..redact import redact_text
+
+# tone -> (symbol, border colour, background, text colour)
+TONES = {
+    "ok": ("✔", "#1e8e3e", "#e6f4ea", "#0d3d1a"),
+    "bad": ("✘", "#c5221f", "#fce8e6", "#5c0f0b"),
+    "warn": ("⚠", "#b06000", "#fef7e0", "#4a2c00"),
+    "info": ("ℹ", "#1a5fb4", "#e8f0fe", "#0b2a55"),
+    "busy": ("⏳", "#5f6368", "#f1f3f4", "#202124"),
+}
+
+_CARD = ("border-left:6px solid {border};background:{bg};color:{fg};padding:8px 12px;"
+         "margin:6px 0;border-radius:4px;max-width:100%;box-sizing:border-box;"
+         "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;"
+         "line-height:1.45;overflow-wrap:anywhere")
+
+
+def esc(value) -> str:
+    """Escape for HTML, after redacting any token or key the text may hold."""
+    return html.escape(redact_text(str(value)), quote=True)
+
+
+def badge(text: str, tone: str) -> str:
+    """An inline label such as ``✔ bound``: symbol + word + colour."""
+    symbol, border, bg, fg = TONES[tone]
+    return (f"<span class='mtlspop-badge mtlspop-{tone}' style='display:inline-block;"
+            f"border:1px solid {border};background:{bg};color:{fg};border-radius:10px;"
+            f"padding:0 8px;font-weight:600;white-space:nowrap'>{symbol} {esc(text)}</span>")
+
+
+def mono(value) -> str:
+    """Monospace text that wraps instead of overflowing (thumbprints, redacted tokens)."""
+    return (f"<code style='font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;"
+            f"overflow-wrap:anywhere;word-break:break-all'>{esc(value)}</code>")
+
+
+def rows(pairs: Iterable[tuple[str, str]]) -> str:
+    """A two-column key/value grid; values are HTML already (use esc/mono/badge)."""
+    cells = "".join(
+        f"<div style='font-weight:600;white-space:nowrap'>{esc(key)}</div><div style='min-width:0'>{value}</div>"
+        for key, value in pairs)
+    return (f"<div style='display:grid;grid-template-columns:max-content minmax(0,1fr);"
+            f"gap:2px 12px;margin-top:4px'>{cells}</div>")
+
+
+def card(title: str, body: str = "", *, tone: str = "info", css_class: str = "") -> str:
+    """A coloured box with a symbol + title line and an HTML body."""
+    symbol, border, bg, fg = TONES[tone]
+    klass = f"mtlspop-card mtlspop-{tone} {css_class}".strip()
+    return (f"<div class='{klass}' style=\"{_CARD.format(border=border, bg=bg, fg=fg)}\">"
+            f"<div style='font-weight:700;font-size:14px'>{symbol} {esc(title)}</div>{body}</div>")
+
+
+def table(headers: Sequence[str], data: Iterable[Sequence], *, css_class: str = "mtlspop-table") -> str:
+    """A compact table; cells are escaped text unless wrapped in :class:`Raw`."""
+    head = "".join(f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #999'>{esc(h)}</th>"
+                   for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding:2px 8px;vertical-align:top'>"
+                         f"{cell if isinstance(cell, Raw) else esc(cell)}</td>" for cell in row) + "</tr>"
+        for row in data)
+    return (f"<div style='overflow-x:auto;max-width:100%'><table class='{css_class}' style='border-collapse:"
+            f"collapse;font-size:12px;font-family:system-ui,sans-serif'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
+
+
+class Raw(str):
+    """Marks a table cell as HTML already built (a badge, a mono value)."""
+
+
+def error_card(error: BaseException) -> str:
+    """A readable error: what happened, why, what to do. Never a traceback, never a secret."""
+    from ..errors import LabError
+
+    if isinstance(error, LabError):
+        title = f"{type(error).__name__}" + (f" [{error.code}]" if error.code else "")
+        body = rows([("What happened", esc(error.message)),
+                     ("Likely cause", esc(error.cause)),
+                     ("What to do", esc(error.fix))])
+    else:
+        title = f"Unexpected {type(error).__name__}"
+        body = rows([("What happened", esc(str(error) or type(error).__name__)),
+                     ("What to do", esc("This is a bug in the lab or an unusual setting: re-run the "
+                                        "first cell; if it persists, report these steps."))])
+    return card(title, body, tone="bad", css_class="mtlspop-error")
