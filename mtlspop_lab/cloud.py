@@ -6,7 +6,9 @@ for mTLS PoP: the authority host ``login.X`` becomes ``mtlsauth.X``
 (``{region}.mtlsauth.X`` with a region), the four public login hosts map to
 ``mtlsauth.microsoft.com``, and some clouds are refused. The **local** one is
 built by :class:`~mtlspop_lab.authority.LocalAuthority`: loopback ports
-instead of host names, and the authority's own CA as trust.
+instead of host names, and the authority's own CA as trust. A **discovered**
+one (``Cloud.from_discovery(url)``) is any RFC 8705 server described by its
+discovery document: its endpoints are read, not derived.
 
 Flows ask the cloud for URLs, never build them, so the same flow code runs
 against both.
@@ -17,10 +19,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, TransportError
 
 PUBLIC_LOGIN_HOSTS = frozenset({"login.microsoftonline.com", "login.windows.net",
                                 "login.microsoft.com", "sts.windows.net"})
@@ -42,6 +44,8 @@ class Cloud:
     ``regional_mtls_urls``: explicit region -> base URL (the local authority's ports).
     ``imds_url``: managed identity endpoint base.
     ``ca_bundle``: PEM file that verifies the servers; None means the system trust.
+    ``metadata``: the discovery document of a discovered cloud (empty otherwise);
+    its ``token_endpoint`` and ``mtls_endpoint_aliases`` replace MSAL's URL rule.
     """
 
     name: str
@@ -52,11 +56,13 @@ class Cloud:
     resource_url: str | None = None
     ca_bundle: str | None = None
     is_local: bool = False
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "login_url", self.login_url.rstrip("/"))
         object.__setattr__(self, "regional_mtls_urls",
                            MappingProxyType({k: v.rstrip("/") for k, v in self.regional_mtls_urls.items()}))
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
 
     # -- constructors ---------------------------------------------------------------
     @classmethod
@@ -74,6 +80,117 @@ class Cloud:
             raise ConfigurationError("Empty login host.", fix='Pass a host like "login.microsoftonline.us".')
         return cls(name=host, login_url=f"https://{host}", imds_url=imds_url)
 
+    @classmethod
+    def from_discovery(cls, url: str, *, ca_bundle: str | None = None, name: str | None = None,
+                       timeout: float = 10.0) -> "Cloud":
+        """Any RFC 8705 authorization server, read from its discovery document.
+
+        ``url`` is the issuer (``https://as.example``) or the document itself
+        (``.../.well-known/openid-configuration`` or
+        ``.../.well-known/oauth-authorization-server``). The token endpoint
+        comes from the document, the mTLS one from ``mtls_endpoint_aliases``
+        (RFC 8705 section 5; without aliases the ordinary endpoint takes
+        mTLS too). No tenant appears in these URLs: tenant arguments are
+        ignored for such a cloud. ``ca_bundle`` is the PEM that verifies the
+        server (None: the system trust; ``REQUESTS_CA_BUNDLE`` is not read).
+
+        The document's ``issuer`` must be the URL it was fetched under
+        (OpenID Connect Discovery 1.0 section 4.3, RFC 8414 section 3.3), so
+        a document cannot claim to speak for another server.
+        """
+        import requests  # the lab's one HTTP client; imported here so `cloud` stays light
+
+        url = (url or "").strip()
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.netloc:
+            raise ConfigurationError(f"{url[:80]!r} is not an https URL.",
+                                     cause="Discovery documents are served over https only.",
+                                     fix="Pass the issuer, like 'https://as.example', or its "
+                                         "'.well-known/openid-configuration' URL.",
+                                     code="invalid_discovery_url")
+        if "/.well-known/" in parts.path:
+            doc_url = url
+            well_known = parts.path[parts.path.index("/.well-known/"):]
+            expected_issuer = url[:url.index(well_known)]
+        else:
+            expected_issuer = url.rstrip("/")
+            doc_url = expected_issuer + "/.well-known/openid-configuration"
+
+        with requests.Session() as session:
+            session.trust_env = False  # REQUESTS_CA_BUNDLE must not replace the given trust
+            try:
+                response = session.get(doc_url, timeout=timeout, verify=ca_bundle or True,
+                                       headers={"Accept": "application/json"})
+            except requests.exceptions.SSLError:
+                raise TransportError(f"TLS to {parts.netloc} failed while reading its discovery document.",
+                                     cause="The server's certificate is not trusted by the given bundle.",
+                                     fix="Pass ca_bundle= the PEM file of the CA that issued the "
+                                         "server's certificate.", code="tls_failure") from None
+            except requests.exceptions.RequestException as exc:
+                raise TransportError(f"Cannot read the discovery document at {doc_url}.",
+                                     cause=type(exc).__name__ + ": the server did not answer.",
+                                     fix="Check the URL and that the server is running.") from None
+        if response.status_code != 200:
+            raise ConfigurationError(f"No discovery document at {doc_url} (HTTP {response.status_code}).",
+                                     cause="The URL is not an issuer, or the server publishes its "
+                                           "metadata elsewhere.",
+                                     fix="Pass the issuer URL, or the full '.well-known/...' URL.",
+                                     code="discovery_not_found")
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise ConfigurationError(f"The answer at {doc_url} is not a JSON discovery document.",
+                                     cause="The body is not a JSON object.",
+                                     fix="Check that the URL is the authorization server's metadata.",
+                                     code="discovery_malformed")
+        for key in ("issuer", "token_endpoint", "jwks_uri"):
+            value = document.get(key)
+            if not isinstance(value, str) or urlsplit(value).scheme != "https":
+                raise ConfigurationError(f"The discovery document at {doc_url} has no https {key!r}.",
+                                         cause="An RFC 8414 / OIDC discovery document names its issuer, "
+                                               "token endpoint and JWKS by https URLs.",
+                                         fix="Check the server's configuration.",
+                                         code="discovery_malformed")
+        if document["issuer"].rstrip("/") != expected_issuer:
+            raise ConfigurationError(
+                f"The discovery document at {doc_url} names the issuer {document['issuer']!r}.",
+                cause="The issuer in the document must be the URL it was fetched under; another "
+                      "value means the document describes (or impersonates) another server.",
+                fix="Fetch the discovery document under the issuer URL it names.",
+                code="issuer_mismatch")
+        aliases = document.get("mtls_endpoint_aliases")
+        if aliases is not None and not isinstance(aliases, dict):
+            raise ConfigurationError(f"mtls_endpoint_aliases at {doc_url} is not an object.",
+                                     cause="RFC 8705 section 5 defines it as a JSON object of endpoint URLs.",
+                                     fix="Check the server's configuration.", code="discovery_malformed")
+        mtls_token = (aliases or {}).get("token_endpoint") or document["token_endpoint"]
+        if not isinstance(mtls_token, str) or urlsplit(mtls_token).scheme != "https":
+            raise ConfigurationError(f"The mTLS token endpoint alias at {doc_url} is not an https URL.",
+                                     cause="RFC 8705 endpoints are https URLs.",
+                                     fix="Check the server's configuration.", code="discovery_malformed")
+        mtls_parts = urlsplit(mtls_token)
+        return cls(name=name or urlsplit(document["issuer"]).netloc,
+                   login_url=document["issuer"],
+                   mtls_url=f"{mtls_parts.scheme}://{mtls_parts.netloc}",
+                   ca_bundle=ca_bundle, metadata=document)
+
+    @property
+    def is_discovered(self) -> bool:
+        """True when the endpoints come from a discovery document (:meth:`from_discovery`)."""
+        return bool(self.metadata)
+
+    @property
+    def issuer(self) -> str | None:
+        """The ``iss`` a discovered server puts in its tokens (None unless discovered)."""
+        return self.metadata.get("issuer")
+
+    @property
+    def jwks_uri(self) -> str | None:
+        """Where a discovered server publishes its signing keys (None unless discovered)."""
+        return self.metadata.get("jwks_uri")
+
     # -- URL rules ------------------------------------------------------------------
     @property
     def login_host(self) -> str:
@@ -85,6 +202,8 @@ class Cloud:
 
     def token_endpoint(self, tenant: str) -> str:
         """The server-TLS token endpoint (Bearer, private_key_jwt)."""
+        if self.is_discovered:
+            return self.metadata["token_endpoint"]
         return f"{self.authority_url(tenant)}/oauth2/v2.0/token"
 
     def mtls_base_url(self, region: str | None = None) -> str:
@@ -116,13 +235,24 @@ class Cloud:
         return f"https://{region + '.' if region else ''}{mtls_host}"
 
     def mtls_token_endpoint(self, tenant: str, region: str | None = None) -> str:
-        """``{mtls host}/{tenant}/oauth2/v2.0/token``; refuses ``/common`` and ``/organizations``."""
+        """``{mtls host}/{tenant}/oauth2/v2.0/token``; refuses ``/common`` and ``/organizations``.
+
+        A discovered cloud answers its ``mtls_endpoint_aliases.token_endpoint``
+        (or its ``token_endpoint``) and has no regions.
+        """
+        if self.is_discovered:
+            if region is not None:
+                self.mtls_base_url(region)  # raises unknown_region: a discovered server has none
+            aliases = self.metadata.get("mtls_endpoint_aliases") or {}
+            return aliases.get("token_endpoint") or self.metadata["token_endpoint"]
         return f"{self.mtls_base_url(region)}/{check_tenant(tenant)}/oauth2/v2.0/token"
 
     def imds_token_url(self) -> str:
         return f"{self.imds_url.rstrip('/')}/metadata/identity/oauth2/token"
 
     def describe(self) -> str:
+        if self.is_discovered:
+            return f"{self.name} (RFC 8705 server, discovered from {self.issuer})"
         return f"{self.name} ({'embedded local authority' if self.is_local else 'live'})"
 
 
