@@ -1,0 +1,264 @@
+"""The directory: one tenant, its apps, managed identities, federated credentials and resources.
+
+This is the state Entra ID keeps about a tenant, reduced to what the mTLS PoP
+flows read: which certificates an app registered (TLS client auth and
+``private_key_jwt``), which identities a VM has (IMDS selectors by client id,
+object id or resource id), which federated credentials an app trusts (FIC
+leg 2), and which resources accept certificate-bound tokens (AADSTS392196).
+
+Registering a certificate makes it pass the TLS layer of the mTLS listeners
+(``on_certificate`` callback), because Python's ``ssl`` cannot accept an
+unknown client certificate and answer with an OAuth error afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..certs import Certificate
+from ..cloud import TOKEN_EXCHANGE_AUDIENCE
+from ..errors import ConfigurationError
+
+SUBSCRIPTION_ID = "00000000-1ab0-4000-8000-00000000cafe"
+RESOURCE_GROUP = "mtlspop-lab"
+VM_NAME = "lab-vm"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource application (audience) and whether it accepts certificate-bound tokens."""
+
+    uri: str
+    name: str
+    accepts_bound_tokens: bool = True
+
+
+@dataclass
+class App:
+    """An app registration: ids and the certificates it may authenticate with."""
+
+    name: str
+    client_id: str
+    tenant_id: str
+    object_id: str
+    certificates: list = field(default_factory=list)      # lab Certificates (the first one WITH key)
+    federated_credentials: list = field(default_factory=list)
+
+    @property
+    def certificate(self) -> Certificate:
+        """The app's first certificate, with its private key when the lab generated it."""
+        return self.certificates[0]
+
+    def has_certificate_x5t(self, x5t_s256: str) -> bool:
+        return any(c.x5t_s256 == x5t_s256 for c in self.certificates)
+
+    def __repr__(self) -> str:
+        return f"<App {self.name} client_id={self.client_id} certificates={len(self.certificates)}>"
+
+
+@dataclass(frozen=True)
+class ManagedIdentityRecord:
+    """A managed identity as the directory knows it (the server side of ManagedIdentityId)."""
+
+    name: str
+    client_id: str
+    object_id: str
+    resource_id: str
+    kind: str = "user_assigned"      # or "system_assigned"
+
+    @property
+    def is_system_assigned(self) -> bool:
+        return self.kind == "system_assigned"
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    """A trust on an app: assertions with this (issuer, subject) and audience may sign in as it."""
+
+    name: str
+    issuer: str
+    subject: str
+    audience: str = TOKEN_EXCHANGE_AUDIENCE
+
+
+DEFAULT_RESOURCES = (
+    Resource("https://graph.microsoft.com", "Microsoft Graph"),
+    Resource("https://vault.azure.net", "Azure Key Vault"),
+    Resource("https://storage.azure.com", "Azure Storage"),
+    Resource("api://mtlspop-lab-api", "mtlspop-lab API"),
+    Resource(TOKEN_EXCHANGE_AUDIENCE, "Token exchange (FIC leg 1 audience)"),
+    Resource("https://legacy.contoso.example", "Legacy API (Bearer only)", accepts_bound_tokens=False),
+)
+
+
+class Directory:
+    """The tenant's directory. Thread-safe: listeners read it while a notebook changes it."""
+
+    def __init__(self, tenant_id: str, issuer: str, *, user_assigned_count: int = 3,
+                 on_certificate: Callable[[Certificate], None] | None = None):
+        self.tenant_id = tenant_id
+        self.issuer = issuer
+        self._on_certificate = on_certificate
+        self._lock = threading.RLock()
+        self._apps: dict[str, App] = {}
+        self._issued: dict[str, str] = {}                 # x5t#S256 of an IMDS v2 cert -> MI client_id
+        self.resources = {r.uri: r for r in DEFAULT_RESOURCES}
+        self.vm_id = str(uuid.uuid4())
+        self.vmss_id = None
+        vm_res = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}"
+                  f"/providers/Microsoft.Compute/virtualMachines/{VM_NAME}")
+        self.system_assigned = ManagedIdentityRecord(VM_NAME, str(uuid.uuid4()), str(uuid.uuid4()),
+                                                     vm_res, kind="system_assigned")
+        self.user_assigned = [
+            ManagedIdentityRecord(
+                f"lab-uami-{i}", str(uuid.uuid4()), str(uuid.uuid4()),
+                f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}"
+                f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/lab-uami-{i}")
+            for i in range(1, user_assigned_count + 1)]
+
+    # -- apps ----------------------------------------------------------------------
+    def register_app(self, name: str, certificate: Certificate | None = None) -> App:
+        """Register an app; with no certificate a self-signed one (with key) is generated."""
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError("An app needs a name.", fix='register_app("contoso-app")')
+        if certificate is None:
+            certificate = Certificate.create_self_signed(f"CN={name.strip()}")
+        elif not isinstance(certificate, Certificate):
+            raise ConfigurationError("certificate must be a lab Certificate.",
+                                     cause=f"Got {type(certificate).__name__}.",
+                                     fix="Use mtlspop_lab.Certificate.create_self_signed() or load_pem().")
+        app = App(name.strip(), str(uuid.uuid4()), self.tenant_id, str(uuid.uuid4()), [certificate])
+        with self._lock:
+            self._apps[app.client_id] = app
+        self._announce(certificate)
+        return app
+
+    def app(self, client_id: str) -> App:
+        with self._lock:
+            found = self._apps.get(str(client_id))
+        if found is None:
+            raise ConfigurationError(f"No app with client_id {client_id!r} in this directory.",
+                                     fix="Use the client_id of an App returned by register_app().")
+        return found
+
+    def find_app(self, client_id: str) -> App | None:
+        with self._lock:
+            return self._apps.get(client_id)
+
+    @property
+    def apps(self) -> list[App]:
+        with self._lock:
+            return list(self._apps.values())
+
+    def add_certificate(self, app: App, certificate: Certificate) -> None:
+        """Register another certificate for ``app`` (a rotation); the old ones stay valid."""
+        if not isinstance(certificate, Certificate):
+            raise ConfigurationError("certificate must be a lab Certificate.")
+        with self._lock:
+            target = self._apps.get(app.client_id)
+            if target is None:
+                raise ConfigurationError(f"App {app.name!r} is not registered in this directory.")
+            if certificate not in target.certificates:
+                target.certificates.append(certificate)
+        self._announce(certificate)
+
+    def _announce(self, certificate: Certificate) -> None:
+        if self._on_certificate is not None:
+            self._on_certificate(certificate)
+
+    # -- managed identities ------------------------------------------------------------
+    @property
+    def managed_identities(self) -> list[ManagedIdentityRecord]:
+        return [self.system_assigned, *self.user_assigned]
+
+    def find_managed_identity(self, kind: str = "system_assigned", value: str | None = None
+                              ) -> ManagedIdentityRecord | None:
+        """By selector: ``system_assigned`` or ``client_id``/``object_id``/``resource_id`` = value."""
+        if kind == "system_assigned":
+            return self.system_assigned
+        attr = {"client_id": "client_id", "object_id": "object_id", "resource_id": "resource_id"}.get(kind)
+        if attr is None or not value:
+            return None
+        for mi in self.user_assigned:
+            mine = getattr(mi, attr)
+            if (mine.lower() == value.lower()) if attr == "resource_id" else (mine == value):
+                return mi
+        return None
+
+    def managed_identity_by_client_id(self, client_id: str) -> ManagedIdentityRecord | None:
+        return next((mi for mi in self.managed_identities if mi.client_id == client_id), None)
+
+    def record_issued_certificate(self, x5t_s256: str, client_id: str) -> None:
+        """IMDS v2 issued a certificate to this MI: it may authenticate at the mTLS token endpoint."""
+        with self._lock:
+            self._issued[x5t_s256] = client_id
+
+    def issued_to(self, x5t_s256: str) -> str | None:
+        with self._lock:
+            return self._issued.get(x5t_s256)
+
+    # -- federated credentials ---------------------------------------------------------
+    def add_federated_credential(self, app: App, trusted, *, name: str | None = None,
+                                 audience: str = TOKEN_EXCHANGE_AUDIENCE) -> FederatedCredential:
+        """Let assertions from ``trusted`` sign in as ``app`` (FIC leg 2).
+
+        ``trusted``: a ManagedIdentityId (``.kind``/``.value``), a ManagedIdentityRecord,
+        an App, or an ``(issuer, subject)`` pair. The subject of a token this
+        authority issues to an MI or app is its object id.
+        """
+        issuer, subject = self._resolve_trusted(trusted)
+        fic = FederatedCredential(name or f"fic-{len(app.federated_credentials) + 1}", issuer, subject, audience)
+        with self._lock:
+            target = self._apps.get(app.client_id)
+            if target is None:
+                raise ConfigurationError(f"App {app.name!r} is not registered in this directory.")
+            if fic not in target.federated_credentials:
+                target.federated_credentials.append(fic)
+        return fic
+
+    def _resolve_trusted(self, trusted) -> tuple[str, str]:
+        if isinstance(trusted, tuple) and len(trusted) == 2 and all(isinstance(x, str) for x in trusted):
+            return trusted
+        if isinstance(trusted, ManagedIdentityRecord):
+            return self.issuer, trusted.object_id
+        if isinstance(trusted, App):
+            return self.issuer, trusted.object_id
+        kind, value = getattr(trusted, "kind", None), getattr(trusted, "value", None)
+        if isinstance(kind, str):
+            mi = self.find_managed_identity(kind, value)
+            if mi is None:
+                raise ConfigurationError(f"No managed identity matches {kind}={value!r}.",
+                                         cause="The directory has one system-assigned and a few user-assigned identities.",
+                                         fix="Use an id from authority.directory.user_assigned.")
+            return self.issuer, mi.object_id
+        raise ConfigurationError("trusted must be a ManagedIdentityId, a ManagedIdentityRecord, an App "
+                                 "or an (issuer, subject) pair.", cause=f"Got {type(trusted).__name__}.")
+
+    def find_federated_credential(self, app: App, issuer: str, subject: str, audience: str
+                                  ) -> FederatedCredential | None:
+        with self._lock:
+            return next((f for f in app.federated_credentials
+                         if f.issuer == issuer and f.subject == subject and f.audience == audience), None)
+
+    # -- resources ---------------------------------------------------------------------
+    def add_resource(self, uri: str, name: str | None = None, *, accepts_bound_tokens: bool = True) -> Resource:
+        resource = Resource(uri.rstrip("/"), name or uri, accepts_bound_tokens)
+        with self._lock:
+            self.resources[resource.uri] = resource
+        return resource
+
+    def find_resource(self, uri: str) -> Resource | None:
+        """The resource for a scope or resource string (``/.default`` and a trailing ``/`` ignored)."""
+        if not uri:
+            return None
+        if uri.endswith("/.default"):
+            uri = uri[: -len("/.default")]
+        uri = uri.rstrip("/")
+        with self._lock:
+            found = self.resources.get(uri)
+            if found is None:
+                found = next((r for r in self.resources.values() if r.uri.lower() == uri.lower()), None)
+        return found

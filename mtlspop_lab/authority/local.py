@@ -1,0 +1,371 @@
+"""LocalAuthority: Entra ID's token service, Azure IMDS and a protected API, on loopback.
+
+The lab's default world. Everything is real where it matters to mTLS PoP:
+TLS 1.2+ with client certificates, RS256 tokens with a published JWKS, a
+CA that issues IMDS v2 certificates, a resource that checks ``cnf``. So real
+clients (msal, curl, requests) work against it unchanged, and a notebook can
+turn knobs no real service offers: a delay per round trip, faults on demand,
+an IMDS that is v1-only or absent.
+
+Listeners (all on 127.0.0.1, ephemeral ports, daemon threads):
+
+=================  ===========================================================
+``login``          HTTPS, server TLS only: discovery, JWKS, token (Bearer)
+``mtls``           HTTPS, asks for a client certificate: the global mTLS host
+``mtls:<region>``  the same, one per region, each with its own delay
+``imds``           plain HTTP: IMDS v1 + v2
+``resource``       HTTPS, asks for a client certificate: the protected API
+=================  ===========================================================
+
+Python's ``ssl`` has no verify callback: a client certificate that does not
+chain to the listener's trust store aborts the handshake before any OAuth
+error can be sent. So every certificate the directory registers, and the CA
+that issues IMDS v2 certificates, is added to the trust store of the
+certificate-requesting listeners as it appears. An unknown certificate fails
+at TLS (the trace shows a ``TLS`` entry); :meth:`trust_client_certificate`
+lets one through on purpose, e.g. an attacker's, so the OAuth layer can be
+seen refusing it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+from ..certs import Certificate, CertificateAuthority
+from ..cloud import Cloud, check_region
+from ..errors import ConfigurationError
+from .directory import Directory
+from .faults import Fault, FaultPlan, check_listener_selector, listener_matches
+from .imds import SERVER_HEADER as IMDS_SERVER_HEADER
+from .imds import Imds, imds_error
+from .oauth_errors import oauth_error
+from .resource_api import ResourceApi
+from .server import Listener, Request, Response
+from .signing import Signer, access_token_claims
+from .token_service import TokenService
+from .trace import Trace
+
+IMDS_MODES = ("v2", "v1_only", "absent")
+_MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1>An upstream proxy answered.</body></html>"
+
+
+class LocalAuthority:
+    """The embedded authority. Starts at construction; use it as a context manager or call close()."""
+
+    def __init__(self, regions=("westus3", "eastus2"), token_lifetime_s: int = 3600, *,
+                 user_assigned_count: int = 3):
+        regions = tuple(check_region(r) for r in regions)
+        if not regions:
+            raise ConfigurationError("LocalAuthority needs at least one region.", fix='regions=("westus3",)')
+        self._default_lifetime = self._check_lifetime(token_lifetime_s)
+        self._lifetime = self._default_lifetime
+        self._imds_mode = "v2"
+        self._closed = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.regions = regions
+        self.tenant_id = str(uuid.uuid4())
+        self.ca = CertificateAuthority("mtlspop-lab local authority CA")
+        self.signer = Signer()
+        self._faults = FaultPlan()
+        self._trace = Trace()
+        self._folder = Path(tempfile.mkdtemp(prefix="mtlspop-authority-"))
+        self._ca_bundle = self._folder / "ca.pem"
+        self._ca_bundle.write_text(self.ca.pem)
+
+        server_ctx = self._server_context(client_certs=False)
+        self._client_cert_ctx = self._server_context(client_certs=True)
+        self._client_cert_ctx.load_verify_locations(cadata=self.ca.pem)   # IMDS v2 certificates
+        self._trusted: set[str] = set()
+
+        self._listeners: dict[str, Listener] = {}
+        common = {"on_exchange": self._trace.record, "on_tls_failure": self._trace.record_tls_failure,
+                  "stop_event": self._stop}
+        self._add_listener(Listener("login", self._route_token, tls=server_ctx, **common))
+        self._add_listener(Listener("mtls", self._route_token, tls=self._client_cert_ctx, **common))
+        for region in regions:
+            self._add_listener(Listener(f"mtls:{region}", self._route_token, tls=self._client_cert_ctx, **common))
+        self._add_listener(Listener("imds", self._route_imds, server_header=IMDS_SERVER_HEADER, **common))
+        self._add_listener(Listener("resource", self._route_resource, tls=self._client_cert_ctx, **common))
+        try:
+            for listener in self._listeners.values():
+                listener.start()
+        except Exception:
+            self.close()
+            raise
+
+        self.issuer = f"{self.login_url}/{self.tenant_id}/v2.0"
+        self.directory = Directory(self.tenant_id, self.issuer, user_assigned_count=user_assigned_count,
+                                   on_certificate=self.trust_client_certificate)
+        urls = lambda: {name: l.url for name, l in self._listeners.items()  # noqa: E731
+                        if name in ("login", "mtls") or name.startswith("mtls:")}
+        self.token_service = TokenService(self.directory, self.signer, issuer=self.issuer, base_urls=urls,
+                                          lifetime_s=lambda: self._lifetime)
+        self.imds = Imds(self.directory, self.signer, self.ca, issuer=self.issuer, region=regions[0],
+                         regional_url=lambda: self.regional_urls[regions[0]],
+                         lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode)
+        self.resource_api = ResourceApi(self.directory, self.signer, issuer=self.issuer)
+
+    # -- construction helpers ----------------------------------------------------------
+    def _server_context(self, *, client_certs: bool) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if not hasattr(self, "_server_cert"):
+            self._server_cert = self.ca.issue_server_certificate("127.0.0.1", "localhost")
+        self._server_cert.load_into(ctx)
+        if client_certs:
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            # a registered leaf is its own trust anchor, whoever issued it
+            ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        return ctx
+
+    def _add_listener(self, listener: Listener) -> None:
+        self._listeners[listener.name] = listener
+
+    @staticmethod
+    def _check_lifetime(seconds) -> int:
+        if not isinstance(seconds, (int, float)) or seconds < 1 or seconds > 86400 * 2:
+            raise ConfigurationError(f"Token lifetime {seconds!r} is out of range.",
+                                     cause="Lifetimes are whole seconds between 1 and 172800.",
+                                     fix="set_token_lifetime(3600) for Entra's default, or a few seconds to show expiry.")
+        return int(seconds)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> "LocalAuthority":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every listener, join every thread, delete the CA bundle folder. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        for listener in self._listeners.values():
+            listener.stop()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"login={self.login_url} mtls={self.mtls_url} imds={self.imds_url}"
+        return f"<LocalAuthority tenant={self.tenant_id} {state}>"
+
+    # -- where clients connect -------------------------------------------------------------
+    @property
+    def login_url(self) -> str:
+        return self._listeners["login"].url
+
+    @property
+    def mtls_url(self) -> str:
+        return self._listeners["mtls"].url
+
+    @property
+    def regional_urls(self) -> dict:
+        return {r: self._listeners[f"mtls:{r}"].url for r in self.regions}
+
+    @property
+    def imds_url(self) -> str:
+        return self._listeners["imds"].url
+
+    @property
+    def resource_url(self) -> str:
+        return self._listeners["resource"].url
+
+    @property
+    def ca_bundle(self) -> str:
+        return str(self._ca_bundle)
+
+    @property
+    def jwks(self) -> dict:
+        return self.signer.jwks
+
+    @property
+    def listener_names(self) -> list[str]:
+        return list(self._listeners)
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud(name="LocalAuthority", login_url=self.login_url, mtls_url=self.mtls_url,
+                     regional_mtls_urls=self.regional_urls, imds_url=self.imds_url,
+                     resource_url=self.resource_url, ca_bundle=self.ca_bundle, is_local=True)
+
+    def authority_url(self, listener: str = "login") -> str:
+        """``{base}/{tenant}``: what msal's ``authority=`` takes, for any token listener."""
+        return f"{self._listeners[listener].url}/{self.tenant_id}"
+
+    def token_endpoint(self, listener: str = "login") -> str:
+        return f"{self.authority_url(listener)}/oauth2/v2.0/token"
+
+    # -- trust ---------------------------------------------------------------------------
+    def trust_client_certificate(self, certificate: Certificate) -> None:
+        """Let ``certificate`` pass the TLS layer of the mTLS and resource listeners.
+
+        Trust is not authorization: the token service still checks that the
+        certificate is registered for the client_id (or issued to the MI).
+        Takes effect for the next handshakes.
+        """
+        if not isinstance(certificate, Certificate):
+            raise ConfigurationError("trust_client_certificate() takes a lab Certificate.",
+                                     cause=f"Got {type(certificate).__name__}.")
+        with self._lock:
+            if certificate.x5t_s256 in self._trusted:
+                return
+            self._trusted.add(certificate.x5t_s256)
+            self._client_cert_ctx.load_verify_locations(cadata=certificate.pem)
+
+    # -- knobs -----------------------------------------------------------------------------
+    def _selected(self, listener: str) -> list[Listener]:
+        check_listener_selector(listener, list(self._listeners))
+        return [l for name, l in self._listeners.items() if listener_matches(listener, name)]
+
+    def set_delay(self, ms: float, listener: str = "all") -> None:
+        """Add ``ms`` of server-side delay to every round trip on ``listener`` (0 removes it)."""
+        if not isinstance(ms, (int, float)) or ms < 0 or ms > 120_000:
+            raise ConfigurationError(f"Delay {ms!r} ms is out of range.", fix="Use 0 to 120000 ms, e.g. set_delay(20).")
+        for l in self._selected(listener):
+            l.delay_ms = float(ms)
+
+    def delays(self) -> dict:
+        """listener name -> injected delay in ms."""
+        return {name: l.delay_ms for name, l in self._listeners.items()}
+
+    def inject_fault(self, kind: str, count: int = 1, listener: str = "all", *, status: int = 503,
+                     retry_after: float | None = None, delay_ms: float = 3000.0,
+                     path_contains: str | None = None) -> None:
+        """Make the next ``count`` eligible requests on ``listener`` fail in the way ``kind`` says.
+
+        See :mod:`mtlspop_lab.authority.faults` for the kinds. Discovery and
+        JWKS requests are skipped unless ``path_contains`` selects them.
+        """
+        check_listener_selector(listener, list(self._listeners))
+        self._faults.add(Fault(kind, int(count), listener, int(status), retry_after, float(delay_ms), path_contains))
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def pending_faults(self) -> list:
+        return self._faults.pending
+
+    def set_imds_mode(self, mode: str) -> None:
+        """``"v2"`` (default), ``"v1_only"`` (v2 endpoints 404), ``"absent"`` (connection refused)."""
+        if mode not in IMDS_MODES:
+            raise ConfigurationError(f"Unknown IMDS mode {mode!r}.", fix=f"Use one of {', '.join(IMDS_MODES)}.")
+        self._imds_mode = mode
+        listener = self._listeners["imds"]
+        if mode == "absent":
+            listener.stop()
+        elif not self._closed:
+            listener.start()
+
+    @property
+    def imds_mode(self) -> str:
+        return self._imds_mode
+
+    def set_token_lifetime(self, seconds: int) -> None:
+        self._lifetime = self._check_lifetime(seconds)
+
+    @property
+    def token_lifetime_s(self) -> int:
+        return self._lifetime
+
+    def reset_knobs(self) -> None:
+        """No delay, no faults, IMDS v2, the constructor's token lifetime (the trace is kept)."""
+        self.set_delay(0, "all")
+        self.clear_faults()
+        self.set_imds_mode("v2")
+        self._lifetime = self._default_lifetime
+
+    # -- trace -----------------------------------------------------------------------------
+    @property
+    def trace(self) -> list:
+        """Every exchange so far, redacted (a copy)."""
+        return self._trace.entries()
+
+    def trace_frame(self):
+        """The trace as a pandas DataFrame."""
+        return self._trace.frame()
+
+    def clear_trace(self) -> None:
+        self._trace.clear()
+
+    def count_requests(self, listener: str | None = None, path_contains: str | None = None) -> int:
+        return self._trace.count(listener, path_contains)
+
+    # -- minting for teaching and tests ---------------------------------------------------
+    def issue_token(self, audience: str, *, client_id: str | None = None, certificate: Certificate | None = None,
+                    lifetime_s: int | None = None, issued_at: float | None = None) -> str:
+        """Mint a token directly with the authority's key (no protocol), e.g. an already expired one.
+
+        For demonstrations of what the resource refuses; flows get tokens
+        through the token endpoint like any client.
+        """
+        client_id = client_id or str(uuid.uuid4())
+        claims = access_token_claims(issuer=self.issuer, tenant_id=self.tenant_id, audience=audience,
+                                     subject_oid=client_id, client_id=client_id,
+                                     lifetime_s=self._lifetime if lifetime_s is None else lifetime_s,
+                                     cnf_x5t_s256=certificate.x5t_s256 if certificate is not None else None,
+                                     now=issued_at)
+        return self.signer.mint(claims)
+
+    # -- routing with faults ---------------------------------------------------------------
+    def _apply_fault(self, request: Request, listener: Listener, imds: bool):
+        """A Response when a fault answers instead of the service; else (downgrade, fault name, delay)."""
+        fault = self._faults.take(request.listener, request.path)
+        if fault is None:
+            return False, None, 0.0
+        name = f"{fault.kind}" + (f" {fault.status}" if fault.kind == "status" else "")
+        if fault.kind == "status":
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            if imds:
+                response = imds_error(fault.status, "service_unavailable" if fault.status >= 500 else "throttled",
+                                      f"Injected fault: HTTP {fault.status}.")
+                response.headers.update(headers)
+            else:
+                response = oauth_error("server_error", f"Injected fault: the service answered HTTP {fault.status}.",
+                                       request, status=fault.status, headers=headers)
+            response.info["fault"] = name
+            return response
+        if fault.kind == "reset":
+            return Response(0, reset=True, info={"fault": name, "error": "connection reset (injected)"})
+        if fault.kind == "malformed_json":
+            return Response(200, _MALFORMED_BODY, {"Content-Type": "application/json"},
+                            info={"fault": name, "error": "malformed JSON (injected)"})
+        if fault.kind == "slow":
+            listener.wait(fault.delay_ms / 1000.0)
+            return False, name, fault.delay_ms
+        return fault.kind == "bearer_downgrade", name, 0.0
+
+    def _serve(self, request: Request, service, *, imds: bool = False) -> Response:
+        listener = self._listeners[request.listener]
+        outcome = self._apply_fault(request, listener, imds)
+        if isinstance(outcome, Response):
+            return outcome
+        downgrade, fault_name, slow_ms = outcome
+        response = service(request, downgrade)
+        if fault_name:
+            response.info["fault"] = fault_name
+        if slow_ms:
+            response.info["_injected_delay_ms"] = slow_ms
+        return response
+
+    def _route_token(self, request: Request) -> Response:
+        return self._serve(request, lambda r, downgrade: self.token_service.handle(r, downgrade=downgrade))
+
+    def _route_imds(self, request: Request) -> Response:
+        return self._serve(request, lambda r, _d: self.imds.handle(r), imds=True)
+
+    def _route_resource(self, request: Request) -> Response:
+        return self._serve(request, lambda r, _d: self.resource_api.handle(r))

@@ -1,0 +1,77 @@
+"""Entra-style error answers of the token endpoint.
+
+Every refusal is the JSON Entra ID sends: ``error`` (the OAuth code),
+``error_description`` starting with ``AADSTSnnnnn:``, ``error_codes``,
+``timestamp``, ``trace_id``, ``correlation_id``. Clients (msal, MSAL.NET, the
+lab's flows) key their behaviour on ``error`` and the AADSTS number, so each
+refusal the lab can produce has one entry here.
+
+Where the number is Entra's documented one for that situation it is used
+as is (AADSTS700016, 70003, 900144, 500011, 392196, 500181, 70021, 700024,
+700027, 7000216, 90002); numbers that could not be confirmed for the exact
+case are the closest documented family and say so in ``NOTES``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+
+from .server import Request, Response
+
+# name -> (HTTP status, OAuth error, AADSTS number)
+ERRORS = {
+    "missing_parameter": (400, "invalid_request", 900144),
+    "malformed_request": (400, "invalid_request", 9002313),
+    "tenant_not_found": (400, "invalid_request", 90002),
+    "unsupported_grant_type": (400, "unsupported_grant_type", 70003),
+    "app_not_found": (400, "unauthorized_client", 700016),
+    "invalid_scope": (400, "invalid_scope", 1002012),
+    "resource_not_found": (400, "invalid_resource", 500011),
+    "bound_tokens_not_supported": (400, "invalid_request", 392196),
+    "no_client_credential": (401, "invalid_client", 7000216),
+    "client_secret_not_supported": (401, "invalid_client", 7000215),
+    "certificate_not_registered": (401, "invalid_client", 700027),
+    "assertion_signature": (401, "invalid_client", 700027),
+    "assertion_malformed": (400, "invalid_request", 50027),
+    "assertion_expired": (401, "invalid_client", 700024),
+    "assertion_audience": (401, "invalid_client", 50013),
+    "assertion_subject": (401, "invalid_client", 700021),
+    "tls_certificate_mismatch": (401, "invalid_client", 500181),
+    "fic_audience": (401, "invalid_client", 700212),
+    "fic_not_found": (401, "invalid_client", 70021),
+    "pop_needs_certificate": (400, "invalid_request", 500181),
+    "server_error": (500, "temporarily_unavailable", 50000),
+}
+
+NOTES = {
+    9002313: "generic 'request is malformed or invalid'; used for duplicated parameters and bad encodings",
+    50013: "InvalidAssertion family; the exact code for a wrong client-assertion audience is unconfirmed",
+    1002012: "Entra's code for a client-credentials scope without /.default",
+    500181: "also used, as 400, when mtls_pop is asked without a TLS client certificate (unconfirmed)",
+}
+
+
+def utc_timestamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def oauth_error(kind: str, description: str, request: Request | None = None,
+                status: int | None = None, headers: dict | None = None, **info) -> Response:
+    """The Entra error JSON for ``kind`` (a key of :data:`ERRORS`)."""
+    default_status, error, code = ERRORS[kind]
+    correlation = (request.header("client-request-id") if request is not None else None) or str(uuid.uuid4())
+    trace_id = str(uuid.uuid4())
+    payload = {
+        "error": error,
+        "error_description": f"AADSTS{code}: {description} Trace ID: {trace_id} "
+                             f"Correlation ID: {correlation} Timestamp: {utc_timestamp()}",
+        "error_codes": [code],
+        "timestamp": utc_timestamp(),
+        "trace_id": trace_id,
+        "correlation_id": correlation,
+    }
+    all_headers = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+    all_headers.update(headers or {})
+    info.setdefault("error", f"{error} AADSTS{code}")
+    return Response.json(status or default_status, payload, all_headers, **info)

@@ -1,0 +1,96 @@
+"""A protected API that enforces certificate binding, as mtlstb.graph or tokenbinding.vault do.
+
+What a resource server must check for an RFC 8705 bound token, in order:
+the token is signed by the authority (JWKS), it is for this resource and
+not expired, and its ``cnf.x5t#S256`` equals the SHA-256 of the certificate
+presented in *this* TLS handshake. A stolen bound token is useless without
+the private key of that certificate; that is the whole point of PoP.
+
+Each refusal is a 401 with ``WWW-Authenticate: mtls_pop error="invalid_token",
+error_description="..."`` and a distinct description, so a learner can tell
+"wrong certificate" from "no certificate" from "wrong scheme".
+"""
+
+from __future__ import annotations
+
+from ..certs import x5t_s256_of_der
+from ..cloud import TOKEN_EXCHANGE_AUDIENCE
+from .directory import Directory
+from .server import Request, Response
+from .signing import Signer, TokenCheckError
+
+_REASONS = {
+    "malformed": "the token is not a well-formed JWT",
+    "alg_none": "the token is unsigned (alg none)",
+    "alg_not_allowed": "the token algorithm is not RS256",
+    "unknown_key": "the token was not signed by a key of this authority (unknown kid)",
+    "bad_signature": "the token signature is invalid (tampered or forged)",
+    "expired": "the token is expired",
+    "not_yet_valid": "the token is not valid yet",
+}
+
+
+def refusal(description: str, error: str = "invalid_token", status: int = 401, scheme: str = "mtls_pop") -> Response:
+    challenge = f'{scheme} error="{error}", error_description="{description}"'
+    return Response.json(status, {"ok": False, "error": error, "error_description": description},
+                         {"WWW-Authenticate": challenge}, error=f"{error}: {description}")
+
+
+class ResourceApi:
+    """Any path, any method: authorize the caller and echo who it is."""
+
+    def __init__(self, directory: Directory, signer: Signer, *, issuer: str):
+        self.directory = directory
+        self.signer = signer
+        self.issuer = issuer
+
+    def handle(self, request: Request) -> Response:
+        authorization = request.header("authorization")
+        if not authorization:
+            return refusal("no Authorization header; send 'Authorization: mtls_pop <token>'", error="invalid_request")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() not in ("mtls_pop", "bearer") or not token:
+            return refusal(f"unsupported authorization scheme '{scheme[:20]}'; use mtls_pop (or Bearer for unbound tokens)",
+                           error="invalid_request")
+        info = {"request_body": {"authorization_scheme": scheme, "access_token": token}}
+        try:
+            claims = self.signer.verify(token)
+        except TokenCheckError as exc:
+            response = refusal(_REASONS.get(exc.reason, str(exc)))
+            response.info.update(info)
+            return response
+        result = self._authorize(request, scheme, claims)
+        result.info.update(info)
+        result.info.setdefault("client_id", claims.get("azp"))
+        return result
+
+    def _authorize(self, request: Request, scheme: str, claims: dict) -> Response:
+        if claims.get("iss") != self.issuer:
+            return refusal("the token was issued by another issuer")
+        aud = claims.get("aud")
+        resource = self.directory.find_resource(aud) if isinstance(aud, str) else None
+        if resource is None or resource.uri == TOKEN_EXCHANGE_AUDIENCE:
+            return refusal(f"wrong audience '{str(aud)[:100]}': the token is not for a resource this API serves")
+        cnf = claims.get("cnf")
+        bound_to = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+        presented = x5t_s256_of_der(request.client_cert_der) if request.client_cert_der else None
+        is_pop_scheme = scheme.lower() == "mtls_pop"
+        if bound_to is None:
+            if is_pop_scheme:
+                return refusal("the token is not certificate-bound (no cnf claim) but was sent with the mtls_pop scheme")
+            scheme_name = "Bearer"
+        else:
+            if not is_pop_scheme:
+                return refusal("a certificate-bound token was presented with the Bearer scheme; use 'mtls_pop'")
+            if not resource.accepts_bound_tokens:
+                return refusal(f"the resource {resource.uri} does not accept certificate-bound tokens")
+            if presented is None:
+                return refusal("no client certificate was presented in the TLS handshake; a bound token needs its certificate")
+            if presented != bound_to:
+                return refusal("the presented certificate does not match the token's cnf (x5t#S256): "
+                               "the token is bound to another certificate")
+            scheme_name = "mtls_pop"
+        return Response.json(200, {"ok": True, "aud": aud, "sub": claims.get("sub"), "scheme": scheme_name,
+                                   "x5t#S256": presented, "path": request.path},
+                             token_type=scheme_name)

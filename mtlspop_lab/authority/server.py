@@ -1,0 +1,375 @@
+"""TLS and HTTP/1.1 plumbing for the authority's listeners.
+
+Each :class:`Listener` is one loopback port with its own TLS policy, its own
+injected delay and its own fault queue. It knows nothing of OAuth: it turns
+bytes into a :class:`Request`, asks its handler for a :class:`Response`, and
+writes the answer.
+
+Why it is written this way:
+
+* **Handshake in the connection's thread.** ``socketserver`` accepts on one
+  thread; a TLS handshake done there would let one garbage or slow client
+  stall every other client. Sockets are wrapped in the per-connection thread,
+  with a handshake timeout.
+* **Nagle off, one write per response.** ``http.server`` writes headers and
+  body separately; with Nagle's algorithm on, loopback responses cost ~40 ms
+  of delayed-ACK wait. ``TCP_NODELAY`` is set and each response is one
+  ``sendall``.
+* **HTTP/1.1 keep-alive with Content-Length**, so a client's second request
+  on a connection costs a round trip, not a handshake (what the benchmarks
+  compare). Bodies over 1 MB are refused before they are read.
+* **close() leaves no thread behind**: open connections are shut down and
+  every connection thread is joined.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import socketserver
+import ssl
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import parse_qsl, urlsplit
+
+MAX_BODY_BYTES = 1024 * 1024
+HANDSHAKE_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Request:
+    """One parsed HTTP request, with what the TLS layer learned about the client."""
+
+    listener: str
+    method: str
+    target: str
+    headers: dict                       # lower-case name -> value (last one wins)
+    body: bytes
+    client_cert_der: bytes | None       # the TLS client certificate, when one was presented
+    new_connection: bool                # first request on its connection
+    header_list: list = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    @property
+    def query_pairs(self) -> list[tuple[str, str]]:
+        return parse_qsl(urlsplit(self.target).query, keep_blank_values=True)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass
+class Response:
+    """An answer, plus the facts the trace records about it (already redacted)."""
+
+    status: int
+    body: bytes = b""
+    headers: dict = field(default_factory=dict)
+    reset: bool = False                 # close the connection without answering
+    info: dict = field(default_factory=dict)   # trace facts: grant_type, client_id, token_type, error...
+
+    @classmethod
+    def json(cls, status: int, payload, headers: dict | None = None, **info) -> "Response":
+        all_headers = {"Content-Type": "application/json; charset=utf-8"}
+        all_headers.update(headers or {})
+        return cls(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), all_headers, info=info)
+
+
+_REASONS = {code: msg for code, (msg, _) in http.server.BaseHTTPRequestHandler.responses.items()}
+
+
+class Listener:
+    """One loopback port: TLS policy + HTTP/1.1 + a handler callable.
+
+    ``tls``: an ``ssl.SSLContext`` (server side) or None for plain HTTP (IMDS).
+    ``handler(request) -> Response``; ``on_exchange(request, response, timing)``
+    is called after each answer (the authority's trace), and
+    ``on_tls_failure(listener, reason)`` after a failed handshake.
+    """
+
+    def __init__(self, name: str, handler: Callable[[Request], Response], *,
+                 tls: ssl.SSLContext | None = None, server_header: str = "mtlspop-lab",
+                 on_exchange=None, on_tls_failure=None, stop_event: threading.Event | None = None):
+        self.name = name
+        self.handler = handler
+        self.tls = tls
+        self.server_header = server_header
+        self.on_exchange = on_exchange
+        self.on_tls_failure = on_tls_failure
+        self.delay_ms = 0.0
+        self.stop_event = stop_event or threading.Event()
+        self._port = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._connections: set = set()
+        self._conn_threads: set = set()
+
+    # -- lifecycle ---------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> "Listener":
+        """Bind 127.0.0.1 (the same port again after a stop) and serve in a daemon thread."""
+        with self._lock:
+            if self._server is not None:
+                return self
+            server = _Server(("127.0.0.1", self._port), _Handler, self)
+            self._port = server.server_address[1]
+            self._server = server
+            self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"mtlspop-{self.name}-accept", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, join_timeout: float = 5.0) -> None:
+        """Stop accepting, shut open connections, join every thread of this listener."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()          # the port is free again (connection refused from now on)
+        if thread is not None:
+            thread.join(join_timeout)
+        with self._lock:
+            connections = list(self._connections)
+            threads = list(self._conn_threads)
+        for sock in connections:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in threads:
+            t.join(join_timeout)
+
+    def thread_count(self) -> int:
+        with self._lock:
+            return len([t for t in self._conn_threads if t.is_alive()]) + (1 if self._thread else 0)
+
+    # -- bookkeeping used by the handler -------------------------------------------
+    def _track(self, sock) -> None:
+        with self._lock:
+            self._connections.add(sock)
+            self._conn_threads.add(threading.current_thread())
+
+    def _untrack(self, sock) -> None:
+        with self._lock:
+            self._connections.discard(sock)
+            self._conn_threads.discard(threading.current_thread())
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep for an injected delay; returns early (True) when the authority closes."""
+        if seconds <= 0:
+            return False
+        return self.stop_event.wait(seconds)
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    block_on_close = False             # Listener.stop joins its own threads, after shutting sockets
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, handler_class, listener: Listener):
+        self.listener = listener
+        super().__init__(address, handler_class)
+
+    def process_request(self, request, client_address):
+        t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                             name=f"mtlspop-{self.listener.name}-conn", daemon=True)
+        with self.listener._lock:
+            self.listener._conn_threads.add(t)
+        t.start()
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.listener._lock:
+                self.listener._conn_threads.discard(threading.current_thread())
+
+    def finish_request(self, request, client_address):
+        """Do the TLS handshake here, in the connection's own thread."""
+        listener = self.listener
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        listener._track(request)
+        try:
+            if listener.tls is not None:
+                request.settimeout(HANDSHAKE_TIMEOUT_S)
+                try:
+                    tls_sock = listener.tls.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError, ValueError) as exc:
+                    if listener.on_tls_failure is not None:
+                        listener.on_tls_failure(listener.name, _tls_reason(exc))
+                    return
+                listener._untrack(request)
+                listener._track(tls_sock)
+                request = tls_sock
+            request.settimeout(IDLE_TIMEOUT_S)
+            self.RequestHandlerClass(request, client_address, self)
+        finally:
+            listener._untrack(request)
+
+    def shutdown_request(self, request):
+        try:
+            request.close()
+        except OSError:
+            pass
+
+    def handle_error(self, request, client_address):
+        pass                           # a client that vanished mid-request is not an error of ours
+
+
+def _tls_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or exc.__class__.__name__
+    return exc.__class__.__name__
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = IDLE_TIMEOUT_S
+    server: _Server
+
+    def setup(self):
+        super().setup()
+        self.listener = self.server.listener
+        self.requests_on_connection = 0
+        self.client_cert_der = None
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.client_cert_der = self.connection.getpeercert(binary_form=True)
+
+    def log_message(self, format, *args):   # noqa: A002 - stdlib signature
+        pass
+
+    def version_string(self):
+        return self.listener.server_header
+
+    def send_error(self, code, message=None, explain=None):
+        """Protocol-level errors (bad request line, huge headers) as JSON, then close."""
+        self.close_connection = True
+        payload = {"error": "invalid_request", "error_description": message or _REASONS.get(code, "")}
+        self._write(Response.json(code, payload))
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        except (ConnectionError, ssl.SSLError, TimeoutError, OSError):
+            self.close_connection = True
+
+    def _dispatch(self):
+        started = time.perf_counter()
+        listener = self.listener
+        new_connection = self.requests_on_connection == 0
+        self.requests_on_connection += 1
+        headers, header_list = {}, []
+        for name, value in self.headers.items():
+            headers[name.lower()] = value
+            header_list.append((name.lower(), value))
+        body_or_error = self._read_body(headers)
+        if isinstance(body_or_error, Response):
+            response = body_or_error
+            request = Request(listener.name, self.command, self.path, headers, b"",
+                              self.client_cert_der, new_connection, header_list)
+        else:
+            request = Request(listener.name, self.command, self.path, headers, body_or_error,
+                              self.client_cert_der, new_connection, header_list)
+            try:
+                response = listener.handler(request)
+            except Exception as exc:  # a bug of ours must not kill the connection thread silently
+                response = Response.json(500, {"error": "server_error",
+                                               "error_description": f"Internal error: {type(exc).__name__}"},
+                                         error=f"internal error {type(exc).__name__}")
+        injected = float(response.info.pop("_injected_delay_ms", 0.0)) + listener.delay_ms
+        if listener.delay_ms:
+            listener.wait(listener.delay_ms / 1000.0)
+        if response.reset:
+            self.close_connection = True
+            self._abort()
+        else:
+            self._write(response)
+        elapsed = (time.perf_counter() - started) * 1000.0
+        if listener.on_exchange is not None:
+            listener.on_exchange(request, response, elapsed, injected)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+    def _read_body(self, headers: dict):
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self.close_connection = True
+            return Response.json(411, {"error": "invalid_request",
+                                       "error_description": "Chunked bodies are not accepted; send Content-Length."},
+                                 error="chunked body")
+        raw = headers.get("content-length")
+        if raw is None:
+            return b""
+        try:
+            length = int(raw)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            return Response.json(400, {"error": "invalid_request",
+                                       "error_description": "Content-Length is not a number."},
+                                 error="bad content-length")
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True   # the body is not read: the connection cannot be reused
+            return Response.json(413, {"error": "invalid_request",
+                                       "error_description": f"The request body is larger than {MAX_BODY_BYTES} bytes."},
+                                 error="body too large")
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            self.close_connection = True
+            return Response.json(400, {"error": "invalid_request", "error_description": "Truncated body."},
+                                 error="truncated body")
+        return body
+
+    def _write(self, response: Response) -> None:
+        if self.request_version == "HTTP/1.0" or self.headers is None \
+                or (self.headers.get("Connection", "").lower() == "close"):
+            self.close_connection = True
+        lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
+                 f"Server: {self.listener.server_header}",
+                 f"Date: {self.date_time_string()}",
+                 f"Content-Length: {len(response.body)}"]
+        for name, value in response.headers.items():
+            lines.append(f"{name}: {value}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            self.wfile.write(head + (b"" if self.command == "HEAD" else response.body))
+            self.wfile.flush()
+        except (OSError, ssl.SSLError):
+            self.close_connection = True
+
+    def _abort(self) -> None:
+        """Close without an answer; a zero linger makes the peer see a reset."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
