@@ -40,7 +40,8 @@ def test_cloud_from_discovery_reads_the_mtls_alias(oidc_provider):
     assert cloud.jwks_uri == oidc_provider.jwks_uri
     assert cloud.token_endpoint("ignored") == oidc_provider.token_endpoint
     assert cloud.mtls_token_endpoint("ignored") == oidc_provider.mtls_token_endpoint
-    assert cloud.mtls_base_url() == oidc_provider.mtls_url
+    assert oidc_provider.mtls_url.startswith(cloud.mtls_base_url() + "/")  # the alias's origin
+    assert cloud.issuer.endswith("/interop")  # a path, like Entra's tenant segment
     assert cloud.ca_bundle == oidc_provider.ca_bundle
     assert "RFC 8705" in cloud.describe()
     with pytest.raises(ConfigurationError) as info:

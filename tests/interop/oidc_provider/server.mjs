@@ -51,8 +51,13 @@ function listen(server) {
   });
 }
 
-const loginUrl = await listen(loginServer);
-const mtlsUrl = await listen(mtlsServer);
+const loginBase = await listen(loginServer);
+const mtlsBase = await listen(mtlsServer);
+// The issuer has a path (like Entra's tenant segment): msal's oidc_authority
+// needs one, and it shows that clients take endpoints from the metadata.
+const prefix = `/${config.issuer_path || 'interop'}`;
+const loginUrl = `${loginBase}${prefix}`;
+const mtlsUrl = `${mtlsBase}${prefix}`;
 
 // Signing key for access tokens: made fresh at every start, never written.
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -133,9 +138,21 @@ provider.on('server_error', (ctx, err) => {
   process.stderr.write(`oidc-provider server_error: ${err && err.message}\n`);
 });
 
+// Mounted under `prefix`: oidc-provider derives its mount path from
+// req.originalUrl (as when mounted in express), so its URLs keep the prefix.
 const callback = provider.callback();
-loginServer.on('request', callback);
-mtlsServer.on('request', callback);
+function mounted(req, res) {
+  if (req.url !== prefix && !req.url.startsWith(`${prefix}/`) && !req.url.startsWith(`${prefix}?`)) {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end('{"error":"not_found"}');
+    return;
+  }
+  req.originalUrl = req.url;
+  req.url = req.url.slice(prefix.length) || '/';
+  callback(req, res);
+}
+loginServer.on('request', mounted);
+mtlsServer.on('request', mounted);
 
 process.stdout.write(`${JSON.stringify({
   issuer: provider.issuer,
