@@ -1,0 +1,110 @@
+"""Tokens from the embedded authority: bound to their certificate and to no other."""
+
+from __future__ import annotations
+
+import itertools
+
+import msal
+import pytest
+import requests
+
+from mtlspop_lab.errors import TokenValidationError
+from mtlspop_lab.inspect import check_binding, decode_token, explain_claims, verify_token
+from mtlspop_lab.inspect_cli import main
+
+GRAPH = "https://graph.microsoft.com"
+_n = itertools.count()
+
+
+def _session(authority, cert, tmp_path):
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE is set on this machine
+    session.verify = authority.ca_bundle
+    if cert is not None:
+        n = next(_n)
+        certfile, keyfile = tmp_path / f"c{n}.pem", tmp_path / f"k{n}.pem"
+        cert.write_pem(certfile, keyfile)
+        session.cert = (str(certfile), str(keyfile))
+    return session
+
+
+@pytest.fixture
+def app(authority):
+    return authority.directory.register_app(f"inspector-app-{next(_n)}")
+
+
+@pytest.fixture
+def pop_token(authority, app, tmp_path):
+    """An mtls_pop token over the wire: TLS client certificate = the app's certificate."""
+    with _session(authority, app.certificate, tmp_path) as session:
+        answer = session.post(authority.token_endpoint("mtls"), data={
+            "client_id": app.client_id, "grant_type": "client_credentials",
+            "scope": f"{GRAPH}/.default", "token_type": "mtls_pop"}, timeout=30)
+    body = answer.json()
+    assert answer.status_code == 200 and body["token_type"] == "mtls_pop", body.get("error_description")
+    return body
+
+
+def test_authority_pop_token_is_bound_to_its_certificate_only(authority, app, pop_token):
+    token = pop_token["access_token"]
+    verdict = check_binding(token, app.certificate)
+    assert verdict.bound and verdict.expected == app.certificate.x5t_s256
+    assert check_binding(pop_token, app.certificate.public_only()).bound  # the response dict works too
+    others = [authority.directory.register_app(f"inspector-other-{next(_n)}").certificate,
+              authority.ca.issue_client_certificate("CN=same-ca-other-key"),
+              authority.ca.certificate]
+    for other in others:
+        verdict = check_binding(token, other)
+        assert not verdict.bound and verdict.mistakes == ("other_certificate",)
+
+
+def test_authority_token_verifies_with_its_jwks(authority, app, pop_token):
+    token = pop_token["access_token"]
+    result = verify_token(token, authority=authority, audience=GRAPH)
+    assert result.verified and result.verification["issuer"] == authority.issuer
+    assert result.claims["azp"] == app.client_id and result.claims["tid"] == authority.tenant_id
+    jwks_url = f"{authority.login_url}/{authority.tenant_id}/discovery/v2.0/keys"
+    assert verify_token(token, jwks_url=jwks_url, ca_bundle=authority.ca_bundle, audience=GRAPH,
+                        issuer=authority.issuer).verified
+    with pytest.raises(TokenValidationError) as info:
+        verify_token(token, authority=authority, audience="https://vault.azure.net")
+    assert info.value.code == "invalid_audience"
+
+
+def test_authority_claims_are_explained(authority, pop_token):
+    table = explain_claims(pop_token["access_token"]).set_index("claim")
+    for claim in ("tid", "oid", "azp", "appid", "idtyp", "ver", "uti", "cnf", "exp"):
+        assert claim in table.index, claim
+        assert "Not a registered" not in table.loc[claim, "meaning"]
+    assert "certificate-bound" in table.loc["cnf", "meaning"]
+    assert table.loc["exp", "time_left"].startswith("expires in")
+
+
+def test_authority_bearer_token_is_not_bound(authority, app, tmp_path):
+    cca = msal.ConfidentialClientApplication(
+        app.client_id, client_credential={"private_key": app.certificate.private_key_pem().decode(),
+                                          "thumbprint": app.certificate.thumbprint},
+        authority=f"{authority.login_url}/{authority.tenant_id}", instance_discovery=False,
+        http_client=_session(authority, None, tmp_path))
+    result = cca.acquire_token_for_client([f"{GRAPH}/.default"])
+    assert result.get("token_type") == "Bearer", result.get("error_description")
+    verdict = check_binding(result["access_token"], app.certificate)
+    assert not verdict.bound and verdict.mistakes == ("no_cnf",)
+    assert decode_token(result).token_type == "Bearer"
+    assert verify_token(result, authority=authority, audience=GRAPH).verified
+
+
+def test_cli_on_an_authority_token(authority, app, pop_token, tmp_path, capsys):
+    token_file = tmp_path / "token.json"
+    import json
+    token_file.write_text(json.dumps(pop_token))
+    cert_file = tmp_path / "app.pem"
+    cert_file.write_text(app.certificate.pem)
+    other_file = tmp_path / "other.pem"
+    other_file.write_text(authority.ca.issue_client_certificate("CN=x").pem)
+    jwks_url = f"{authority.login_url}/{authority.tenant_id}/discovery/v2.0/keys"
+    assert main([str(token_file), "--cert", str(cert_file), "--jwks", jwks_url,
+                 "--ca-bundle", str(authority.ca_bundle), "--audience", GRAPH]) == 0
+    out = capsys.readouterr().out
+    assert "BOUND" in out and "VALID" in out and pop_token["access_token"].split(".")[1] not in out
+    assert main([str(token_file), "--cert", str(other_file)]) == 1
