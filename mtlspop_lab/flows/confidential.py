@@ -1,0 +1,206 @@
+"""Confidential client with a certificate: vanilla Bearer and mTLS PoP, through msal.
+
+msal 1.39 has no mTLS PoP API, but everything the flow needs is reachable
+through its public surface:
+
+* the authority is the **mTLS host** (``Cloud.mtls_base_url(region)``:
+  ``[region.]mtlsauth.microsoft.com`` live, the local authority's mTLS
+  listener here) with ``instance_discovery=False``;
+* the ``http_client`` is a :class:`~mtlspop_lab.transport.Transport` that
+  presents the app's certificate in every TLS handshake;
+* ``data={"token_type": "mtls_pop"}`` asks for a bound token, and the client
+  assertion msal would add is removed from the body (``data`` wins over
+  msal's defaults), because on the mTLS host the TLS handshake *is* the
+  client authentication, as in MSAL.NET. msal still needs a
+  ``client_credential`` to build the app, so it gets the certificate one,
+  which the Bearer path uses (private_key_jwt on the login host).
+
+After the answer, the lab checks ``token_type`` really is ``mtls_pop``: a
+downgrade to Bearer raises :class:`~mtlspop_lab.errors.TokenTypeMismatchError`,
+as MSAL.NET does.
+
+Not testable here: that live ``mtlsauth.microsoft.com`` serves OIDC
+discovery for msal (msal always discovers; the lab's authority does), and
+regional live hosts. URL construction for both is unit-tested.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import msal
+
+from ..cloud import Cloud, check_tenant
+from ..errors import TokenTypeMismatchError
+from ..transport import Transport
+from .cache import CacheKey, TokenCache
+from .diagnose import authority_error
+from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache, call_msal
+from .result import TokenResult, expiry_from
+from .retry import RetryPolicy
+
+MTLS_POP = "mtls_pop"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop"
+
+
+def scope_for(resource: str) -> str:
+    """``https://graph.microsoft.com`` -> ``https://graph.microsoft.com/.default``."""
+    resource = resource.strip()
+    return resource if resource.endswith("/.default") else resource.rstrip("/") + "/.default"
+
+
+def last_status(trips) -> int | None:
+    for trip in reversed(trips):
+        if trip.kind == "token":
+            return trip.status
+    return None
+
+
+def result_from_token_response(payload: dict, *, asked_pop: bool, certificate, endpoint: str,
+                               trips, resource: str, **fields) -> TokenResult:
+    """Check an OAuth token answer and build a TokenResult (raises typed errors)."""
+    if "access_token" not in payload:
+        raise authority_error(payload, status=last_status(trips), endpoint=endpoint)
+    token_type = str(payload.get("token_type") or "Bearer")
+    if asked_pop and token_type.lower() != MTLS_POP:
+        raise TokenTypeMismatchError(
+            f"You asked for token type mtls_pop, but received {token_type} from {endpoint}.",
+            error="token_type_mismatch", code="token_type_mismatch", status=last_status(trips))
+    if not asked_pop and token_type.lower() == MTLS_POP:
+        raise TokenTypeMismatchError(
+            f"You asked for a Bearer token, but received mtls_pop from {endpoint}.",
+            error="token_type_mismatch", code="token_type_mismatch", status=last_status(trips))
+    now = time.time()
+    refresh_in = payload.get("refresh_in")
+    return TokenResult(
+        access_token=payload["access_token"],
+        token_type=MTLS_POP if asked_pop else "Bearer",
+        expires_on=expiry_from(payload.get("expires_in"), now),
+        refresh_on=expiry_from(refresh_in, now) if refresh_in else None,
+        binding_certificate=certificate.public_only() if asked_pop else None,
+        _credential=certificate if asked_pop else None,
+        resource=resource, scope=scope_for(resource), round_trips=tuple(trips), **fields)
+
+
+class _MsalApp:
+    """One lazily built msal ConfidentialClientApplication over one Transport (thread-safe)."""
+
+    def __init__(self, client_id: str, authority: str, client_credential, transport: Transport,
+                 azure_region: str | None = None):
+        self.client_id = client_id
+        self.authority = authority
+        self.transport = transport
+        self._credential = client_credential
+        self._region = azure_region
+        self._app = None
+        self._lock = threading.Lock()
+
+    def get(self) -> msal.ConfidentialClientApplication:
+        with self._lock:
+            if self._app is None:
+                self._app = call_msal(lambda: msal.ConfidentialClientApplication(
+                    self.client_id, client_credential=self._credential, authority=self.authority,
+                    instance_discovery=False, http_client=self.transport,
+                    token_cache=NoStoreTokenCache(), http_cache=DiscoveryOnlyHttpCache(),
+                    azure_region=self._region), endpoint=self.authority, what="Authority discovery")
+            return self._app
+
+    def token_for_client(self, scope: str, data: dict) -> dict:
+        return call_msal(lambda: self.get().acquire_token_for_client([scope], data=dict(data)),
+                         endpoint=self.authority)
+
+
+def certificate_credential(certificate) -> dict:
+    """msal's ``client_credential`` for a lab Certificate (RS256 assertion with x5t and x5c)."""
+    return {"private_key": certificate.private_key_pem().decode("ascii"),
+            "thumbprint": certificate.thumbprint,
+            "public_certificate": certificate.pem}
+
+
+class ConfidentialClientFlow:
+    """Vanilla flow for an app registration with a certificate."""
+
+    def __init__(self, client_id: str, tenant_id: str, certificate, *, cloud: Cloud | None = None,
+                 region: str | None = None, retry: RetryPolicy | None = None,
+                 timeout: float | tuple = (5.0, 15.0)):
+        from ..certs import Certificate
+        from ..errors import CertificateError, ConfigurationError
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise ConfigurationError("A client id is required.",
+                                     fix="Pass the app registration's 'Application (client) ID'.")
+        if not isinstance(certificate, Certificate):
+            raise CertificateError(
+                "A confidential client needs a lab Certificate with its private key.",
+                cause=f"Got {type(certificate).__name__}.",
+                fix="Load it with Certificate.load_pfx(path, password) or Certificate.load_pem(cert, key).",
+                code="mtls_certificate_not_provided")
+        certificate.check_usable()
+        self.cloud = cloud or Cloud.public()
+        self.client_id = client_id.strip()
+        self.tenant_id = check_tenant(tenant_id)
+        self.region = region
+        self.retry = retry
+        self.timeout = timeout
+        self.mtls_authority = f"{self.cloud.mtls_base_url(region)}/{self.tenant_id}"
+        self.login_authority = self.cloud.authority_url(self.tenant_id)
+        self._lock = threading.Lock()
+        self._set_certificate(certificate)
+
+    def _set_certificate(self, certificate) -> None:
+        credential = certificate_credential(certificate)
+        ca = self.cloud.ca_bundle
+        pop_transport = Transport(certificate=certificate, ca_bundle=ca, retry=self.retry,
+                                  timeout=self.timeout, name=f"mtls:{self.client_id[:8]}")
+        bearer_transport = Transport(ca_bundle=ca, retry=self.retry, timeout=self.timeout,
+                                     name=f"login:{self.client_id[:8]}")
+        live_region = self.region if not self.cloud.is_local else None
+        with self._lock:
+            self.certificate = certificate
+            self._pop = _MsalApp(self.client_id, self.mtls_authority, credential, pop_transport)
+            self._bearer = _MsalApp(self.client_id, self.login_authority, credential, bearer_transport,
+                                    azure_region=live_region)
+
+    def rotate_certificate(self, certificate) -> None:
+        """Use a new certificate from now on (PoP tokens bound to the old one are not reused)."""
+        certificate.check_usable()
+        old = (self._pop.transport, self._bearer.transport)
+        self._set_certificate(certificate)
+        for transport in old:
+            transport.close()
+
+    @property
+    def transports(self) -> list[Transport]:
+        return [self._pop.transport, self._bearer.transport]
+
+    def close(self) -> None:
+        for transport in self.transports:
+            transport.close()
+
+    def describe(self) -> str:
+        return f"app {self.client_id}"
+
+    def cache_key(self, resource: str, use_pop: bool) -> CacheKey:
+        if use_pop:
+            return CacheKey(self.mtls_authority, self.client_id, scope_for(resource), MTLS_POP,
+                            self.certificate.x5t_s256)
+        return CacheKey(self.login_authority, self.client_id, scope_for(resource), "Bearer")
+
+    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
+        with self._lock:
+            app, certificate = (self._pop if use_pop else self._bearer), self.certificate
+        key = self.cache_key(resource, use_pop)
+
+        def fetch() -> TokenResult:
+            mark = len(trips)
+            # mTLS host: the TLS handshake authenticates the client; no assertion on the wire.
+            data = ({"token_type": MTLS_POP, "client_assertion": None, "client_assertion_type": None}
+                    if use_pop else {})
+            payload = app.token_for_client(scope_for(resource), data)
+            return result_from_token_response(
+                payload, asked_pop=use_pop, certificate=certificate, endpoint=app.authority,
+                trips=trips[mark:], resource=resource, identity=self.describe(),
+                client_id=self.client_id, tenant_id=self.tenant_id, flow=flow, cloud=self.cloud)
+
+        return cache.acquire(key, fetch)

@@ -1,0 +1,200 @@
+"""FIC two-leg flow: a PoP assertion from leg 1, exchanged by a confidential client in leg 2.
+
+Leg 1 (:class:`FicLeg1Acquirer`) is the vanilla flow for the audience
+``api://AzureADTokenExchange``, always PoP, by a managed identity or a
+confidential client. Leg 2 (:class:`FicLeg2Exchanger`) is a confidential
+client that authenticates with that token as a ``jwt-pop`` client assertion,
+over mTLS **with leg 1's binding certificate** (the server checks that the
+assertion's ``cnf`` matches the TLS certificate), and asks for Bearer or PoP.
+The result of a PoP leg 2 is bound to the same certificate as leg 1.
+
+Leg 2 goes through msal's ConfidentialClientApplication with
+``client_credential={"client_assertion": ...}``; msal would label it
+``jwt-bearer``, so ``data`` overrides ``client_assertion_type`` with
+``jwt-pop`` (and carries the current assertion, since ``data`` wins over
+msal's defaults). A managed identity cannot do leg 2: it has no client
+assertion API in any MSAL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import replace
+
+from ..cloud import Cloud, TOKEN_EXCHANGE_AUDIENCE, check_tenant
+from ..errors import CertificateError, ConfigurationError
+from ..transport import Transport, record
+from .acquirer import MtlsPopTokenAcquirer, check_resource
+from .cache import CacheKey, TokenCache
+from .confidential import JWT_POP, MTLS_POP, _MsalApp, result_from_token_response, scope_for
+from .identity import ManagedIdentityId
+from .result import IDENTITY_PROVIDER, TokenResult
+from .retry import RetryPolicy
+
+
+class FicLeg1Acquirer:
+    """Leg 1: a PoP token for ``api://AzureADTokenExchange`` (the FIC assertion)."""
+
+    def __init__(self, acquirer: MtlsPopTokenAcquirer):
+        self.acquirer = acquirer
+
+    @classmethod
+    def for_managed_identity(cls, identity: ManagedIdentityId, *, cloud: Cloud | None = None,
+                             **kwargs) -> "FicLeg1Acquirer":
+        return cls(MtlsPopTokenAcquirer.for_managed_identity(identity, cloud=cloud, **kwargs))
+
+    @classmethod
+    def for_confidential_client(cls, client_id: str, tenant_id: str, certificate, *,
+                                cloud: Cloud | None = None, region: str | None = None,
+                                **kwargs) -> "FicLeg1Acquirer":
+        return cls(MtlsPopTokenAcquirer.for_confidential_client(client_id, tenant_id, certificate,
+                                                                cloud=cloud, region=region, **kwargs))
+
+    def acquire_assertion(self, audience: str = TOKEN_EXCHANGE_AUDIENCE) -> TokenResult:
+        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh."""
+        return self.acquirer._acquire(check_resource(audience), True, leg="leg1", flow="fic_leg1")
+
+    @property
+    def identity(self) -> str:
+        return self.acquirer.identity
+
+    def close(self) -> None:
+        self.acquirer.close()
+
+
+class FicLeg2Exchanger:
+    """Leg 2: a confidential client exchanging a leg-1 PoP assertion for a Bearer or PoP token."""
+
+    _MAX_APPS = 8
+
+    def __init__(self, client_id: str, tenant_id: str, *, cloud: Cloud | None = None, certificate=None,
+                 region: str | None = None, retry: RetryPolicy | None = None, timeout=(5.0, 15.0),
+                 cache: TokenCache | None = None):
+        if isinstance(client_id, ManagedIdentityId):
+            raise self._mi_error()
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise ConfigurationError("Leg 2 needs the client id of a confidential client (app registration).",
+                                     fix="Pass the leg-2 app's 'Application (client) ID'.")
+        if certificate is not None:
+            certificate.check_usable()
+        self.cloud = cloud or Cloud.public()
+        self.client_id = client_id.strip()
+        self.tenant_id = check_tenant(tenant_id)
+        self.certificate = certificate
+        self.region = region
+        self.retry = retry
+        self.timeout = timeout
+        self.cache = cache if cache is not None else TokenCache()
+        self.authority = f"{self.cloud.mtls_base_url(region)}/{self.tenant_id}"
+        self._apps: OrderedDict[str, _MsalApp] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, client_id: str, tenant_id: str, cloud: Cloud | None = None, certificate=None,
+               region: str | None = None, **kwargs) -> "FicLeg2Exchanger":
+        """The seed's ``FicLeg2Exchanger.Create``. ``certificate`` is only needed when the
+        assertion will be passed as a bare string (it must be leg 1's binding certificate, with key)."""
+        return cls(client_id, tenant_id, cloud=cloud, certificate=certificate, region=region, **kwargs)
+
+    @classmethod
+    def for_managed_identity(cls, *args, **kwargs):
+        """Always refused: a managed identity cannot perform leg 2."""
+        raise cls._mi_error()
+
+    @staticmethod
+    def _mi_error() -> ConfigurationError:
+        return ConfigurationError(
+            "A managed identity cannot perform FIC leg 2.",
+            cause="Leg 2 authenticates with a client assertion (the leg-1 token); managed identities "
+                  "have no client-assertion API in any MSAL (IManagedIdentityApplication has no "
+                  "WithClientAssertion), and IMDS only issues the identity's own tokens.",
+            fix="Use the managed identity for leg 1 (FicLeg1Acquirer.for_managed_identity) and a "
+                "confidential client (app registration with a federated credential trusting that "
+                "identity) for leg 2 (FicLeg2Exchanger.create).",
+            code="managed_identity_cannot_do_leg2")
+
+    # -- the exchange -------------------------------------------------------------------------
+    def exchange_assertion_for_access_token(self, assertion, resource: str, use_pop: bool = True) -> TokenResult:
+        """Exchange ``assertion`` (a leg-1 TokenResult, or its token string with ``certificate=``
+        given at creation) for a token for ``resource``: PoP bound to leg 1's certificate, or Bearer."""
+        resource = check_resource(resource)
+        token, binding = self._assertion_parts(assertion)
+        use_pop = bool(use_pop)
+        app = self._app_for(binding)
+        key = (CacheKey(self.authority, self.client_id, scope_for(resource), MTLS_POP, binding.x5t_s256)
+               if use_pop else CacheKey(self.authority, self.client_id, scope_for(resource), "Bearer"))
+        start = time.perf_counter()
+        with record("leg2") as trips:
+            def fetch() -> TokenResult:
+                mark = len(trips)
+                data = {"client_assertion_type": JWT_POP, "client_assertion": token}
+                if use_pop:
+                    data["token_type"] = MTLS_POP
+                payload = app.token_for_client(scope_for(resource), data)
+                return result_from_token_response(
+                    payload, asked_pop=use_pop, certificate=binding, endpoint=self.authority,
+                    trips=trips[mark:], resource=resource, identity=f"app {self.client_id}",
+                    client_id=self.client_id, tenant_id=self.tenant_id, flow="fic_leg2", cloud=self.cloud)
+            result = self.cache.acquire(key, fetch)
+        if result.source == IDENTITY_PROVIDER:
+            result = replace(result, round_trips=tuple(trips), elapsed_ms=(time.perf_counter() - start) * 1000)
+        return result
+
+    def _assertion_parts(self, assertion):
+        if isinstance(assertion, TokenResult):
+            if not assertion.is_pop or assertion._credential is None:
+                raise ConfigurationError(
+                    "The leg-1 assertion is a Bearer token; FIC with mTLS needs a PoP assertion.",
+                    cause="Leg 2 sends the assertion as jwt-pop over mTLS with the certificate it is "
+                          "bound to; a Bearer token has none.",
+                    fix="Acquire leg 1 with FicLeg1Acquirer.acquire_assertion() (always PoP).",
+                    code="pop_not_requested")
+            if self.certificate is not None and self.certificate.x5t_s256 != assertion.binding_certificate.x5t_s256:
+                raise ConfigurationError(
+                    "The certificate given to create() is not the assertion's binding certificate.",
+                    cause="Leg 2 must present leg 1's binding certificate in the TLS handshake; the "
+                          "server would refuse it (AADSTS500181).",
+                    fix="Omit certificate= when passing the leg-1 TokenResult.", code="leg2_certificate_mismatch")
+            return assertion.access_token, assertion._credential
+        if isinstance(assertion, str) and assertion.strip():
+            if self.certificate is None:
+                raise CertificateError(
+                    "A bare assertion string needs leg 1's binding certificate for the mTLS handshake.",
+                    cause="Leg 2 goes over mTLS with the certificate the assertion is bound to.",
+                    fix="Pass the leg-1 TokenResult itself, or create(..., certificate=<leg-1 certificate "
+                        "with its private key>).", code="mtls_certificate_not_provided")
+            self.certificate.private_key  # noqa: B018 - raises cert_without_private_key
+            return assertion.strip(), self.certificate
+        raise ConfigurationError("The assertion must be a leg-1 TokenResult or its access_token string.",
+                                 cause=f"Got {type(assertion).__name__}.",
+                                 fix="Pass leg1.acquire_assertion()'s result.")
+
+    def _app_for(self, binding) -> _MsalApp:
+        with self._lock:
+            app = self._apps.get(binding.x5t_s256)
+            if app is not None:
+                self._apps.move_to_end(binding.x5t_s256)
+                return app
+            transport = Transport(certificate=binding, ca_bundle=self.cloud.ca_bundle, retry=self.retry,
+                                  timeout=self.timeout, name=f"leg2:{self.client_id[:8]}")
+            # msal needs some credential to build the app; the real assertion travels in data.
+            app = _MsalApp(self.client_id, self.authority, {"client_assertion": "set-per-request"}, transport)
+            self._apps[binding.x5t_s256] = app
+            while len(self._apps) > self._MAX_APPS:
+                _, old = self._apps.popitem(last=False)
+                old.transport.close()
+            return app
+
+    @property
+    def round_trips(self) -> list:
+        with self._lock:
+            apps = list(self._apps.values())
+        return sorted((t for a in apps for t in a.transport.trace), key=lambda t: t.started_at)
+
+    def close(self) -> None:
+        with self._lock:
+            for app in self._apps.values():
+                app.transport.close()
+            self._apps.clear()

@@ -1,0 +1,373 @@
+"""Managed identity: Bearer through msal (IMDS v1), mTLS PoP through IMDS v2 by hand.
+
+**Bearer** uses ``msal.ManagedIdentityClient`` unchanged. msal builds the
+IMDS URL from the environment variable ``AZURE_POD_IDENTITY_AUTHORITY_HOST``
+(default ``http://169.254.169.254``) at request time. Setting a process-wide
+variable per call would race between threads and leak between targets, so
+the lab instead hands msal an ``http_client`` that routes every
+``/metadata/...`` request to the target's IMDS base (:class:`ImdsRoute`).
+msal still builds the request (path, api-version, selector, headers); only
+the host changes. On the live cloud the base is that same variable when set,
+else the Cloud's IMDS address, so behaviour matches plain msal.
+
+**PoP** needs IMDS v2, which msal 1.39 does not implement (MSAL.NET does,
+on Windows with KeyGuard keys). The lab speaks the same wire with a software
+RSA-2048 key:
+
+1. ``GET /metadata/identity/getplatformmetadata?cred-api-version=2.0`` (404: a
+   v1-only host, ``mtls_pop_token_not_supported_in_imds_v1``);
+2. a PKCS#10 CSR (subject ``CN=<clientId>, DC=<tenantId>``, attribute
+   1.3.6.1.4.1.311.90.2.10 = the cuId JSON, RSASSA-PSS SHA-256 salt 32);
+3. ``POST /metadata/identity/issuecredential`` -> a certificate over that key
+   and the regional ``mtls_authentication_endpoint``;
+4. the token request over mTLS with that certificate (no client assertion).
+
+The issued certificate is kept per (IMDS, identity) for the whole process
+and reused while it has more than 24 hours left; an ``invalid_client`` answer
+re-mints it once, as MSAL.NET does.
+
+Not testable here: a real IMDS (Azure VM), attestation (MAA tokens,
+KeyGuard), and the real ``{region}.mtlsauth.microsoft.com`` endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import msal
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+from ..certs import Certificate
+from ..cloud import Cloud, LIVE_IMDS_URL
+from ..errors import AuthorityError, LabError, ManagedIdentityError
+from ..redact import redact_text
+from ..transport import Transport, is_connect_failure, transport_error
+from .cache import CacheKey, TokenCache
+from .confidential import MTLS_POP, result_from_token_response, scope_for
+from .diagnose import imds_error
+from .identity import ManagedIdentityId
+from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache
+from .result import TokenResult, expiry_from
+from .retry import RetryPolicy
+
+CUID_OID = ObjectIdentifier("1.3.6.1.4.1.311.90.2.10")
+CRED_API_VERSION = "2.0"
+MIN_CERT_LIFETIME = _dt.timedelta(hours=24)
+IMDS_TIMEOUT = (2.0, 10.0)
+
+
+def imds_base(cloud: Cloud) -> str:
+    """The IMDS base URL: the local authority's, or on live clouds the pod-identity override or 169.254.169.254."""
+    if cloud.is_local:
+        return cloud.imds_url.rstrip("/")
+    if cloud.imds_url.rstrip("/") == LIVE_IMDS_URL:
+        return os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST", LIVE_IMDS_URL).strip().rstrip("/")
+    return cloud.imds_url.rstrip("/")
+
+
+class ImdsRoute:
+    """msal ``http_client`` that sends ``/metadata/...`` requests to ``base`` over ``transport``."""
+
+    def __init__(self, transport: Transport, base: str):
+        self.transport = transport
+        self._base = urlsplit(base)
+
+    def _route(self, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.path.startswith("/metadata/"):
+            return urlunsplit((self._base.scheme, self._base.netloc, parts.path, parts.query, ""))
+        return url
+
+    def get(self, url, **kwargs):
+        return self.transport.get(self._route(url), **kwargs)
+
+    def post(self, url, **kwargs):
+        return self.transport.post(self._route(url), **kwargs)
+
+    def close(self):
+        self.transport.close()
+
+
+def _unreachable(identity: ManagedIdentityId, base: str) -> ManagedIdentityError:
+    if identity.is_system_assigned:
+        cause = ("Nothing answers at the IMDS address: this code does not run on an Azure resource, "
+                 "and a system-assigned identity only exists on one (VM, App Service, Functions, AKS...).")
+        fix = ("Run on Azure with the identity enabled, or for local work use the embedded "
+               "LocalAuthority (cloud=authority.cloud), a user-assigned identity through Azure CLI, "
+               "or a confidential client with a certificate.")
+    else:
+        cause = "Nothing answers at the IMDS address: managed identities only work on Azure compute."
+        fix = ("Run on an Azure resource that has this identity assigned, or use the embedded "
+               "LocalAuthority or a confidential client for local work.")
+    return ManagedIdentityError(f"Timeout/refusal calling the IMDS endpoint {redact_text(base)}.",
+                                cause=cause, fix=fix, code="imds_unreachable")
+
+
+@dataclass
+class IssuedCredential:
+    """An IMDS v2 certificate (with its software key) and where to use it."""
+
+    certificate: Certificate
+    client_id: str
+    tenant_id: str
+    mtls_endpoint: str
+    identity_type: str
+    transport: Transport
+
+
+class _CredentialStore:
+    """Process-wide IMDS v2 certificates, one per (IMDS base, identity); thread-safe."""
+
+    def __init__(self):
+        self._items: dict[tuple, IssuedCredential] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def lock_for(self, key) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def get(self, key):
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key, item):
+        with self._lock:
+            old = self._items.get(key)
+            self._items[key] = item
+        if old is not None and old.transport is not item.transport:
+            old.transport.close()
+
+    def clear(self):
+        with self._lock:
+            items, self._items = list(self._items.values()), {}
+        for item in items:
+            item.transport.close()
+
+
+CREDENTIALS = _CredentialStore()
+
+
+def forget_issued_certificates() -> None:
+    """Drop every IMDS v2 certificate this process holds (the next PoP acquisition re-mints)."""
+    CREDENTIALS.clear()
+
+
+def build_csr(key: rsa.RSAPrivateKey, client_id: str, tenant_id: str, cuid: dict) -> bytes:
+    """The IMDS v2 CSR as DER: CN/DC subject, cuId attribute, RSASSA-PSS (SHA-256, MGF1-SHA256, salt 32)."""
+    from cryptography.x509 import NameAttribute
+    from cryptography.x509.name import _ASN1Type   # the attribute must be a UTF8String
+    cuid_json = json.dumps({k: v for k, v in (cuid or {}).items() if v is not None}, separators=(",", ":"))
+    subject = x509.Name([NameAttribute(NameOID.COMMON_NAME, client_id),
+                         NameAttribute(NameOID.DOMAIN_COMPONENT, tenant_id)])
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(subject)
+           .add_attribute(CUID_OID, cuid_json.encode("utf-8"), _tag=_ASN1Type.UTF8String)
+           .sign(key, hashes.SHA256(),
+                 rsa_padding=padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)))
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+class ManagedIdentityFlow:
+    """Vanilla flow for a managed identity (system- or user-assigned)."""
+
+    def __init__(self, identity: ManagedIdentityId, *, cloud: Cloud | None = None,
+                 retry: RetryPolicy | None = None, timeout: float | tuple = IMDS_TIMEOUT,
+                 min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME):
+        if not isinstance(identity, ManagedIdentityId):
+            from ..errors import ConfigurationError
+            raise ConfigurationError(
+                f"Expected a ManagedIdentityId, got {type(identity).__name__}.",
+                fix="Use ManagedIdentityId.system_assigned() or ManagedIdentityId.user_assigned_client_id(...).")
+        self.identity = identity
+        self.cloud = cloud or Cloud.public()
+        self.base = imds_base(self.cloud)
+        self.retry = retry
+        self.timeout = timeout
+        self.min_certificate_lifetime = min_certificate_lifetime
+        imds_retry = retry or RetryPolicy()
+        imds_retry = RetryPolicy(max_attempts=imds_retry.max_attempts, base_delay_s=imds_retry.base_delay_s,
+                                 max_delay_s=imds_retry.max_delay_s, max_total_s=imds_retry.max_total_s,
+                                 jitter=imds_retry.jitter, retry_connect_errors=False)
+        self.imds = Transport(retry=imds_retry, timeout=timeout, name="imds")
+        self._msal = msal.ManagedIdentityClient(
+            identity.to_msal(), http_client=ImdsRoute(self.imds, self.base),
+            token_cache=NoStoreTokenCache(), http_cache=DiscoveryOnlyHttpCache())
+        self._store_key = (self.base, identity.kind, identity.value)
+
+    def describe(self) -> str:
+        return self.identity.describe()
+
+    def close(self) -> None:
+        """Close the IMDS connection (the issued certificate stays, process-wide)."""
+        self.imds.close()
+
+    @property
+    def transports(self) -> list[Transport]:
+        item = CREDENTIALS.get(self._store_key)
+        return [self.imds] + ([item.transport] if item else [])
+
+    @property
+    def certificate(self) -> Certificate | None:
+        """The current IMDS v2 binding certificate (public part), if one was issued."""
+        item = CREDENTIALS.get(self._store_key)
+        return item.certificate.public_only() if item else None
+
+    # -- entry point ---------------------------------------------------------------------------
+    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
+        if not use_pop:
+            key = CacheKey(f"{self.base}/managed_identity", self._client_label(), resource, "Bearer")
+            return cache.acquire(key, lambda: self._bearer(resource, trips, flow))
+        credential = self._credential(trips)
+        try:
+            return cache.acquire(self._pop_key(credential, resource),
+                                 lambda: self._pop(credential, resource, trips, flow))
+        except AuthorityError as exc:
+            if exc.error != "invalid_client":
+                raise
+        # MSAL.NET: on invalid_client the certificate may be revoked or unknown; re-mint once.
+        credential = self._credential(trips, force=credential)
+        return cache.acquire(self._pop_key(credential, resource),
+                             lambda: self._pop(credential, resource, trips, flow))
+
+    def _client_label(self) -> str:
+        return f"{self.identity.kind}:{self.identity.value or 'system'}"
+
+    def _pop_key(self, credential: IssuedCredential, resource: str) -> CacheKey:
+        return CacheKey(credential.mtls_endpoint + "/" + credential.tenant_id, credential.client_id,
+                        scope_for(resource), MTLS_POP, credential.certificate.x5t_s256)
+
+    # -- Bearer through msal (IMDS v1) --------------------------------------------------------
+    def _bearer(self, resource: str, trips, flow: str) -> TokenResult:
+        mark = len(trips)
+        try:
+            payload = self._msal.acquire_token_for_client(resource=resource)
+        except requests.RequestException as exc:
+            if is_connect_failure(exc):
+                raise _unreachable(self.identity, self.base) from None
+            raise transport_error(exc, self.cloud.imds_token_url(), what="IMDS") from None
+        except json.JSONDecodeError:
+            raise ManagedIdentityError("IMDS answered with a body that is not JSON (after retries).",
+                                       cause="A faulty IMDS or a proxy in the way.",
+                                       fix="Retry; check that nothing intercepts 169.254.169.254.",
+                                       code="malformed_response") from None
+        mine = trips[mark:]
+        if "access_token" not in payload:
+            status = mine[-1].status if mine else None
+            raise imds_error(payload, status=status, identity=str(self.identity),
+                             endpoint=self.cloud.imds_token_url())
+        token_type = str(payload.get("token_type") or "Bearer")
+        return TokenResult(access_token=payload["access_token"], token_type=token_type,
+                           expires_on=expiry_from(payload.get("expires_in")), resource=resource,
+                           scope=resource, identity=self.describe(), flow=flow, round_trips=tuple(mine),
+                           client_id=payload.get("client_id"), cloud=self.cloud)
+
+    # -- PoP through IMDS v2 (by hand) --------------------------------------------------------
+    def _imds_json(self, method: str, path: str, trips, *, body=None) -> tuple[int, dict, dict]:
+        url = f"{self.base}{path}"
+        params = {"cred-api-version": CRED_API_VERSION, **self.identity.imds_v2_params()}
+        headers = {"Metadata": "true", "x-ms-client-request-id": str(uuid.uuid4())}
+        try:
+            response = self.imds.request(method, url, params=params, headers=headers, json=body)
+        except requests.RequestException as exc:
+            if is_connect_failure(exc):
+                raise _unreachable(self.identity, self.base) from None
+            raise transport_error(exc, url, what="IMDS") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        return response.status_code, payload, response.headers
+
+    def _credential(self, trips, *, force: IssuedCredential | None = None) -> IssuedCredential:
+        """The identity's IMDS v2 certificate, minted when absent, short-lived or ``force``d."""
+        with CREDENTIALS.lock_for(self._store_key):
+            item = CREDENTIALS.get(self._store_key)
+            if item is not None and item is not force and \
+                    item.certificate.expires_in() > self.min_certificate_lifetime:
+                return item
+            item = self._mint()
+            CREDENTIALS.put(self._store_key, item)
+            return item
+
+    def _mint(self) -> IssuedCredential:
+        status, meta, headers = self._imds_json("GET", "/metadata/identity/getplatformmetadata", None)
+        if status == 404:
+            raise ManagedIdentityError(
+                "This IMDS does not support mTLS PoP (getplatformmetadata answered 404).",
+                cause="The host runs IMDS v1 only; bound tokens need IMDS v2 (MSI v2).",
+                fix="Request a Bearer token (use_pop=False), or run on a host with IMDS v2 / use a "
+                    "confidential client with a certificate for PoP.",
+                code="mtls_pop_token_not_supported_in_imds_v1")
+        if status != 200 or not isinstance(meta, dict):
+            raise imds_error(meta if isinstance(meta, dict) else {}, status=status,
+                             identity=str(self.identity))
+        if "imds" not in str(headers.get("Server", "")).lower():
+            raise ManagedIdentityError(
+                "The IMDS v2 answer lacks the 'Server: IMDS' header.",
+                cause="Something other than IMDS answered at the metadata address.",
+                fix="Check for a proxy or a local service bound to the IMDS address.",
+                code="invalid_imds_response")
+        client_id, tenant_id = meta.get("clientId"), meta.get("tenantId")
+        if not client_id or not tenant_id:
+            raise ManagedIdentityError("getplatformmetadata did not return clientId and tenantId.",
+                                       code="invalid_imds_response")
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        csr = base64.b64encode(build_csr(key, client_id, tenant_id, meta.get("cuId") or {})).decode("ascii")
+        status, issued, _ = self._imds_json("POST", "/metadata/identity/issuecredential", None,
+                                            body={"csr": csr})
+        if status != 200 or not isinstance(issued, dict):
+            raise imds_error(issued if isinstance(issued, dict) else {}, status=status,
+                             identity=str(self.identity))
+        missing = [f for f in ("client_id", "tenant_id", "certificate", "identity_type",
+                               "mtls_authentication_endpoint") if not issued.get(f)]
+        if missing:
+            raise ManagedIdentityError(f"issuecredential answer lacks {', '.join(missing)}.",
+                                       cause="IMDS returned an incomplete credential.",
+                                       fix="Retry; if it persists, report the IMDS version.",
+                                       code="invalid_imds_response")
+        cert = Certificate(x509.load_der_x509_certificate(base64.b64decode(issued["certificate"])), key)
+        transport = Transport(certificate=cert, ca_bundle=self.cloud.ca_bundle, retry=self.retry,
+                              name=f"mi-mtls:{issued['client_id'][:8]}")
+        return IssuedCredential(cert, issued["client_id"], issued["tenant_id"],
+                                issued["mtls_authentication_endpoint"].rstrip("/"),
+                                issued["identity_type"], transport)
+
+    def _pop(self, credential: IssuedCredential, resource: str, trips, flow: str) -> TokenResult:
+        mark = len(trips)
+        endpoint = f"{credential.mtls_endpoint}/{credential.tenant_id}/oauth2/v2.0/token"
+        data = {"client_id": credential.client_id, "grant_type": "client_credentials",
+                "scope": scope_for(resource), "token_type": MTLS_POP}
+        headers = {"Accept": "application/json", "client-request-id": str(uuid.uuid4()),
+                   "return-client-request-id": "true", "x-client-SKU": "mtlspop-lab",
+                   "x-ms-lib-capability": "retry-after, h429"}
+        try:
+            response = credential.transport.post(endpoint, data=data, headers=headers)
+        except requests.exceptions.SSLError as exc:
+            # MSAL.NET re-mints on a TLS failure too: surface it as invalid_client for one re-mint
+            raise AuthorityError("The mTLS handshake with the token endpoint failed.", error="invalid_client",
+                                 cause=redact_text(type(exc).__name__), code="tls_error") from None
+        except requests.RequestException as exc:
+            raise transport_error(exc, endpoint) from None
+        try:
+            payload = response.json()
+        except ValueError:
+            raise AuthorityError(f"The token endpoint {endpoint} answered with a body that is not JSON.",
+                                 cause="A gateway or faulty server returned a malformed response.",
+                                 fix="Retry later.", code="malformed_response",
+                                 status=response.status_code) from None
+        return result_from_token_response(
+            payload, asked_pop=True, certificate=credential.certificate, endpoint=endpoint,
+            trips=trips[mark:], resource=resource, identity=self.describe(),
+            client_id=credential.client_id, tenant_id=credential.tenant_id, flow=flow, cloud=self.cloud)

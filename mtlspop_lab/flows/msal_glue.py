@@ -1,0 +1,81 @@
+"""The few adapters that let real msal 1.39 run under the lab's flows.
+
+* :class:`NoStoreTokenCache`: msal's own cache is switched off (it stores
+  nothing), so every token lookup goes through the lab's binding-aware cache.
+  msal's cache does not separate Bearer from PoP (see ``cache.py``); leaving
+  it on would serve a PoP token to a Bearer request, the very bug the lab
+  teaches about.
+* :class:`DiscoveryOnlyHttpCache`: msal's ``http_cache`` keeps successful
+  OIDC discovery answers (useful) and its throttling entries (a 400 replayed
+  for 60 s, a 429/5xx for its Retry-After). The lab retries and honours
+  Retry-After in the transport, below msal, and a learner who fixes a
+  registration must not get yesterday's 400 back; so this mapping drops the
+  throttling entries and keeps the GETs.
+* :func:`call_msal`: runs an msal call and turns what it raises (requests
+  errors, discovery ``ValueError``, ``MsalServiceError``, a JSON decode
+  error) into the lab's typed errors.
+"""
+
+from __future__ import annotations
+
+import json
+
+import msal
+import requests
+from msal.exceptions import MsalServiceError
+
+from ..errors import AuthorityError, LabError
+from ..redact import redact_text
+from ..transport import transport_error
+
+
+class NoStoreTokenCache(msal.TokenCache):
+    """An msal TokenCache that never stores a token, so msal never serves one."""
+
+    def add(self, event, now=None):  # noqa: D102 - see class docstring
+        return None
+
+
+class DiscoveryOnlyHttpCache(dict):
+    """msal ``http_cache`` mapping that keeps discovery GETs and forgets throttled POST answers."""
+
+    _DROP_PREFIXES = ("POST ", "REQ ")
+
+    def __setitem__(self, key, value):
+        if isinstance(key, str) and key.startswith(self._DROP_PREFIXES):
+            return
+        super().__setitem__(key, value)
+
+
+def call_msal(fn, *, endpoint: str, what: str = "The token request"):
+    """Run ``fn()`` (an msal call); map its exceptions to LabErrors."""
+    try:
+        return fn()
+    except LabError:
+        raise
+    except requests.RequestException as exc:
+        raise transport_error(exc, endpoint) from None
+    except json.JSONDecodeError:
+        raise AuthorityError(
+            f"{what} at {redact_text(endpoint)} answered with a body that is not JSON (after retries).",
+            cause="A gateway or a faulty server returned a malformed response.",
+            fix="Retry later; check that the URL points at a token service, not a web page or proxy.",
+            code="malformed_response") from None
+    except MsalServiceError as exc:
+        status = getattr(exc, "status_code", None)
+        raise AuthorityError(
+            f"{what} at {redact_text(endpoint)} kept failing with a server error ({redact_text(str(exc))}).",
+            cause="The identity provider is unavailable or throttling (HTTP 5xx/429), and retries "
+                  "within the time budget did not succeed.",
+            fix="Retry later. A still-valid cached token keeps being served meanwhile.",
+            code="service_unavailable", status=status) from None
+    except ValueError as exc:
+        text = redact_text(str(exc))
+        if "OIDC Discovery failed" in text or "Unable to get authority configuration" in text:
+            raise AuthorityError(
+                f"Authority discovery failed at {redact_text(endpoint)}.",
+                cause="The tenant does not exist on this authority, or the authority URL is wrong "
+                      f"(msal: {text[:300]})",
+                fix="Check the tenant id ('Directory (tenant) ID') and the cloud you target.",
+                code="tenant_not_found") from None
+        raise

@@ -1,0 +1,128 @@
+"""TokenResult: what a flow returns, shaped like MSAL.NET's AuthenticationResult.
+
+``token_type`` (``"mtls_pop"`` or ``"Bearer"``) and ``binding_certificate``
+(the certificate the token is bound to, public part only; None for Bearer)
+are the two fields the seed's code checks; ``source`` says whether the token
+came from the identity provider or the cache (msal's ``token_source``);
+``round_trips`` are the timed HTTP exchanges this acquisition made.
+
+The token itself is in ``access_token`` and nowhere else: ``repr``, ``str``,
+the HTML card and :meth:`as_dict` show a redacted form. The binding
+certificate's private key stays private to the lab (``call_resource`` and
+FIC leg 2 need it for the TLS handshake); it is never displayed or exported.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import time
+from dataclasses import dataclass, field, replace
+
+from ..errors import ConfigurationError
+from ..redact import redact_token
+
+IDENTITY_PROVIDER = "identity_provider"
+CACHE = "cache"
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class TokenResult:
+    """An access token and the evidence of how it was obtained."""
+
+    access_token: str
+    token_type: str
+    expires_on: _dt.datetime
+    source: str = IDENTITY_PROVIDER
+    binding_certificate: object | None = None        # public-only lab Certificate
+    round_trips: tuple = ()
+    elapsed_ms: float = 0.0
+    resource: str | None = None
+    scope: str | None = None
+    identity: str | None = None                       # "SAMI", "UAMI (client_id)", "app <client id>"
+    client_id: str | None = None
+    tenant_id: str | None = None
+    flow: str = "vanilla"                             # vanilla | fic_leg1 | fic_leg2
+    refresh_on: _dt.datetime | None = None
+    cloud: object | None = field(default=None, compare=False)          # the Cloud it came from
+    _credential: object | None = field(default=None, compare=False)   # binding cert WITH key
+
+    # -- facts --------------------------------------------------------------------------------
+    @property
+    def is_pop(self) -> bool:
+        return self.token_type.lower() == "mtls_pop"
+
+    @property
+    def expires_in(self) -> float:
+        """Seconds left (negative when expired)."""
+        return (self.expires_on - _dt.datetime.now(_dt.timezone.utc)).total_seconds()
+
+    @property
+    def authorization_header(self) -> str:
+        """``mtls_pop <token>`` for a bound token, ``Bearer <token>`` otherwise."""
+        return f"{'mtls_pop' if self.is_pop else 'Bearer'} {self.access_token}"
+
+    def binding_certificate_info(self) -> dict | None:
+        """msal PR #938's shape: ``{"x5c": [...], "thumbprint_sha256": x5t#S256}``; None for Bearer."""
+        if self.binding_certificate is None:
+            return None
+        return self.binding_certificate.binding_certificate()
+
+    def require_binding(self):
+        """The binding certificate, or a clear error when the token is not PoP."""
+        if self.binding_certificate is None:
+            raise ConfigurationError(
+                "This result has no binding certificate: the token is a Bearer token.",
+                cause="PoP was not requested (use_pop=False), or the flow produced an unbound token.",
+                fix="Call acquire_token(resource, use_pop=True) (or exchange with use_pop=True).",
+                code="pop_not_requested")
+        return self.binding_certificate
+
+    @property
+    def round_trip_count(self) -> int:
+        return len(self.round_trips)
+
+    def cached_copy(self, elapsed_ms: float) -> "TokenResult":
+        """The same token as served from the cache: no round trips of its own."""
+        return replace(self, source=CACHE, round_trips=(), elapsed_ms=elapsed_ms)
+
+    # -- display (never the token) -------------------------------------------------------------
+    def as_dict(self) -> dict:
+        """A JSON-friendly, redacted summary."""
+        cert = self.binding_certificate
+        return {
+            "access_token": redact_token(self.access_token),
+            "token_type": self.token_type,
+            "source": self.source,
+            "flow": self.flow,
+            "identity": self.identity,
+            "resource": self.resource,
+            "expires_on": self.expires_on.isoformat(),
+            "binding_certificate": None if cert is None else {"subject": cert.subject,
+                                                              "thumbprint_sha256": cert.x5t_s256},
+            "round_trips": len(self.round_trips),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+        }
+
+    def __repr__(self) -> str:
+        cert = f" bound_to={self.binding_certificate.x5t_s256}" if self.binding_certificate else ""
+        return (f"<TokenResult {self.token_type} {self.flow} source={self.source} "
+                f"token={redact_token(self.access_token)}{cert} round_trips={len(self.round_trips)} "
+                f"elapsed_ms={self.elapsed_ms:.1f}>")
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        d = self.as_dict()
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                       f"<td><code>{html.escape(str(v))}</code></td></tr>" for k, v in d.items())
+        return f"<table><caption>TokenResult</caption>{rows}</table>"
+
+
+def expiry_from(expires_in, now: float | None = None) -> _dt.datetime:
+    """An aware UTC datetime from an ``expires_in`` that may be a string (IMDS, Entra)."""
+    try:
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        seconds = 3600.0
+    return _dt.datetime.fromtimestamp((now or time.time()) + seconds, _dt.timezone.utc)
