@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, urlsplit
 MAX_BODY_BYTES = 1024 * 1024
 HANDSHAKE_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 60.0
+DRAIN_CAP_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -307,14 +308,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         injected = float(response.info.pop("_injected_delay_ms", 0.0)) + listener.delay_ms
         if listener.delay_ms:
             listener.wait(listener.delay_ms / 1000.0)
+        # recorded before the answer leaves, so a client that has its answer also sees it in the trace
+        elapsed = (time.perf_counter() - started) * 1000.0
+        if listener.on_exchange is not None:
+            listener.on_exchange(request, response, elapsed, injected)
         if response.reset:
             self.close_connection = True
             self._abort()
         else:
             self._write(response)
-        elapsed = (time.perf_counter() - started) * 1000.0
-        if listener.on_exchange is not None:
-            listener.on_exchange(request, response, elapsed, injected)
+            if getattr(self, "_drain_bytes", 0):
+                self._drain()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
@@ -337,7 +341,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                        "error_description": "Content-Length is not a number."},
                                  error="bad content-length")
         if length > MAX_BODY_BYTES:
-            self.close_connection = True   # the body is not read: the connection cannot be reused
+            # refused without parsing; the body is drained after the answer (up to a cap), because
+            # closing with unread bytes makes TCP send a reset that can destroy the answer in flight
+            self.close_connection = True
+            self._drain_bytes = min(length, DRAIN_CAP_BYTES)
             return Response.json(413, {"error": "invalid_request",
                                        "error_description": f"The request body is larger than {MAX_BODY_BYTES} bytes."},
                                  error="body too large")
@@ -349,8 +356,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return body
 
     def _write(self, response: Response) -> None:
-        if self.request_version == "HTTP/1.0" or self.headers is None \
-                or (self.headers.get("Connection", "").lower() == "close"):
+        headers = getattr(self, "headers", None)
+        if getattr(self, "request_version", "") == "HTTP/1.0" or headers is None \
+                or headers.get("Connection", "").lower() == "close":
             self.close_connection = True
         lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
                  f"Server: {self.listener.server_header}",
@@ -362,10 +370,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
-            self.wfile.write(head + (b"" if self.command == "HEAD" else response.body))
+            self.wfile.write(head + (b"" if getattr(self, "command", None) == "HEAD" else response.body))
             self.wfile.flush()
         except (OSError, ssl.SSLError):
             self.close_connection = True
+
+    def _drain(self) -> None:
+        remaining, self._drain_bytes = self._drain_bytes, 0
+        try:
+            self.connection.settimeout(2.0)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 65536))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except (OSError, ssl.SSLError):
+            pass
 
     def _abort(self) -> None:
         """Close without an answer; a zero linger makes the peer see a reset."""
