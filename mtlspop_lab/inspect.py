@@ -41,7 +41,7 @@ from typing import Any
 from . import claims as _claims
 from .certs import Certificate, b64url, sha1_hex_of_der, x5t_of_der, x5t_s256_of_der
 from .errors import CertificateError, ConfigurationError, TokenFormatError, TokenValidationError
-from .redact import redact_token
+from .redact import redact_text, redact_token
 
 __all__ = ["decode_token", "verify_token", "check_binding", "explain_claims", "BindingVerdict",
            "DecodedToken", "x5t_s256", "x5t", "sha1_thumbprint"]
@@ -357,6 +357,11 @@ def decode_token(token: Any) -> DecodedToken:
     if not text:
         raise TokenFormatError("The token is empty.", cause="An empty string was passed.",
                                fix="Pass the access_token value.", code="token_empty")
+    if "-----BEGIN" in text[:200]:
+        raise TokenFormatError("This is PEM text (a certificate or key), not a token.",
+                               cause="The arguments may be swapped.",
+                               fix="Pass the access token first and the certificate second.",
+                               code="pem_not_token")
     parts = text.split(".")
     if len(parts) == 5:
         raise TokenFormatError("This is an encrypted token (JWE, 5 segments); its claims cannot be read.",
@@ -436,6 +441,11 @@ def _certificates(certificate: Any) -> list[Certificate]:
             raise CertificateError("The certificate is an empty string.", cause="Nothing was passed.",
                                    fix="Pass a certificate, PEM text or a file path.",
                                    code="certificate_missing")
+        if stripped.startswith("eyJ") and stripped.count(".") in (2, 4):
+            raise CertificateError("This is a token, not a certificate.",
+                                   cause="The arguments may be swapped.",
+                                   fix="Call check_binding(token, certificate): the token first.",
+                                   code="token_not_certificate")
         if not _is_file(stripped) and len(stripped) > 200 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", stripped):
             try:  # base64 DER, as in x5c or the IMDS v2 'certificate' field
                 return _certificates_from_bytes(base64.b64decode(stripped), source="base64")
@@ -447,6 +457,11 @@ def _certificates(certificate: Any) -> list[Certificate]:
                                  "or bytes, DER bytes, or a file path.",
                            fix="Pass one of those (for a PFX with a password, load it with "
                                "lab.Certificate.load_pfx first).")
+
+
+def _shown_path(path: Any) -> str:
+    """A path for a message: clipped, and redacted in case a secret was passed as a "path"."""
+    return repr(_clip(redact_text(os.fspath(path)), 120))
 
 
 def _is_file(text: str) -> bool:
@@ -461,19 +476,19 @@ def _read_certificate_file(path: Any) -> bytes:
         p = Path(path)
         size = p.stat().st_size
         if size > MAX_CERTIFICATE_BYTES:
-            raise CertificateError(f"The file {os.fspath(path)!r} is {size:,} bytes: too large for a "
+            raise CertificateError(f"The file {_shown_path(path)} is {size:,} bytes: too large for a "
                                    f"certificate.", cause="It is another kind of file.",
                                    fix="Name the certificate file (.pem, .crt, .cer or .der).")
         return p.read_bytes()
     except CertificateError:
         raise
     except FileNotFoundError:
-        raise CertificateError(f"The certificate file {_clip(os.fspath(path), 200)!r} was not found.",
+        raise CertificateError(f"The certificate file {_shown_path(path)} was not found.",
                                cause="The path is wrong, or the text is neither PEM nor a path.",
                                fix="Check the path, or pass the PEM text itself.",
                                code="certificate_not_found") from None
     except IsADirectoryError:
-        raise CertificateError(f"{_clip(os.fspath(path), 200)!r} is a folder, not a certificate file.",
+        raise CertificateError(f"{_shown_path(path)} is a folder, not a certificate file.",
                                cause="A directory was given.", fix="Name the file itself.") from None
     except (OSError, ValueError):
         raise CertificateError("The certificate file cannot be read.",
