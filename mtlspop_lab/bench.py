@@ -69,7 +69,7 @@ batch_wall_ms      float    wall time of the scenario's measured batch (for thro
 the scenario labels above (run_id .. warmup, thread) plus ``rt_index`` (order
 within the acquisition), ``leg`` ("token", "leg1", "leg2", "imds"... as the
 flow names it), ``step`` (a short label "leg: METHOD /path" used by charts),
-``listener`` (which authority listener served it), ``endpoint`` (URL without
+``listener`` (which authority listener served it; "other" when unknown), ``endpoint`` (URL without
 query), ``method``, ``status``, ``new_connection``, ``tls_handshake_ms``,
 ``elapsed_ms`` and ``injected_delay_ms``.
 
@@ -463,14 +463,35 @@ class _Client:
                                                 cloud=cloud, region=scenario.region)
             self.acquirer = None
 
-    def acquire(self, bypass_cache: bool = False) -> list[tuple[str, Any]]:
-        extra = {"force_refresh": True} if bypass_cache else {}
+    def acquire(self) -> list[tuple[str, Any]]:
         if self.acquirer is not None:
-            return [("token", self.acquirer.acquire_token(self.resource, use_pop=self.use_pop, **extra))]
-        assertion = self.leg1.acquire_assertion(**extra)
-        final = self.leg2.exchange_assertion_for_access_token(assertion, self.resource,
-                                                              use_pop=self.use_pop, **extra)
+            return [("token", self.acquirer.acquire_token(self.resource, use_pop=self.use_pop))]
+        assertion = self.leg1.acquire_assertion()
+        final = self.leg2.exchange_assertion_for_access_token(assertion, self.resource, use_pop=self.use_pop)
         return [("leg1", assertion), ("leg2", final)]
+
+    def clear_cache(self) -> None:
+        """Bypass the token cache for the next acquisition; transports and connections stay."""
+        for cache in self._caches():
+            cache.clear()
+
+    def _caches(self):
+        if self.acquirer is not None:
+            return [self.acquirer.cache]
+        return [self.leg1.acquirer.cache, self.leg2.cache]
+
+    def close(self) -> None:
+        for part in (self.acquirer, self.leg1, self.leg2):
+            if part is not None:
+                part.close()
+
+    @staticmethod
+    def forget_process_state(scenario: Scenario) -> None:
+        """Cold means nothing reused: for a managed identity's PoP, also drop the process-wide
+        IMDS v2 certificate (and its kept-alive mTLS connection), so it is minted again."""
+        if scenario.identity == "managed_identity" and (scenario.token == "pop" or scenario.flow == "two_leg"):
+            from .flows import forget_issued_certificates
+            forget_issued_certificates()
 
 
 class _Recorder:
@@ -481,6 +502,7 @@ class _Recorder:
         from tqdm.auto import tqdm
 
         self.run_id, self.target, self.listener_of = run_id, target, listener_of
+        self.delays: dict[str, float] = {}   # listener -> ms, as the authority reports it
         self.acq_rows: list[dict] = []
         self.rt_rows: list[dict] = []
         self.lock = threading.Lock()
@@ -491,7 +513,7 @@ class _Recorder:
         return {"run_id": self.run_id, "scenario": name, "target": self.target,
                 "identity": scenario.identity, "flow": scenario.flow, "token": scenario.token,
                 "state": scenario.state, "region": scenario.region or "global",
-                "delay": scenario.delay_label, "delay_ms": scenario.delay_for(scenario.token_listener()),
+                "delay": scenario.delay_label, "delay_ms": self.delay_of(scenario, scenario.token_listener()),
                 "concurrency": int(scenario.concurrency), "iteration": iteration,
                 "warmup": warmup, "thread": thread}
 
@@ -511,13 +533,13 @@ class _Recorder:
             listener = self.listener_of(endpoint)
             method = str(getattr(rt, "method", "") or "")
             rt_rows.append({**labels, "rt_index": index, "leg": str(leg),
-                            "step": f"{leg}: {method} {_path_tail(endpoint)}",
+                            "step": f"{leg}: {getattr(rt, 'kind', None) or method + ' ' + _path_tail(endpoint)}",
                             "listener": listener, "endpoint": endpoint.split("?")[0], "method": method,
                             "status": int(getattr(rt, "status", 0) or 0),
                             "new_connection": bool(getattr(rt, "new_connection", False)),
                             "tls_handshake_ms": float(getattr(rt, "tls_handshake_ms", 0.0) or 0.0),
                             "elapsed_ms": float(getattr(rt, "elapsed_ms", 0.0) or 0.0),
-                            "injected_delay_ms": scenario.delay_for(listener)})
+                            "injected_delay_ms": self.delay_of(scenario, listener)})
         http_ms = sum(r["elapsed_ms"] for r in rt_rows)
         total_ms = setup_ms + acquire_ms
         if error is None:
@@ -542,6 +564,12 @@ class _Recorder:
             self.rt_rows.extend(rt_rows)
             self.bar.update(1)
 
+    def delay_of(self, scenario: Scenario, listener: str) -> float:
+        """The delay the authority says it injects on ``listener`` (else the scenario's own rule)."""
+        if listener in self.delays:
+            return float(self.delays[listener])
+        return scenario.delay_for(listener) if listener != "other" else 0.0
+
     def close(self):
         self.bar.close()
 
@@ -558,70 +586,84 @@ def _timed(fn):
 
 
 def _one(recorder: _Recorder, scenario: Scenario, name: str, iteration: int, warmup: bool, thread: int,
-         make: Callable[[], _Client] | None, client: _Client | None, bypass_cache: bool = False,
-         setup_ms: float = 0.0):
-    """One recorded acquisition: optionally build a client (timed), then acquire (timed)."""
+         client: _Client | None, ids: _Identities, cloud) -> _Client | None:
+    """One recorded acquisition.
+
+    ``client=None``: build a new client first (its construction timed as
+    ``setup_ms``). Otherwise reuse ``client``; for ``warm_connection`` its
+    cache is cleared first (not timed). Returns the client for reuse (None
+    when it could not be built).
+    """
+    if client is None and scenario.state == "cold":
+        _Client.forget_process_state(scenario)
+    elif client is not None and scenario.state == "warm_connection":
+        client.clear_cache()
     started = time.perf_counter()
-    acquire_ms, legs, error = 0.0, None, None
+    setup_ms = acquire_ms = 0.0
+    legs, error = None, None
     try:
-        if make is not None:
+        if client is None:
             try:
-                client, setup_ms = _timed(make)
+                client, setup_ms = _timed(lambda: _Client(scenario, ids, cloud))
             except Exception:
                 setup_ms = (time.perf_counter() - started) * 1000.0
                 raise
-        legs, acquire_ms = _timed(lambda: client.acquire(bypass_cache=bypass_cache))
+        legs, acquire_ms = _timed(client.acquire)
     except Exception as exc:  # every iteration is recorded, failures included
         error = exc
-        acquire_ms = (time.perf_counter() - started) * 1000.0 - setup_ms
-    recorder.record(scenario, name, iteration, warmup, thread, started, setup_ms, max(acquire_ms, 0.0),
-                    legs, error)
-    return client if error is None or make is None else None
+        acquire_ms = max(0.0, (time.perf_counter() - started) * 1000.0 - setup_ms)
+    recorder.record(scenario, name, iteration, warmup, thread, started, setup_ms, acquire_ms, legs, error)
+    return client
 
 
 def _run_scenario(recorder: _Recorder, scenario: Scenario, name: str, iterations: int, warmup: int,
                   ids: _Identities, cloud) -> None:
-    make = lambda: _Client(scenario, ids, cloud)  # noqa: E731
-    for w in range(warmup):  # throwaway cold acquisitions: imports, first handshakes, JIT caches
-        _one(recorder, scenario, name, w - warmup, True, 0, make, None)
+    def once(iteration, warm, thread, client=None):
+        return _one(recorder, scenario, name, iteration, warm, thread, client, ids, cloud)
+
+    for w in range(warmup):  # throwaway cold acquisitions: imports, first handshakes, lazy caches
+        _close(once(w - warmup, True, 0))
 
     threads = int(scenario.concurrency)
     plan = [[i for i in range(iterations) if i % threads == t] for t in range(threads)]
-    prepared: list[_Client | None] = [None] * threads
+    clients: list[_Client | None] = [None] * threads
     if scenario.state in ("warm_connection", "cache_hit"):
-        # prime each worker's acquirer: opens its connection and fills its cache (recorded as warm-up)
+        # prime each worker's client: opens its connection, fills its cache (recorded as warm-up)
         for t in range(threads):
-            prepared[t] = _one(recorder, scenario, name, -warmup - 1 - t, True, t, make, None)
+            clients[t] = once(-warmup - 1 - t, True, t)
 
     def worker(t: int):
-        client = prepared[t]
-        for position, i in enumerate(plan[t]):
+        for i in plan[t]:
             if scenario.state == "cold":
-                _one(recorder, scenario, name, i, False, t, make, None)
-            elif scenario.state == "reused":
-                if client is None:  # created once, on first use, its cost in that iteration
-                    client = _one(recorder, scenario, name, i, False, t, make, None)
-                else:
-                    _one(recorder, scenario, name, i, False, t, None, client)
-            elif client is None:   # priming failed: record the failure each iteration
-                client = _one(recorder, scenario, name, i, False, t, make, None,
-                              bypass_cache=scenario.state == "warm_connection")
-            else:
-                _one(recorder, scenario, name, i, False, t, None, client,
-                     bypass_cache=scenario.state == "warm_connection")
+                _close(once(i, False, t))
+            else:  # reused / warm_connection / cache_hit: one client per worker, built on first need
+                clients[t] = once(i, False, t, clients[t])
 
     start = time.perf_counter()
-    if threads == 1:
-        worker(0)
-    else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mtlspop-bench") as pool:
-            for future in [pool.submit(worker, t) for t in range(threads)]:
-                future.result()
-    wall_ms = (time.perf_counter() - start) * 1000.0
+    try:
+        if threads == 1:
+            worker(0)
+        else:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mtlspop-bench") as pool:
+                for future in [pool.submit(worker, t) for t in range(threads)]:
+                    future.result()
+        wall_ms = (time.perf_counter() - start) * 1000.0
+    finally:
+        for client in clients:
+            _close(client)
     with recorder.lock:
         for row in recorder.acq_rows:
             if row["scenario"] == name and not row["warmup"]:
                 row["batch_wall_ms"] = wall_ms
+
+
+def _close(client: _Client | None) -> None:
+    """Close a client's transports (outside the timed region): no idle connection piles up."""
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # closing is housekeeping; a failure here must not hide the measurement
+            pass
 
 
 def _listener_map(authority) -> Callable[[str], str]:
@@ -706,6 +748,7 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
             for scenario, name in zip(scenarios, names):
                 recorder.bar.set_description(name)
                 _apply_delays(authority, scenario)
+                recorder.delays = dict(authority.delays()) if hasattr(authority, "delays") else {}
                 _run_scenario(recorder, scenario, name, iterations, warmup, ids, cloud)
         finally:
             recorder.close()

@@ -24,7 +24,10 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import matplotlib
 from matplotlib.figure import Figure
+
+_MPL_VERSION = tuple(int(p) for p in matplotlib.__version__.split(".")[:2] if p.isdigit())
 
 __all__ = ["LabFigure", "ecdf", "boxplot", "time_breakdown", "speedup_curve", "dashboard", "save",
            "caption_text"]
@@ -136,7 +139,9 @@ def ecdf(acquisitions: pd.DataFrame, *, value: str = "total_ms", scenarios: Sequ
 def boxplot(acquisitions: pd.DataFrame, *, value: str = "total_ms", scenarios: Sequence[str] | None = None,
             ax=None, log: bool | None = None,
             title: str = "Token acquisition latency (box: quartiles, whiskers: 5th-95th percentile)") -> Figure:
-    """Box per scenario, whiskers at the 5th and 95th percentiles, outliers as dots.
+    """Box per scenario (quartiles, median), whiskers from the 5th to the 95th percentile,
+    the observations beyond them as dots. As matplotlib draws it, a whisker ends at the
+    most extreme observation inside that range.
 
     ``log=None`` picks a log axis when the fastest and slowest medians are
     more than 20x apart (a cache hit next to a cold acquisition).
@@ -147,8 +152,11 @@ def boxplot(acquisitions: pd.DataFrame, *, value: str = "total_ms", scenarios: S
     names = _order(ok, scenarios)
     data = [np.maximum(ok.loc[ok["scenario"] == n, value].astype(float).to_numpy(), 1e-3) for n in names]
     if data:
-        ax.boxplot(data, vert=False, whis=(5, 95), showfliers=True, widths=0.6,
-                   flierprops={"markersize": 2, "alpha": 0.4})
+        orientation = ({"orientation": "horizontal"} if _MPL_VERSION >= (3, 10) else {"vert": False})
+        artists = ax.boxplot(data, whis=(5, 95), showfliers=True, widths=0.6,
+                             flierprops={"markersize": 2, "alpha": 0.4}, **orientation)
+        for index, line in enumerate(artists["whiskers"]):   # two per box, low then high
+            line.set_gid(f"whisker-{index // 2}-{'low' if index % 2 == 0 else 'high'}")
         ax.set_yticks(range(1, len(names) + 1), [f"{n} (n={len(d)})" for n, d in zip(names, data)])
         ax.invert_yaxis()
         medians = [np.median(d) for d in data if len(d)]

@@ -1,0 +1,123 @@
+"""Latency lab benchmark: the seed's performance claims, measured side by side in one run.
+
+    python3 benchmarks/bench_latency_lab.py [--iterations 60] [--speed-iterations 200] [--charts DIR]
+
+Prints (no assertions; the targets are the issue's, shown next to the numbers):
+1. 20 ms injected per round trip: median cold two-leg / cold vanilla (target 1.8-2.2),
+   cache hit / cold (target < 1%), warm connection / cold, acquirer reused / re-created.
+2. Regional endpoint 5 ms vs global 20 ms: the median difference next to the
+   difference of injected delay the two scenarios actually met.
+3. Parallel speed-up for 1..16 threads (20 ms injected).
+4. No injected delay: 6 scenarios x 200 iterations, wall time (target < 30 s).
+Everything runs against one embedded authority on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import pandas as pd  # noqa: E402
+
+from mtlspop_lab import bench, charts  # noqa: E402
+from mtlspop_lab.authority import LocalAuthority  # noqa: E402
+
+
+def _median(result, scenario):
+    rows = result.acquisitions
+    rows = rows[(rows["scenario"] == scenario) & (rows["outcome"] == "ok") & ~rows["warmup"]]
+    return rows["total_ms"].median(), len(rows), rows["injected_ms"].median()
+
+
+def _failures(result) -> str:
+    failed = result.acquisitions[result.acquisitions["outcome"] != "ok"]
+    if failed.empty:
+        return "failures: none"
+    return "failures: " + ", ".join(f"{k} x{v}" for k, v in failed["outcome"].value_counts().items())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=60, help="per scenario, delayed runs")
+    parser.add_argument("--speed-iterations", type=int, default=200, help="per scenario, no-delay run")
+    parser.add_argument("--parallel-iterations", type=int, default=96, help="per thread count")
+    parser.add_argument("--charts", metavar="DIR", help="write PNG charts there")
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args(argv)
+    pd.set_option("display.width", 160)
+    n = args.iterations
+
+    with LocalAuthority() as authority:
+        print(f"mtlspop-lab latency benchmark; python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+              f"target: embedded authority on 127.0.0.1\n")
+
+        # 1. vanilla vs two-leg, cache, connection, acquirer reuse (20 ms per round trip)
+        scenarios = [bench.Scenario(flow="vanilla", state="cold", delay_ms=20),
+                     bench.Scenario(flow="two_leg", state="cold", delay_ms=20),
+                     bench.Scenario(flow="vanilla", state="warm_connection", delay_ms=20),
+                     bench.Scenario(flow="vanilla", state="cache_hit", delay_ms=20),
+                     bench.Scenario(flow="vanilla", state="reused", delay_ms=20)]
+        first = bench.run(scenarios, n, authority=authority, progress=args.progress)
+        print("== 1. 20 ms injected per round trip ==")
+        print(first.summary()[["scenario", "n", "n_failed", "p50_ms", "p90_ms", "p99_ms",
+                               "round_trips_p50", "new_connections_p50"]].to_string(index=False))
+        print(first.ratios()[["comparison", "numerator", "denominator", "ratio_p50", "diff_p50_ms"]]
+              .to_string(index=False))
+        cold_v, n_v, _ = _median(first, scenarios[0].label)
+        cold_2, n_2, _ = _median(first, scenarios[1].label)
+        hit, n_h, _ = _median(first, scenarios[3].label)
+        print(f"\nRESULT two-leg / vanilla (cold, median): {cold_2 / cold_v:.2f}   "
+              f"[{cold_2:.1f} ms n={n_2} / {cold_v:.1f} ms n={n_v}]   target 1.8-2.2")
+        print(f"RESULT cache hit / cold (median): {100 * hit / cold_v:.3f} %   "
+              f"[{hit:.4f} ms n={n_h} / {cold_v:.1f} ms]   target < 1 %")
+        print(_failures(first))
+
+        # 2. regional 5 ms vs global 20 ms
+        regional = bench.region_scenarios(5, 20)
+        second = bench.run(regional, n, authority=authority, progress=args.progress)
+        (r_ms, r_n, r_inj), (g_ms, g_n, g_inj) = (_median(second, s.label) for s in regional)
+        print("\n== 2. regional (5 ms) vs global (20 ms) mTLS endpoint ==")
+        print(second.summary()[["scenario", "n", "p50_ms", "p90_ms", "round_trips_p50", "delay"]]
+              .to_string(index=False))
+        print(f"RESULT regional - global (median): {r_ms - g_ms:+.1f} ms  [{r_ms:.1f} ms n={r_n} vs "
+              f"{g_ms:.1f} ms n={g_n}]; injected-delay difference met: {r_inj - g_inj:+.1f} ms; "
+              f"ratio {r_ms / g_ms:.2f}")
+        print(_failures(second))
+
+        # 3. parallel speed-up
+        third = bench.run(bench.parallel_scenarios(20, (1, 2, 4, 8, 16)), args.parallel_iterations,
+                          authority=authority, progress=args.progress)
+        print("\n== 3. parallel cold acquisitions, 20 ms injected ==")
+        print(third.speedup()[["scenario", "concurrency", "n", "wall_s", "throughput_per_s", "speedup",
+                               "p50_ms"]].to_string(index=False))
+        print(_failures(third))
+
+        # 4. speed of the lab itself, no injected delay
+        six = bench.standard_scenarios(0)
+        start = time.perf_counter()
+        fourth = bench.run(six, args.speed_iterations, authority=authority, progress=args.progress)
+        wall = time.perf_counter() - start
+        print(f"\n== 4. no injected delay: {len(six)} scenarios x {args.speed_iterations} iterations ==")
+        print(fourth.summary()[["scenario", "n", "n_failed", "p50_ms", "p90_ms", "p99_ms",
+                                "round_trips_p50"]].to_string(index=False))
+        print(f"RESULT wall time: {wall:.1f} s for {len(fourth.acquisitions)} recorded acquisitions "
+              f"(incl. warm-ups)   target < 30 s")
+        print(_failures(fourth))
+
+        if args.charts:
+            os.makedirs(args.charts, exist_ok=True)
+            for name, fig in (("ecdf", charts.ecdf(first.acquisitions)),
+                              ("box", charts.boxplot(first.acquisitions)),
+                              ("breakdown", charts.time_breakdown(first.acquisitions, first.round_trips)),
+                              ("regions", charts.boxplot(second.acquisitions)),
+                              ("speedup", charts.speedup_curve(third.acquisitions))):
+                print("wrote", charts.save(fig, os.path.join(args.charts, f"{name}.png")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""``mtlspop-lab bench`` end to end: its own authority, CSV rows and a chart file."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mtlspop_lab import bench, cli
+
+
+def test_bench_verb_writes_csv_and_plot(tmp_path, capsys):
+    out, plot = tmp_path / "results.csv", tmp_path / "latency.png"
+    code = cli.main(["bench", "--iterations", "2", "--delay", "1", "--out", str(out), "--plot", str(plot),
+                     "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "target: embedded authority" in printed
+    assert "p50_ms" in printed and "two-leg / vanilla" in printed and "cache hit / cold" in printed
+    rows = pd.read_csv(out)
+    assert list(rows.columns) == list(bench.ACQUISITION_COLUMNS)
+    assert (rows["outcome"] == "ok").all()
+    assert set(rows["delay"]) == {"1 ms"}
+    assert rows.loc[~rows["warmup"]].groupby("scenario").size().tolist() == [2] * 6
+    round_trips = pd.read_csv(tmp_path / "results-round-trips.csv")
+    assert list(round_trips.columns) == list(bench.ROUND_TRIP_COLUMNS)
+    assert len(round_trips) == rows["round_trips"].sum()
+    assert plot.read_bytes().startswith(b"\x89PNG")

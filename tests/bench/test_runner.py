@@ -1,0 +1,201 @@
+"""The runner against the embedded authority: frames, structural facts, summaries.
+
+No timing thresholds: every assertion is about structure (counts, labels, which
+rows exist, what sums to what) or a bound physics guarantees (a round trip the
+server delayed by d ms cannot take less than d ms on the client's clock).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlspop_lab import bench
+from mtlspop_lab.redact import contains_secret
+
+def _rows(result, **labels):
+    acq = result.acquisitions
+    mask = ~acq["warmup"]
+    for column, value in labels.items():
+        mask &= acq[column] == value
+    return acq[mask]
+
+
+def test_frames_follow_the_schema(result):
+    assert {c: str(t) for c, t in result.acquisitions.dtypes.items()} == bench.ACQUISITION_COLUMNS
+    assert {c: str(t) for c, t in result.round_trips.dtypes.items()} == bench.ROUND_TRIP_COLUMNS
+    assert result.meta["target"] == "embedded authority"
+    assert set(result.acquisitions["target"]) == {"embedded authority"}
+    assert result.acquisitions["run_id"].nunique() == 1
+
+
+def test_every_iteration_is_a_row(result, plan):
+    acq = result.acquisitions
+    names = bench._unique_names(plan.scenarios)
+    assert list(dict.fromkeys(acq["scenario"])) == names
+    for name in names:
+        rows = acq[acq["scenario"] == name]
+        assert sorted(rows.loc[~rows["warmup"], "iteration"]) == list(range(plan.n))
+        assert (rows["warmup"] & (rows["iteration"] >= 0)).sum() == 0
+        assert rows["warmup"].sum() >= 1
+    assert (acq["outcome"] == "ok").all(), acq.loc[acq["outcome"] != "ok", ["scenario", "outcome", "error_code"]]
+
+
+def test_round_trip_rows_add_up_to_their_acquisition(result):
+    acq, rts = result.acquisitions, result.round_trips
+    keys = ["scenario", "iteration", "thread", "warmup"]
+    grouped = rts.groupby(keys).agg(count=("rt_index", "size"), elapsed=("elapsed_ms", "sum"),
+                                    injected=("injected_delay_ms", "sum"),
+                                    new=("new_connection", "sum"))
+    joined = acq.set_index(keys).join(grouped, how="left").fillna({"count": 0, "elapsed": 0.0,
+                                                                  "injected": 0.0, "new": 0})
+    assert (joined["count"] == joined["round_trips"]).all()
+    assert (joined["new"] == joined["new_connections"]).all()
+    assert np.allclose(joined["elapsed"], joined["http_ms"])
+    assert np.allclose(joined["injected"], joined["injected_ms"])
+    assert np.allclose(acq["total_ms"], acq["setup_ms"] + acq["acquire_ms"])
+    assert np.allclose(acq["client_ms"], acq["total_ms"] - acq["http_ms"])
+    assert (acq["http_ms"] <= acq["total_ms"] + 1e-6).all()
+
+
+def test_the_authority_saw_exactly_the_recorded_round_trips(measured):
+    result, trace = measured
+    assert len(trace) == len(result.round_trips)
+    seen = pd.Series([entry.listener for entry in trace]).value_counts().sort_index()
+    recorded = result.round_trips["listener"].value_counts().sort_index()
+    assert seen.to_dict() == recorded.to_dict()
+
+
+def test_cache_hits_make_no_round_trip_and_cold_acquisitions_open_connections(result, plan):
+    hits = _rows(result, state="cache_hit")
+    assert len(hits) == plan.n
+    assert (hits["round_trips"] == 0).all() and (hits["source"] == "cache").all()
+    assert (hits["http_ms"] == 0).all()
+    cold = _rows(result, state="cold", concurrency=1)
+    assert (cold["source"] == "identity_provider").all()
+    assert (cold["round_trips"] >= 1).all() and (cold["new_connections"] >= 1).all()
+    assert (cold["setup_ms"] > 0).all()
+
+
+def test_warm_connection_goes_to_the_identity_provider_over_a_reused_connection(result):
+    warm = _rows(result, state="warm_connection")
+    assert (warm["source"] == "identity_provider").all()
+    assert (warm["round_trips"] >= 1).all()
+    assert (warm["new_connections"] == 0).all()
+    assert (warm["setup_ms"] == 0).all()
+
+
+def test_reused_acquirer_pays_once_then_hits_the_cache(result, plan):
+    reused = _rows(result, state="reused").sort_values("iteration")
+    assert list(reused["source"]) == ["identity_provider"] + ["cache"] * (plan.n - 1)
+    assert reused["setup_ms"].iloc[0] > 0 and (reused["setup_ms"].iloc[1:] == 0).all()
+
+
+def test_two_leg_makes_both_legs_and_more_token_requests_than_vanilla(result):
+    rts = result.round_trips[~result.round_trips["warmup"]]
+    two_leg = rts[(rts["flow"] == "two_leg") & (rts["state"] == "cold") & (rts["token"] == "pop")]
+    vanilla = rts[(rts["flow"] == "vanilla") & (rts["state"] == "cold") & (rts["identity"] == "confidential_client")
+                  & (rts["token"] == "pop") & (rts["region"] == "global") & (rts["concurrency"] == 1)
+                  & (rts["delay"] == "0 ms")]
+    assert set(two_leg["leg"]) >= {"leg1", "leg2"}
+    per_acq = lambda frame: frame[frame["step"].str.endswith("token")].groupby("iteration").size()  # noqa: E731
+    assert (per_acq(two_leg) == 2 * per_acq(vanilla)).all()
+
+
+def test_token_types_follow_the_request(result):
+    ok = result.acquisitions[result.acquisitions["outcome"] == "ok"]
+    assert (ok.loc[ok["token"] == "pop", "token_type"] == "mtls_pop").all()
+    assert (ok.loc[ok["token"] == "bearer", "token_type"] == "Bearer").all()
+
+
+def test_managed_identity_goes_through_imds(result):
+    rts = result.round_trips
+    mi = rts[(rts["identity"] == "managed_identity") & ~rts["warmup"]]
+    assert "imds" in set(mi["listener"])
+    assert (mi["status"] == 200).all()
+
+
+def test_injected_delays_are_labelled_per_listener_and_really_applied(result, plan):
+    rts = result.round_trips
+    regional = rts[rts["delay"] == f"{plan.regional_ms:g} ms regional, {plan.global_ms:g} ms mtls"]
+    assert set(regional.loc[regional["region"] == "westus3", "listener"]) == {"mtls:westus3"}
+    assert set(regional.loc[regional["region"] == "global", "listener"]) == {"mtls"}
+    assert (regional.loc[regional["listener"] == "mtls:westus3", "injected_delay_ms"] == plan.regional_ms).all()
+    assert (regional.loc[regional["listener"] == "mtls", "injected_delay_ms"] == plan.global_ms).all()
+    # the server slept that long before answering: no round trip can be quicker on the client's clock
+    assert (regional["elapsed_ms"] >= regional["injected_delay_ms"]).all()
+    acq = result.acquisitions
+    assert set(acq.loc[acq["region"] == "westus3", "delay_ms"]) == {plan.regional_ms}
+    assert set(acq.loc[(acq["delay"] == "0 ms"), "injected_ms"]) == {0.0}
+
+
+def test_summary_percentiles_are_those_of_the_rows(result, plan):
+    summary = result.summary().set_index("scenario")
+    for name, rows in result.acquisitions.groupby("scenario"):
+        ok = rows[(rows["outcome"] == "ok") & ~rows["warmup"]]["total_ms"].to_numpy()
+        assert summary.loc[name, "n"] == len(ok) == plan.n
+        assert summary.loc[name, "n_failed"] == 0
+        for q in (50, 90, 99):
+            assert summary.loc[name, f"p{q}_ms"] == pytest.approx(np.percentile(ok, q))
+        assert summary.loc[name, "p50_ms"] <= summary.loc[name, "p90_ms"] <= summary.loc[name, "p99_ms"]
+
+
+def test_ratios_pair_scenarios_that_differ_in_one_label(result):
+    table = result.ratios()
+    summary = result.summary().set_index("scenario")
+    comparisons = set(table["comparison"])
+    assert {"two-leg / vanilla", "cache hit / cold", "warm connection / cold",
+            "acquirer reused / re-created", "westus3 / global", "PoP / Bearer"} <= comparisons
+    for _, row in table.iterrows():
+        num, den = summary.loc[row["numerator"]], summary.loc[row["denominator"]]
+        assert row["ratio_p50"] == pytest.approx(num["p50_ms"] / den["p50_ms"])
+        assert row["diff_p50_ms"] == pytest.approx(num["p50_ms"] - den["p50_ms"])
+        differing = [c for c in bench.LABEL_COLUMNS if num[c] != den[c]]
+        assert len(differing) == 1
+    cold = table[table["comparison"] == "two-leg / vanilla"]
+    assert "cold two-leg PoP app" in set(cold["numerator"])
+    hit = table[(table["comparison"] == "cache hit / cold")].iloc[0]
+    assert hit["denominator"] == "cold vanilla PoP app"
+
+
+def test_speedup_uses_batch_wall_time(result):
+    table = result.speedup()
+    assert sorted(table["concurrency"]) == [1, 2]
+    one = table[table["concurrency"] == 1].iloc[0]
+    assert one["speedup"] == pytest.approx(1.0)
+    for _, row in table.iterrows():
+        assert row["throughput_per_s"] == pytest.approx(row["n"] / row["wall_s"])
+    two = _rows(result, concurrency=2)
+    assert set(two["thread"]) == {0, 1}
+    assert two["batch_wall_ms"].nunique() == 1
+
+
+def test_frames_and_csv_hold_no_secret(result, tmp_path):
+    acq_path, rt_path = result.to_csv(tmp_path / "results.csv")
+    for path in (acq_path, rt_path):
+        text = open(path, encoding="utf-8").read()
+        assert not contains_secret(text)
+    again = pd.read_csv(acq_path)
+    assert list(again.columns) == list(bench.ACQUISITION_COLUMNS)
+    assert len(again) == len(result.acquisitions)
+
+
+def test_failures_are_recorded_with_their_error_type(fresh_authority):
+    fresh_authority.inject_fault("status", count=50, listener="mtls", status=400)
+    result = bench.run(bench.Scenario(), 3, authority=fresh_authority, warmup=0, progress=False)
+    acq = result.acquisitions
+    assert len(acq) == 3
+    assert (acq["outcome"] != "ok").all()
+    assert acq["outcome"].str.endswith("Error").all()
+    assert (acq["source"] == "").all()
+    summary = result.summary()
+    assert summary.loc[0, "n"] == 0 and summary.loc[0, "n_failed"] == 3
+    assert np.isnan(summary.loc[0, "p50_ms"])
+
+
+def test_progress_bar_can_be_shown_or_not(fresh_authority, capsys):
+    bench.run(bench.Scenario(state="cache_hit"), 2, authority=fresh_authority, progress=False)
+    assert "acq" not in capsys.readouterr().err
+    bench.run(bench.Scenario(state="cache_hit"), 2, authority=fresh_authority, progress=True)
+    assert "cache hit vanilla PoP app" in capsys.readouterr().err
