@@ -34,6 +34,11 @@ from .result import IDENTITY_PROVIDER, TokenResult
 from .retry import RetryPolicy
 
 
+def _placeholder_assertion() -> str:
+    """msal needs an assertion source to build the app; each request's ``data`` replaces it."""
+    return "replaced-per-request"
+
+
 class FicLeg1Acquirer:
     """Leg 1: a PoP token for ``api://AzureADTokenExchange`` (the FIC assertion)."""
 
@@ -180,7 +185,7 @@ class FicLeg2Exchanger:
             transport = Transport(certificate=binding, ca_bundle=self.cloud.ca_bundle, retry=self.retry,
                                   timeout=self.timeout, name=f"leg2:{self.client_id[:8]}")
             # msal needs some credential to build the app; the real assertion travels in data.
-            app = _MsalApp(self.client_id, self.authority, {"client_assertion": "set-per-request"}, transport)
+            app = _MsalApp(self.client_id, self.authority, {"client_assertion": _placeholder_assertion}, transport)
             self._apps[binding.x5t_s256] = app
             while len(self._apps) > self._MAX_APPS:
                 _, old = self._apps.popitem(last=False)
