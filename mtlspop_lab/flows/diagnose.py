@@ -83,6 +83,8 @@ AADSTS = {
               "No client credential reached the token service: no assertion and no TLS client certificate.",
               "Send the request to the mTLS endpoint with the app's certificate, or use a certificate "
               "credential for Bearer."),
+    50000: ("service_unavailable", "The token service had an internal error or is overloaded.",
+            "Retry later; the lab already retried with backoff within its time budget."),
     50049: ("unknown_or_invalid_instance", "The authority host is not known.",
             "Use the cloud's login host (Cloud.public() or Cloud.for_login_host)."),
 }
@@ -127,6 +129,11 @@ def authority_error(payload: dict, *, status: int | None = None, endpoint: str =
     short, cause, fix = AADSTS.get(number, (None, None, None)) if number else (None, None, None)
     if cause is None:
         cause, fix = OAUTH.get(error, (None, None))
+    if status == 429:
+        short, cause, fix = ("throttled", "The token service is throttling this client (HTTP 429) and asked "
+                             "to wait longer than the retry budget allows.",
+                             "Wait for the Retry-After period, reuse cached tokens (one acquirer per app), "
+                             "and avoid acquiring in tight loops.")
     where = f" at {redact_text(endpoint)}" if endpoint else ""
     first_line = description.splitlines()[0] if description else error
     message = f"{what} was refused{where}: {first_line}"
