@@ -56,7 +56,8 @@ _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 _SCHEME_RE = re.compile(r"^(?:bearer|mtls_pop|pop)\s+", re.I)
 _ASYMMETRIC_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 _SEGMENT_NAMES = ("header", "payload", "signature")
-_URL_TO_STD = str.maketrans("-_", "+/")
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def _utcnow() -> _dt.datetime:
@@ -270,7 +271,8 @@ def _too_long(length: int) -> TokenFormatError:
 
 def _b64url_segment(segment: str, name: str) -> bytes:
     """Decode one base64url segment strictly, naming what is wrong without echoing it."""
-    if not _B64URL_RE.fullmatch(segment):
+    data = segment.encode("ascii", "replace") if segment.isascii() else None
+    if data is None or data.translate(None, _B64URL_ALPHABET):
         bad = next(ch for ch in segment if not (ch.isascii() and (ch.isalnum() or ch in "-_")))
         position = segment.index(bad)
         if bad in "+/=":
@@ -284,13 +286,13 @@ def _b64url_segment(segment: str, name: str) -> bytes:
                                cause="JWS segments use the base64url alphabet (A-Z a-z 0-9 - _) "
                                      "and no padding.",
                                fix=fix, code="bad_base64url")
-    if len(segment) % 4 == 1:
+    if len(data) % 4 == 1:
         raise TokenFormatError(f"The {name} segment has an impossible base64url length "
-                               f"({len(segment)} characters).",
+                               f"({len(data)} characters).",
                                cause="The token was truncated or characters were lost when copying it.",
                                fix="Copy the whole token again.", code="bad_base64url")
     try:
-        return binascii.a2b_base64(segment.translate(_URL_TO_STD) + "=" * (-len(segment) % 4))
+        return binascii.a2b_base64(data.translate(_URL_TO_STD) + b"=" * (-len(data) % 4))
     except (binascii.Error, ValueError):  # pragma: no cover - the checks above catch these
         raise TokenFormatError(f"The {name} segment is not valid base64url.",
                                code="bad_base64url") from None
@@ -395,7 +397,8 @@ def decode_token(token: Any) -> DecodedToken:
 
 def _signature_length(segment: str) -> int:
     """Bytes in the signature, checked as base64url but never decoded (nothing shows it)."""
-    if not _B64URL_RE.fullmatch(segment) or len(segment) % 4 == 1:
+    if (not segment.isascii() or segment.encode("ascii").translate(None, _B64URL_ALPHABET)
+            or len(segment) % 4 == 1):
         _b64url_segment(segment, "signature")  # raises the precise error
     return len(segment) * 3 // 4
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import time
 
 from mtlspop_lab.inspect import explain_claims, verify_token
 
