@@ -220,19 +220,23 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         try:
             if listener.tls is not None:
                 request.settimeout(HANDSHAKE_TIMEOUT_S)
+                listener._untrack(request)
+                # wrap first (the TLS socket takes over the descriptor), track it, then shake
+                # hands: stop() can shut a connection that is stuck in its handshake
+                request = listener.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                listener._track(request)
                 try:
-                    tls_sock = listener.tls.wrap_socket(request, server_side=True)
+                    request.do_handshake()
                 except (ssl.SSLError, OSError, ValueError) as exc:
-                    if listener.on_tls_failure is not None:
+                    if listener.on_tls_failure is not None and not listener.stop_event.is_set():
                         listener.on_tls_failure(listener.name, _tls_reason(exc))
                     return
-                listener._untrack(request)
-                listener._track(tls_sock)
-                request = tls_sock
             request.settimeout(IDLE_TIMEOUT_S)
             self.RequestHandlerClass(request, client_address, self)
         finally:
             listener._untrack(request)
+            if isinstance(request, ssl.SSLSocket):
+                request.close()         # socketserver closes only the original (now detached) socket
 
     def shutdown_request(self, request):
         try:
