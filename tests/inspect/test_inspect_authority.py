@@ -108,3 +108,49 @@ def test_cli_on_an_authority_token(authority, app, pop_token, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "BOUND" in out and "VALID" in out and pop_token["access_token"].split(".")[1] not in out
     assert main([str(token_file), "--cert", str(other_file)]) == 1
+
+
+# -- TokenResults from the client flows, passed as they are ------------------------------------
+def test_flow_results_are_inspected_directly(authority, app):
+    from mtlspop_lab.flows import FicLeg1Acquirer, FicLeg2Exchanger, MtlsPopTokenAcquirer
+
+    with MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id, app.certificate,
+                                                       cloud=authority.cloud) as acquirer:
+        pop = acquirer.acquire_token(GRAPH, use_pop=True)
+        bearer = acquirer.acquire_token(GRAPH, use_pop=False)
+    verdict = check_binding(pop)  # the result's binding_certificate is used
+    assert verdict.bound and verdict.token_type == "mtls_pop"
+    assert verdict.expected == app.certificate.x5t_s256
+    assert not check_binding(pop, authority.ca.issue_client_certificate("CN=thief")).bound
+    verdict = check_binding(bearer, app.certificate)
+    assert not verdict.bound and verdict.mistakes == ("no_cnf",)
+    assert check_binding(bearer).mistakes == ("no_certificate",)  # a Bearer result has no certificate
+
+    leg2_app = authority.directory.register_app(f"inspector-leg2-{next(_n)}")
+    authority.directory.add_federated_credential(leg2_app, trusted=app)
+    assertion = FicLeg1Acquirer.for_confidential_client(app.client_id, app.tenant_id, app.certificate,
+                                                        cloud=authority.cloud).acquire_assertion()
+    assert check_binding(assertion).bound
+    assert verify_token(assertion, authority=authority, audience="api://AzureADTokenExchange").verified
+    final = FicLeg2Exchanger.create(leg2_app.client_id, leg2_app.tenant_id, cloud=authority.cloud
+                                    ).exchange_assertion_for_access_token(assertion, GRAPH, use_pop=True)
+    verdict = check_binding(final)
+    assert verdict.bound and verdict.expected == app.certificate.x5t_s256  # leg 1's certificate
+    assert decode_token(final).claims["azp"] == leg2_app.client_id
+
+
+def test_managed_identity_v2_result_is_bound_to_the_imds_certificate(authority):
+    from mtlspop_lab.flows import ManagedIdentityId, MtlsPopTokenAcquirer, forget_issued_certificates
+
+    forget_issued_certificates()
+    try:
+        with MtlsPopTokenAcquirer.for_managed_identity(ManagedIdentityId.system_assigned(),
+                                                       cloud=authority.cloud) as acquirer:
+            result = acquirer.acquire_token(GRAPH, use_pop=True)
+        verdict = check_binding(result)
+        assert verdict.bound and verdict.expected == result.binding_certificate.x5t_s256
+        assert result.binding_certificate.issuer == authority.ca.certificate.subject  # issued by IMDS v2
+        claims = explain_claims(result).set_index("claim")
+        assert "Managed identity resource id" in claims.loc["xms_mirid", "meaning"]
+    finally:
+        forget_issued_certificates()
