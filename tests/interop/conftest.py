@@ -34,8 +34,10 @@ from mtlspop_lab.certs import Certificate, CertificateAuthority
 PROJECT_DIR = Path(__file__).parent / "oidc_provider"
 RESOURCE = "https://api.interop.example"
 RESOURCE_SCOPE = "api:read"
+LAB_API = "api://mtlspop-lab-api"  # a resource of the lab's directory: for its protected API
 SELF_SIGNED_CLIENT_ID = "interop-self-signed"
 PKI_CLIENT_ID = "interop-pki"
+UNBOUND_CLIENT_ID = "interop-unbound"  # mTLS client auth, but registered without bound tokens
 PKI_SUBJECT = "CN=interop-pki-client,O=mtlspop-lab interop"
 START_TIMEOUT_S = 30
 
@@ -88,10 +90,12 @@ class OidcProviderServer:
     ca_bundle: str
     self_signed_certificate: Certificate
     pki_certificate: Certificate
+    unbound_certificate: Certificate
     resource: str = RESOURCE
     resource_scope: str = RESOURCE_SCOPE
     self_signed_client_id: str = SELF_SIGNED_CLIENT_ID
     pki_client_id: str = PKI_CLIENT_ID
+    unbound_client_id: str = UNBOUND_CLIENT_ID
 
     @property
     def discovery_url(self) -> str:
@@ -123,7 +127,7 @@ def _client_jwk(certificate: Certificate) -> dict:
 
 
 def _write_config(folder: Path, ca: CertificateAuthority, server_cert: Certificate,
-                  self_signed: Certificate, pki: Certificate) -> Path:
+                  self_signed: Certificate, pki: Certificate, unbound: Certificate) -> Path:
     server_cert.write_pem(folder / "server.pem", folder / "server.key")
     (folder / "client-ca.pem").write_text(ca.pem)
     common = {"grant_types": ["client_credentials"], "response_types": [], "redirect_uris": [],
@@ -134,12 +138,15 @@ def _write_config(folder: Path, ca: CertificateAuthority, server_cert: Certifica
         "server_key": str(folder / "server.key"),
         "client_ca": str(folder / "client-ca.pem"),
         "access_token_ttl": 600,
-        "resources": {RESOURCE: {"scope": RESOURCE_SCOPE}},
+        "resources": {RESOURCE: {"scope": RESOURCE_SCOPE}, LAB_API: {"scope": RESOURCE_SCOPE}},
         "clients": [
             {"client_id": SELF_SIGNED_CLIENT_ID, "token_endpoint_auth_method": "self_signed_tls_client_auth",
              "jwks": {"keys": [_client_jwk(self_signed)]}, **common},
             {"client_id": PKI_CLIENT_ID, "token_endpoint_auth_method": "tls_client_auth",
              "tls_client_auth_subject_dn": pki.subject, **common},
+            {"client_id": UNBOUND_CLIENT_ID, "token_endpoint_auth_method": "self_signed_tls_client_auth",
+             "jwks": {"keys": [_client_jwk(unbound)]},
+             **common, "tls_client_certificate_bound_access_tokens": False},
         ],
     }
     path = folder / "config.json"
@@ -178,7 +185,8 @@ def oidc_provider(tmp_path_factory) -> OidcProviderServer:
     server_cert = ca.issue_server_certificate("127.0.0.1", "localhost")
     self_signed = Certificate.create_self_signed("CN=interop-self-signed-client")
     pki = ca.issue_client_certificate(PKI_SUBJECT)
-    config = _write_config(folder, ca, server_cert, self_signed, pki)
+    unbound = Certificate.create_self_signed("CN=interop-unbound-client")
+    config = _write_config(folder, ca, server_cert, self_signed, pki, unbound)
 
     log = folder / "server.log"
     with open(log, "w") as err:
@@ -190,7 +198,8 @@ def oidc_provider(tmp_path_factory) -> OidcProviderServer:
             issuer=ready["issuer"], login_url=ready["login_url"], mtls_url=ready["mtls_url"],
             token_endpoint=ready["token_endpoint"], mtls_token_endpoint=ready["mtls_token_endpoint"],
             jwks_uri=ready["jwks_uri"], ca=ca, ca_bundle=str(folder / "client-ca.pem"),
-            self_signed_certificate=self_signed, pki_certificate=pki, _tmp=str(folder))
+            self_signed_certificate=self_signed, pki_certificate=pki,
+            unbound_certificate=unbound, _tmp=str(folder))
         yield server
     finally:
         proc.stdin.close()  # server.mjs exits when stdin closes
