@@ -34,22 +34,22 @@ def _version(package: str) -> str | None:
         return None
 
 
+def accepts_mtls_pop(method) -> bool:
+    """True when ``method``'s signature names ``mtls_proof_of_possession`` (msal PR #938's parameter)."""
+    try:
+        return "mtls_proof_of_possession" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def msal_native_mtls_pop() -> bool:
-    """True when msal's own API can ask for mTLS PoP (the parameter of PR #938 exists)."""
+    """True when the installed msal's own API can ask for mTLS PoP (feature probe, not a version check)."""
     try:
         import msal
     except ImportError:
         return False
-    for owner in (msal.ConfidentialClientApplication, getattr(msal, "ManagedIdentityClient", None)):
-        if owner is None:
-            continue
-        try:
-            params = inspect.signature(owner.acquire_token_for_client).parameters
-        except (TypeError, ValueError):
-            continue
-        if "mtls_proof_of_possession" in params:
-            return True
-    return False
+    owners = (msal.ConfidentialClientApplication, getattr(msal, "ManagedIdentityClient", None))
+    return any(owner is not None and accepts_mtls_pop(owner.acquire_token_for_client) for owner in owners)
 
 
 def msal_managed_identity_v2() -> bool:

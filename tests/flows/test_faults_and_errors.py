@@ -6,7 +6,6 @@ nothing in the protocol is patched.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -49,11 +48,10 @@ def test_429_with_retry_after_is_honoured(authority, fast_retry):
 def test_429_longer_than_the_budget_fails_fast(authority):
     _, acquirer = _cc(authority, "fault-429-long", RetryPolicy(max_attempts=4, max_total_s=2))
     authority.inject_fault("status", count=5, listener="mtls", status=429, retry_after=30)
-    start = time.monotonic()
     with pytest.raises(AuthorityError) as info:
         acquirer.acquire_token(GRAPH)
     assert info.value.code == "throttled" and info.value.status == 429
-    assert time.monotonic() - start < 5
+    assert [t.retry_delay_ms for t in acquirer.round_trips if t.kind == "token"] == [0.0]   # no 30 s wait
     assert authority.count_requests(path_contains=TOKEN_PATH) == 1
 
 
@@ -142,12 +140,10 @@ def test_imds_absent(authority, fast_retry, use_pop):
     authority.set_imds_mode("absent")
     acquirer = MtlsPopTokenAcquirer.for_managed_identity(ManagedIdentityId.system_assigned(),
                                                          cloud=authority.cloud, retry=fast_retry)
-    start = time.monotonic()
     with pytest.raises(ManagedIdentityError) as info:
         acquirer.acquire_token(GRAPH, use_pop=use_pop)
     assert info.value.code == "imds_unreachable" and "Azure" in info.value.cause
-    assert len(acquirer.round_trips) == 1                 # a refused connection is not retried
-    assert time.monotonic() - start < 3
+    assert [t.error for t in acquirer.round_trips] == ["connection_refused"]   # not retried
 
 
 def test_imds_v1_only_host(authority, fast_retry):
