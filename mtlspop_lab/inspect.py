@@ -633,7 +633,7 @@ class BindingVerdict:
     reason: str
     mistakes: tuple = ()
     fix: str = ""
-    certificate: Certificate | None = None
+    certificate: Certificate | None = field(default=None, compare=False)
     token_type: str | None = None
     notes: tuple = ()
 
@@ -791,7 +791,9 @@ def check_binding(token: Any, certificate: Any = None) -> BindingVerdict:
     thumbprint was computed or encoded the wrong way.
     """
     decoded = decode_token(token)
-    if certificate is None and not isinstance(token, (str, bytes, dict, DecodedToken)):
+    if certificate is None and isinstance(token, dict):
+        certificate = token.get("binding_certificate")  # msal's proposed {x5c, thumbprint_sha256}
+    elif certificate is None and not isinstance(token, (str, bytes, DecodedToken)):
         certificate = getattr(token, "binding_certificate", None)
     if certificate is None:
         return _verdict_without_certificate(decoded)
@@ -949,6 +951,13 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
     import jwt  # pyjwt: imported here so that decoding alone stays light
 
     decoded = decode_token(token)
+    if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not 0 <= leeway <= 86400:
+        raise ConfigurationError("leeway must be a number of seconds between 0 and 86400.",
+                                 cause=f"Got {_clip(repr(leeway), 40)}.",
+                                 fix="Pass leeway=60 (a minute of clock skew) or similar.")
+    if now is not None and (isinstance(now, bool) or not isinstance(now, (int, float, _dt.datetime))):
+        raise ConfigurationError("now must be a datetime or a number of seconds since 1970.",
+                                 cause=f"Got {type(now).__name__}.", fix="Leave now=None for the clock.")
     sources = sum(x is not None for x in (keys, jwks_url, authority))
     if sources != 1:
         raise ConfigurationError("verify_token needs exactly one of keys=, jwks_url= or authority=.",
@@ -1235,6 +1244,15 @@ def explain_claims(token: Any, *, now: _dt.datetime | None = None):
             meaning = _cnf_meaning(value) + " " + meaning
         rows.append({"claim": name, "value": _display_value(value), "meaning": meaning,
                      "when": when, "time_left": left, "part": "payload"})
+    if decoded.verified:
+        v = decoded.verification or {}
+        state = (f"VERIFIED with {v.get('key_source')} (kid {v.get('kid')}), leeway {v.get('leeway')} s, "
+                 f"audience {'checked' if v.get('audience') is not None else 'not checked'}, "
+                 f"issuer {'checked' if v.get('issuer') is not None else 'not checked'}.")
+    else:
+        state = "NOT verified: decoding reads the claims and checks nothing. Use verify_token."
+    rows.append({"claim": "(signature)", "value": decoded._signature_text(), "meaning": state,
+                 "when": "", "time_left": "", "part": "signature"})
     frame = pd.DataFrame(rows, columns=["claim", "value", "meaning", "when", "time_left", "part"])
     frame.attrs["verified"] = decoded.verified
     frame.attrs["note"] = ("signature verified" if decoded.verified

@@ -230,3 +230,10 @@ def test_verdicts_never_hold_the_token(bound_token, client_cert, other_cert):
 
 def test_thumbprint_agrees_with_inspector(client_cert):
     assert x5t_s256(client_cert) == client_cert.x5t_s256
+
+
+def test_msal_style_response_dict_with_binding_certificate(bound_token, client_cert):
+    response = {"access_token": bound_token, "token_type": "mtls_pop",
+                "binding_certificate": client_cert.binding_certificate()}
+    verdict = check_binding(response)
+    assert verdict.bound and verdict.token_type == "mtls_pop"

@@ -24,6 +24,8 @@ def test_table_shape_and_meanings(make_token, client_cert):
     assert "RFC 8705" in rows.loc["cnf", "meaning"] and "DER" in rows.loc["cnf", "meaning"]
     assert client_cert.x5t_s256 in rows.loc["cnf", "value"]
     assert table.attrs["verified"] is False and "NOT verified" in table.attrs["note"]
+    assert "NOT verified" in rows.loc["(signature)", "meaning"]  # the display says it too
+    assert "256 bytes (not shown)" in rows.loc["(signature)", "value"]
 
 
 def test_times_are_human_with_time_left(make_token):
@@ -44,6 +46,7 @@ def test_times_are_human_with_time_left(make_token):
 def test_verified_token_says_so(make_token, rsa_key):
     table = explain_claims(verify_token(make_token(), rsa_key.public_key()))
     assert table.attrs["verified"] is True
+    assert table.set_index("claim").loc["(signature)", "meaning"].startswith("VERIFIED")
 
 
 def test_cnf_variants_are_explained(make_token):

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mtlspop_lab.errors import ConfigurationError, TokenValidationError
-from mtlspop_lab.inspect import verify_token
+from mtlspop_lab.inspect import decode_token, verify_token
 from mtlspop_lab.redact import contains_secret
 
 
@@ -196,3 +196,17 @@ def test_jwks_url(make_token, jwks_server):
     _refused("jwks_fetch_failed", token, jwks_url=jwks_server + "/missing")
     _refused("bad_jwks", token, jwks_url=jwks_server + "/html")
     _refused("jwks_fetch_failed", token, jwks_url="http://127.0.0.1:9/keys", timeout=2)
+
+
+@pytest.mark.parametrize("kwargs", [{"leeway": "60"}, {"leeway": -1}, {"leeway": True},
+                                    {"leeway": float("nan")}, {"now": "today"}])
+def test_bad_verification_options(kwargs, make_token, jwks):
+    with pytest.raises(ConfigurationError):
+        verify_token(make_token(), jwks, **kwargs)
+
+
+def test_now_can_be_pinned(make_token, jwks):
+    token = make_token()
+    exp = decode_token(token).claims["exp"]
+    assert verify_token(token, jwks, now=exp - 10).verified
+    _refused("token_expired", token, jwks, now=exp + 3600)
