@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from mtlspop_lab.certs import CertificateAuthority
+from mtlspop_lab.redact import contains_secret
 
 GRAPH = "https://graph.microsoft.com"
 
@@ -42,6 +43,10 @@ def test_confidential_client_certificate_gets_bearer(authority, app, session_for
     assert header["kid"] == authority.jwks["keys"][0]["kid"] and header["typ"] == "JWT"
     posts = [e for e in authority.trace if e.method == "POST"]
     assert posts[-1].grant_type == "client_credentials" and posts[-1].listener == "login"
+    # the client assertion and the token are in the trace only in redacted form
+    assert "client_assertion" in posts[-1].request_body
+    assert not contains_secret(repr(authority.trace))
+    assert result["access_token"] not in repr(authority.trace)
 
 
 def test_confidential_client_over_mtls_gets_mtls_pop_bound_to_tls_cert(authority, app, session_for):

@@ -1,0 +1,186 @@
+"""How much does the embedded authority cost per round trip, next to a bare TLS floor?
+
+Run:  python3 benchmarks/bench_authority.py [--n 200] [--delay-ms 20]
+
+Everything is measured side by side in one run, on loopback, by the same
+client code (a requests.Session presenting the same client certificate):
+
+* token request (POST, mtls_pop) to the authority's mTLS listener,
+  over a kept-alive connection and over a new connection each time;
+* the floor: a minimal stdlib ``http.server`` HTTPS server (TCP_NODELAY,
+  HTTP/1.1, client certificate requested) answering a same-size POST with a
+  same-size body, kept-alive and new connection;
+* the ratio token / floor (target: kept-alive within 2x);
+* with an injected delay D on the mTLS listener: measured round trip vs
+  D + the loopback cost measured above (target: within 10%);
+* Nagle check: how many samples took 40 ms or more (should be none).
+
+A script that prints a table; no pass/fail. Numbers depend on the machine
+and its load: only the ratios, measured together, mean something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import shutil
+import ssl
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mtlspop_lab.authority import LocalAuthority  # noqa: E402
+
+
+def percentile(samples, q):
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+class FloorServer:
+    """The least an HTTPS request/response can cost in Python: stdlib server, fixed answer."""
+
+    def __init__(self, authority: LocalAuthority, client_cert, response_size: int):
+        body = b'{"x":"' + b"a" * max(response_size - 8, 0) + b'"}'
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        authority.ca.issue_server_certificate("127.0.0.1").load_into(ctx)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        ctx.load_verify_locations(cadata=client_cert.pem)
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self):
+                sock, addr = self.socket.accept()
+                return ctx.wrap_socket(sock, server_side=True), addr
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/floor"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def make_session(ca_bundle, certfiles):
+    s = requests.Session()
+    s.trust_env = False
+    s.verify, s.cert = ca_bundle, certfiles
+    return s
+
+
+def measure(n, ca_bundle, certfiles, url, data, *, new_connection):
+    samples = []
+    session = make_session(ca_bundle, certfiles)
+    session.post(url, data=data).raise_for_status()          # warm-up (and the connection)
+    for _ in range(n):
+        if new_connection:
+            session.close()
+            session = make_session(ca_bundle, certfiles)
+        start = time.perf_counter()
+        response = session.post(url, data=data)
+        elapsed = (time.perf_counter() - start) * 1000.0
+        response.raise_for_status()
+        samples.append(elapsed)
+    session.close()
+    return samples
+
+
+def row(name, samples):
+    return (name, statistics.median(samples), percentile(samples, 0.9), max(samples),
+            sum(1 for s in samples if s >= 40.0), len(samples))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="requests per series (default %(default)s)")
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="injected delay D (default %(default)s)")
+    args = parser.parse_args(argv)
+    n, delay = args.n, args.delay_ms
+
+    folder = tempfile.mkdtemp(prefix="mtlspop-bench-")
+    with LocalAuthority(regions=("westus3",)) as authority:
+        app = authority.directory.register_app("bench-app")
+        certfile, keyfile = os.path.join(folder, "c.pem"), os.path.join(folder, "k.pem")
+        app.certificate.write_pem(certfile, keyfile)
+        certs = (certfile, keyfile)
+        url = authority.token_endpoint("mtls")
+        data = {"client_id": app.client_id, "grant_type": "client_credentials",
+                "scope": "https://graph.microsoft.com/.default", "token_type": "mtls_pop"}
+        probe = make_session(authority.ca_bundle, certs).post(url, data=data)
+        floor = FloorServer(authority, app.certificate, len(probe.content))
+        try:
+            rows = []
+            # interleave token and floor series so that machine load affects both alike
+            token_warm = measure(n, authority.ca_bundle, certs, url, data, new_connection=False)
+            floor_warm = measure(n, authority.ca_bundle, certs, floor.url, data, new_connection=False)
+            token_new = measure(max(n // 4, 20), authority.ca_bundle, certs, url, data, new_connection=True)
+            floor_new = measure(max(n // 4, 20), authority.ca_bundle, certs, floor.url, data, new_connection=True)
+            authority.set_delay(delay, "mtls")
+            token_delay = measure(max(n // 4, 20), authority.ca_bundle, certs, url, data, new_connection=False)
+            authority.set_delay(0, "mtls")
+            token_warm2 = measure(n, authority.ca_bundle, certs, url, data, new_connection=False)
+            floor_warm2 = measure(n, authority.ca_bundle, certs, floor.url, data, new_connection=False)
+        finally:
+            floor.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+    token_warm += token_warm2
+    floor_warm += floor_warm2
+    rows = [row("token, kept-alive mTLS", token_warm), row("floor, kept-alive TLS", floor_warm),
+            row("token, new connection", token_new), row("floor, new connection", floor_new),
+            row(f"token, kept-alive, D={delay:g} ms", token_delay)]
+    print(f"\nLoopback round trips, ms (client: requests.Session with a client certificate; "
+          f"response {len(probe.content)} bytes)\n")
+    print(f"{'series':<32}{'p50':>9}{'p90':>9}{'max':>9}{'>=40ms':>8}{'n':>6}")
+    for name, p50, p90, mx, slow, count in rows:
+        print(f"{name:<32}{p50:>9.2f}{p90:>9.2f}{mx:>9.2f}{slow:>8}{count:>6}")
+    warm_ratio = statistics.median(token_warm) / statistics.median(floor_warm)
+    new_ratio = statistics.median(token_new) / statistics.median(floor_new)
+    expected = delay + statistics.median(token_warm)
+    delay_ratio = statistics.median(token_delay) / expected
+    print()
+    print(f"token / floor, kept-alive (p50):    {warm_ratio:.2f}x   (target <= 2x)")
+    print(f"token / floor, new connection (p50): {new_ratio:.2f}x")
+    print(f"with D={delay:g} ms: measured p50 {statistics.median(token_delay):.2f} ms vs D + loopback "
+          f"{expected:.2f} ms -> ratio {delay_ratio:.3f}   (target within 10%)")
+    slow = sum(1 for s in token_warm + floor_warm if s >= 40.0)
+    print(f"samples >= 40 ms without injected delay (Nagle artifacts): {slow} of {len(token_warm) + len(floor_warm)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
