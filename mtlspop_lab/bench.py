@@ -62,7 +62,7 @@ acquire_ms         float    the acquire call(s), measured around them with perf_
 total_ms           float    setup_ms + acquire_ms: what the caller waited
 client_ms          float    total_ms - http_ms: time in the client (msal, JWTs, keys)
 started_s          float    start of the acquisition, seconds since the run began
-batch_wall_ms      float    wall time of the scenario's measured batch (for throughput)
+batch_wall_ms      float    wall time of the scenario's measured batch; NaN when interleaved
 =================  =======  ======================================================
 
 ``round_trips`` -- one row per HTTP exchange (see :data:`ROUND_TRIP_COLUMNS`):
@@ -502,7 +502,7 @@ class _Recorder:
         from tqdm.auto import tqdm
 
         self.run_id, self.target, self.listener_of = run_id, target, listener_of
-        self.delays: dict[str, float] = {}   # listener -> ms, as the authority reports it
+        self.delays: dict[str, dict[str, float]] = {}   # scenario -> listener -> ms (authority's word)
         self.acq_rows: list[dict] = []
         self.rt_rows: list[dict] = []
         self.lock = threading.Lock()
@@ -513,7 +513,7 @@ class _Recorder:
         return {"run_id": self.run_id, "scenario": name, "target": self.target,
                 "identity": scenario.identity, "flow": scenario.flow, "token": scenario.token,
                 "state": scenario.state, "region": scenario.region or "global",
-                "delay": scenario.delay_label, "delay_ms": self.delay_of(scenario, scenario.token_listener()),
+                "delay": scenario.delay_label, "delay_ms": self.delay_of(scenario, name, scenario.token_listener()),
                 "concurrency": int(scenario.concurrency), "iteration": iteration,
                 "warmup": warmup, "thread": thread}
 
@@ -539,7 +539,7 @@ class _Recorder:
                             "new_connection": bool(getattr(rt, "new_connection", False)),
                             "tls_handshake_ms": float(getattr(rt, "tls_handshake_ms", 0.0) or 0.0),
                             "elapsed_ms": float(getattr(rt, "elapsed_ms", 0.0) or 0.0),
-                            "injected_delay_ms": self.delay_of(scenario, listener)})
+                            "injected_delay_ms": self.delay_of(scenario, name, listener)})
         http_ms = sum(r["elapsed_ms"] for r in rt_rows)
         total_ms = setup_ms + acquire_ms
         if error is None:
@@ -564,10 +564,11 @@ class _Recorder:
             self.rt_rows.extend(rt_rows)
             self.bar.update(1)
 
-    def delay_of(self, scenario: Scenario, listener: str) -> float:
+    def delay_of(self, scenario: Scenario, name: str, listener: str) -> float:
         """The delay the authority says it injects on ``listener`` (else the scenario's own rule)."""
-        if listener in self.delays:
-            return float(self.delays[listener])
+        reported = self.delays.get(name, {})
+        if listener in reported:
+            return float(reported[listener])
         return scenario.delay_for(listener) if listener != "other" else 0.0
 
     def close(self):
@@ -616,45 +617,84 @@ def _one(recorder: _Recorder, scenario: Scenario, name: str, iteration: int, war
     return client
 
 
-def _run_scenario(recorder: _Recorder, scenario: Scenario, name: str, iterations: int, warmup: int,
-                  ids: _Identities, cloud) -> None:
-    def once(iteration, warm, thread, client=None):
-        return _one(recorder, scenario, name, iteration, warm, thread, client, ids, cloud)
+class _Plan:
+    """One scenario inside a run: its name, the authority delays it needs, its clients."""
 
-    for w in range(warmup):  # throwaway cold acquisitions: imports, first handshakes, lazy caches
-        _close(once(w - warmup, True, 0))
+    def __init__(self, recorder: _Recorder, scenario: Scenario, name: str, authority, ids: _Identities,
+                 cloud):
+        self.recorder, self.scenario, self.name = recorder, scenario, name
+        self.authority, self.ids, self.cloud = authority, ids, cloud
+        self.clients: list[_Client | None] = [None] * int(scenario.concurrency)
 
-    threads = int(scenario.concurrency)
-    plan = [[i for i in range(iterations) if i % threads == t] for t in range(threads)]
-    clients: list[_Client | None] = [None] * threads
-    if scenario.state in ("warm_connection", "cache_hit"):
-        # prime each worker's client: opens its connection, fills its cache (recorded as warm-up)
-        for t in range(threads):
-            clients[t] = once(-warmup - 1 - t, True, t)
+    def apply_delays(self) -> None:
+        _apply_delays(self.authority, self.scenario)
+        reported = self.authority.delays() if hasattr(self.authority, "delays") else {}
+        self.recorder.delays[self.name] = dict(reported)
+
+    def once(self, iteration: int, warmup: bool, thread: int, client: _Client | None = None):
+        return _one(self.recorder, self.scenario, self.name, iteration, warmup, thread, client,
+                    self.ids, self.cloud)
+
+    def prepare(self, warmup: int) -> None:
+        """Warm-up acquisitions (throwaway, cold) and, for warm_connection/cache_hit, one
+        priming acquisition per worker (opens its connection, fills its cache). All recorded
+        with ``warmup=True``."""
+        for w in range(warmup):
+            _close(self.once(w - warmup, True, 0))
+        if self.scenario.state in ("warm_connection", "cache_hit"):
+            for t in range(len(self.clients)):
+                self.clients[t] = self.once(-warmup - 1 - t, True, t)
+
+    def step(self, iteration: int, thread: int) -> None:
+        """One measured acquisition in this scenario's state."""
+        if self.scenario.state == "cold":
+            _close(self.once(iteration, False, thread))
+        else:  # reused / warm_connection / cache_hit: one client per worker, built on first need
+            self.clients[thread] = self.once(iteration, False, thread, self.clients[thread])
+
+    def close(self) -> None:
+        for client in self.clients:
+            _close(client)
+        self.clients = [None] * len(self.clients)
+
+
+def _run_batch(plan: _Plan, iterations: int) -> None:
+    """All iterations of one scenario, by ``concurrency`` worker threads; records the batch wall time."""
+    threads = len(plan.clients)
+    share = [[i for i in range(iterations) if i % threads == t] for t in range(threads)]
 
     def worker(t: int):
-        for i in plan[t]:
-            if scenario.state == "cold":
-                _close(once(i, False, t))
-            else:  # reused / warm_connection / cache_hit: one client per worker, built on first need
-                clients[t] = once(i, False, t, clients[t])
+        for i in share[t]:
+            plan.step(i, t)
 
     start = time.perf_counter()
-    try:
-        if threads == 1:
-            worker(0)
-        else:
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mtlspop-bench") as pool:
-                for future in [pool.submit(worker, t) for t in range(threads)]:
-                    future.result()
-        wall_ms = (time.perf_counter() - start) * 1000.0
-    finally:
-        for client in clients:
-            _close(client)
-    with recorder.lock:
-        for row in recorder.acq_rows:
-            if row["scenario"] == name and not row["warmup"]:
+    if threads == 1:
+        worker(0)
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mtlspop-bench") as pool:
+            for future in [pool.submit(worker, t) for t in range(threads)]:
+                future.result()
+    wall_ms = (time.perf_counter() - start) * 1000.0
+    with plan.recorder.lock:
+        for row in plan.recorder.acq_rows:
+            if row["scenario"] == plan.name and not row["warmup"]:
                 row["batch_wall_ms"] = wall_ms
+
+
+def _run_interleaved(plans: list[_Plan], iterations: int) -> None:
+    """Iteration i of every scenario, then i+1..., the order rotating each round.
+
+    Why: on a shared machine the background load drifts; run one scenario
+    after the other and the drift lands on one side of every ratio.
+    Interleaved, both sides of a comparison see the same conditions.
+    ``batch_wall_ms`` stays NaN (there is no batch).
+    """
+    for i in range(iterations):
+        shift = i % len(plans)
+        for plan in plans[shift:] + plans[:shift]:
+            plan.recorder.bar.set_description(plan.name, refresh=False)
+            plan.apply_delays()
+            plan.step(i, 0)
 
 
 def _close(client: _Client | None) -> None:
@@ -710,7 +750,7 @@ def _unique_names(scenarios: Sequence[Scenario]) -> list[str]:
 
 
 def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, authority=None,
-        warmup: int = 1, progress: bool = True) -> BenchResult:
+        warmup: int = 1, progress: bool = True, interleave: bool = True) -> BenchResult:
     """Run each scenario ``iterations`` times and return every acquisition as rows.
 
     ``authority``: a running :class:`~mtlspop_lab.authority.LocalAuthority`;
@@ -719,6 +759,12 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
     injected delays per scenario, and resets every delay to 0 at the end.
     ``warmup`` throwaway cold acquisitions per scenario are recorded with
     ``warmup=True``. ``progress`` shows a tqdm bar (a widget in notebooks).
+
+    ``interleave`` (default): when every scenario runs on one thread, the
+    measured iterations are interleaved (round i of every scenario, in a
+    rotating order), so background load hits all sides of a comparison alike.
+    With any ``concurrency > 1`` scenario, or ``interleave=False``, scenarios
+    run one batch after another and ``batch_wall_ms`` gives their throughput.
     """
     scenarios = [scenarios] if isinstance(scenarios, Scenario) else list(scenarios)
     if not scenarios:
@@ -744,13 +790,21 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
         started_at = _dt.datetime.now(_dt.timezone.utc)
         recorder = _Recorder(run_id, target, _listener_map(authority), total, progress)
         ids = _Identities(authority)
+        plans = [_Plan(recorder, s, n, authority, ids, cloud) for s, n in zip(scenarios, names)]
+        interleaved = interleave and len(plans) > 1 and all(s.concurrency == 1 for s in scenarios)
         try:
-            for scenario, name in zip(scenarios, names):
-                recorder.bar.set_description(name)
-                _apply_delays(authority, scenario)
-                recorder.delays = dict(authority.delays()) if hasattr(authority, "delays") else {}
-                _run_scenario(recorder, scenario, name, iterations, warmup, ids, cloud)
+            for plan in plans:
+                recorder.bar.set_description(plan.name)
+                plan.apply_delays()
+                plan.prepare(warmup)
+                if not interleaved:
+                    _run_batch(plan, iterations)
+                    plan.close()
+            if interleaved:
+                _run_interleaved(plans, iterations)
         finally:
+            for plan in plans:
+                plan.close()
             recorder.close()
             authority.set_delay(0.0, listener="all")
         acquisitions = _typed(pd.DataFrame(recorder.acq_rows), ACQUISITION_COLUMNS) \
@@ -760,6 +814,7 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
         acquisitions = acquisitions.sort_values(["started_s"], kind="stable").reset_index(drop=True)
         meta = {"run_id": run_id, "target": target, "started_at": started_at.isoformat(),
                 "wall_s": time.perf_counter() - recorder.t0, "iterations": iterations, "warmup": warmup,
+                "interleaved": interleaved,
                 "scenarios": [dataclasses.asdict(s) | {"name": n} for s, n in zip(scenarios, names)],
                 "python": platform.python_version(), "machine": platform.machine(),
                 "msal": _version("msal")}

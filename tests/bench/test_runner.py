@@ -199,3 +199,24 @@ def test_progress_bar_can_be_shown_or_not(fresh_authority, capsys):
     assert "acq" not in capsys.readouterr().err
     bench.run(bench.Scenario(state="cache_hit"), 2, authority=fresh_authority, progress=True)
     assert "cache hit vanilla PoP app" in capsys.readouterr().err
+
+
+def test_single_thread_scenarios_are_interleaved_round_by_round(fresh_authority):
+    scenarios = [bench.Scenario(state="cache_hit", delay_ms=1), bench.Scenario(state="warm_connection")]
+    result = bench.run(scenarios, 3, authority=fresh_authority, warmup=0, progress=False)
+    assert result.meta["interleaved"] is True
+    measured = result.acquisitions[~result.acquisitions["warmup"]].sort_values("started_s")
+    rounds = measured["iteration"].tolist()
+    assert rounds == [0, 0, 1, 1, 2, 2]
+    order = measured["scenario"].tolist()
+    assert order[0] != order[2]          # the order rotates from one round to the next
+    assert measured["batch_wall_ms"].isna().all()
+    # each scenario still ran under its own delay, even though they alternated
+    rts = result.round_trips[~result.round_trips["warmup"]]
+    assert set(rts["injected_delay_ms"]) == {0.0}          # cache hits made none; warm ran at 0 ms
+    primes = result.round_trips[result.round_trips["warmup"]]
+    assert set(primes.loc[primes["delay"] == "1 ms", "injected_delay_ms"]) == {1.0}
+    assert (primes.loc[primes["delay"] == "1 ms", "elapsed_ms"] >= 1.0).all()
+    sequential = bench.run(scenarios, 2, authority=fresh_authority, warmup=0, progress=False, interleave=False)
+    assert sequential.meta["interleaved"] is False
+    assert sequential.acquisitions.loc[~sequential.acquisitions["warmup"], "batch_wall_ms"].notna().all()
