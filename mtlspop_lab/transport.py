@@ -181,6 +181,39 @@ def build_ssl_context(ca_bundle: str | None = None, certificate=None) -> ssl.SSL
     return context
 
 
+_CONTEXTS: "collections.OrderedDict[tuple, ssl.SSLContext]" = collections.OrderedDict()
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def shared_ssl_context(ca_bundle: str | None = None, certificate=None) -> ssl.SSLContext:
+    """:func:`build_ssl_context`, memoised per (certificate, trust file contents).
+
+    Building a context reads the trust store and passes the key through a
+    private temporary file: several milliseconds that a new acquirer would
+    otherwise pay each time. A context holds no connection state, so sharing
+    it between transports and threads is safe; connections stay per transport.
+    """
+    trust = None
+    if ca_bundle:
+        try:
+            with open(ca_bundle, "rb") as handle:
+                trust = hash(handle.read())
+        except OSError:
+            trust = None          # let build_ssl_context raise the real error
+    key = (certificate.x5t_s256 if certificate is not None else None, ca_bundle, trust)
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(key)
+        if context is not None:
+            _CONTEXTS.move_to_end(key)
+            return context
+    context = build_ssl_context(ca_bundle, certificate)
+    with _CONTEXTS_LOCK:
+        _CONTEXTS[key] = context
+        while len(_CONTEXTS) > 64:
+            _CONTEXTS.popitem(last=False)
+    return context
+
+
 def classify_path(path: str) -> str:
     """Name the kind of request from its URL path (for traces and tables)."""
     p = path.lower()
@@ -225,7 +258,7 @@ class Transport:
         self._trace_lock = threading.Lock()
         session = requests.Session()
         session.trust_env = False   # REQUESTS_CA_BUNDLE and proxies must not override our trust
-        adapter = _LabAdapter(build_ssl_context(ca_bundle, certificate))
+        adapter = _LabAdapter(shared_ssl_context(ca_bundle, certificate))
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self.session = session

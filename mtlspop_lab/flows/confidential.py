@@ -12,8 +12,9 @@ through its public surface:
   assertion msal would add is removed from the body (``data`` wins over
   msal's defaults), because on the mTLS host the TLS handshake *is* the
   client authentication, as in MSAL.NET. msal still needs a
-  ``client_credential`` to build the app, so it gets the certificate one,
-  which the Bearer path uses (private_key_jwt on the login host).
+  ``client_credential`` to build an app, so the PoP app gets a placeholder
+  assertion source (nothing is signed); the Bearer app gets the certificate
+  (private_key_jwt on the login host).
 
 After the answer, the lab checks ``token_type`` really is ``mtls_pop``: a
 downgrade to Bearer raises :class:`~mtlspop_lab.errors.TokenTypeMismatchError`,
@@ -112,11 +113,21 @@ class _MsalApp:
                          endpoint=self.authority)
 
 
-def certificate_credential(certificate) -> dict:
-    """msal's ``client_credential`` for a lab Certificate (RS256 assertion with x5t and x5c)."""
-    return {"private_key": certificate.private_key_pem().decode("ascii"),
-            "thumbprint": certificate.thumbprint,
-            "public_certificate": certificate.pem}
+def certificate_credential(certificate, *, key_object: bool = False) -> dict:
+    """msal's ``client_credential`` for a lab Certificate (RS256 assertion with x5t and x5c).
+
+    ``key_object=True`` hands msal the already-loaded key instead of PEM text: msal passes it
+    unchanged to PyJWT, which accepts key objects, and this skips re-parsing the PEM
+    (cryptography's RSA consistency check costs ~100 ms on each new app).
+    """
+    key = certificate.private_key if key_object else certificate.private_key_pem().decode("ascii")
+    return {"private_key": key, "thumbprint": certificate.thumbprint, "public_certificate": certificate.pem}
+
+
+def _no_assertion() -> str:
+    """Assertion source of the PoP app: on the mTLS host the TLS handshake authenticates the
+    client, and the request's ``data`` removes ``client_assertion`` from the body anyway."""
+    return ""
 
 
 class ConfidentialClientFlow:
@@ -149,26 +160,27 @@ class ConfidentialClientFlow:
         self._set_certificate(certificate)
 
     def _set_certificate(self, certificate) -> None:
-        credential = certificate_credential(certificate)
+        credential = certificate_credential(certificate, key_object=True)
         ca = self.cloud.ca_bundle
         pop_transport = Transport(certificate=certificate, ca_bundle=ca, retry=self.retry,
                                   timeout=self.timeout, name=f"mtls:{self.client_id[:8]}")
-        bearer_transport = Transport(ca_bundle=ca, retry=self.retry, timeout=self.timeout,
-                                     name=f"login:{self.client_id[:8]}")
+        bearer_transport = getattr(self, "_bearer", None)
+        bearer_transport = bearer_transport.transport if bearer_transport is not None else Transport(
+            ca_bundle=ca, retry=self.retry, timeout=self.timeout, name=f"login:{self.client_id[:8]}")
         live_region = self.region if not self.cloud.is_local else None
         with self._lock:
             self.certificate = certificate
-            self._pop = _MsalApp(self.client_id, self.mtls_authority, credential, pop_transport)
+            self._pop = _MsalApp(self.client_id, self.mtls_authority, {"client_assertion": _no_assertion},
+                                 pop_transport)
             self._bearer = _MsalApp(self.client_id, self.login_authority, credential, bearer_transport,
                                     azure_region=live_region)
 
     def rotate_certificate(self, certificate) -> None:
         """Use a new certificate from now on (PoP tokens bound to the old one are not reused)."""
         certificate.check_usable()
-        old = (self._pop.transport, self._bearer.transport)
+        old = self._pop.transport
         self._set_certificate(certificate)
-        for transport in old:
-            transport.close()
+        old.close()
 
     @property
     def transports(self) -> list[Transport]:
