@@ -173,11 +173,17 @@ def _read_ready_line(proc: subprocess.Popen, log: Path) -> dict:
                        f"{log.read_text(errors='replace')[-1500:]}")
 
 
-@pytest.fixture(scope="session")
-def oidc_provider(tmp_path_factory) -> OidcProviderServer:
+def require_node() -> tuple[str, str]:
+    """Paths of node and npm, or skip (fail in CI) saying what is missing."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         _unavailable("node and npm are needed to run oidc-provider (install Node.js >= 20)")
+    return node, npm
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory) -> OidcProviderServer:
+    node, npm = require_node()
     ensure_installed(npm)
 
     folder = tmp_path_factory.mktemp("oidc-provider")
