@@ -205,6 +205,7 @@ class ConfidentialClientFlow:
         key = self.cache_key(resource, use_pop)
 
         def fetch() -> TokenResult:
+            certificate.check_usable()        # expired since the acquirer was built: say so, do not send
             mark = len(trips)
             # mTLS host: the TLS handshake authenticates the client; no assertion on the wire.
             data = ({"token_type": MTLS_POP, "client_assertion": None, "client_assertion_type": None}

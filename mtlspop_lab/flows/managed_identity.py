@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import msal
+import msal.managed_identity
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -193,6 +194,16 @@ class ManagedIdentityFlow:
         self.identity = identity
         self.cloud = cloud or Cloud.public()
         self.base = imds_base(self.cloud)
+        source = msal.managed_identity.get_managed_identity_source()
+        if self.cloud.is_local and source is not msal.managed_identity.DEFAULT_TO_VM:
+            from ..errors import ConfigurationError
+            raise ConfigurationError(
+                "msal would not use IMDS here: this environment looks like App Service, Azure Arc, "
+                "Cloud Shell, Machine Learning or Service Fabric.",
+                cause="msal picks the managed identity source from environment variables "
+                      "(IDENTITY_ENDPOINT, MSI_ENDPOINT...) before falling back to IMDS.",
+                fix="Unset those variables in this process to use the embedded authority's IMDS.",
+                code="managed_identity_source_not_imds")
         self.retry = retry
         self.timeout = timeout
         self.min_certificate_lifetime = min_certificate_lifetime

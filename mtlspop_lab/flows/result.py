@@ -6,6 +6,11 @@ are the two fields the seed's code checks; ``source`` says whether the token
 came from the identity provider or the cache (msal's ``token_source``);
 ``round_trips`` are the timed HTTP exchanges this acquisition made.
 
+When several threads ask for the same token at once, one request is made
+(single flight): the thread that made it gets ``source="identity_provider"``
+and its round trips; the others get the same token with ``source="cache"``
+and no round trips of their own.
+
 The token itself is in ``access_token`` and nowhere else: ``repr``, ``str``,
 the HTML card and :meth:`as_dict` show a redacted form. The binding
 certificate's private key stays private to the lab (``call_resource`` and
