@@ -51,6 +51,10 @@ class Signer:
         """Sign ``claims`` as an RS256 JWT with header ``kid`` and ``typ: JWT``."""
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "JWT"})
 
+    def sign_payload(self, payload: bytes) -> str:
+        """Sign arbitrary payload bytes (no claim checks): for tests of what verifiers refuse."""
+        return jwt.api_jws.encode(payload, self._key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "JWT"})
+
     def verify(self, token: str, *, now: float | None = None, leeway: float = 0) -> dict:
         """Check structure, algorithm, key, signature and time; return the claims.
 
