@@ -613,6 +613,14 @@ _MISTAKE_TEXT = {
 }
 
 
+_SHORT = {
+    "other_certificate": "the token is bound to another certificate",
+    "no_cnf": "a bearer token (no cnf claim)",
+    "no_certificate": "no certificate to compare with",
+    "chain_order": "bound to another certificate of the chain given",
+}
+
+
 @dataclass(frozen=True, repr=False)
 class BindingVerdict:
     """Whether a token is bound to a certificate, and why.
@@ -648,6 +656,17 @@ class BindingVerdict:
     def mistake(self) -> str | None:
         return self.mistakes[0] if self.mistakes else None
 
+    @property
+    def summary(self) -> str:
+        """One line: the verdict in words (the reason gives the detail)."""
+        if self.bound:
+            return "BOUND: the token's cnf.x5t#S256 matches this certificate"
+        if self.mistakes and self.mistakes[0] in _SHORT:
+            return "NOT BOUND: " + _SHORT[self.mistakes[0]]
+        if self.mistakes and set(self.mistakes) <= set(_MISTAKE_TEXT):
+            return "NOT BOUND: the right certificate, but its thumbprint was computed or encoded wrongly"
+        return "NOT BOUND: " + _first_sentence(self.reason)
+
     def differences(self) -> list[int]:
         """Positions where ``expected`` and ``actual`` differ (beyond the shorter: all)."""
         a, b = self.expected or "", self.actual or ""
@@ -656,8 +675,7 @@ class BindingVerdict:
 
     def to_text(self) -> str:
         """Plain text for terminals: the verdict in words, both thumbprints aligned."""
-        head = ("✓ BOUND: the token's cnf.x5t#S256 matches this certificate" if self.bound
-                else "✗ NOT BOUND: " + _first_sentence(self.reason))
+        head = ("✓ " if self.bound else "✗ ") + self.summary
         lines = [head]
         if self.certificate_subject:
             lines.append(f"  certificate          : {self.certificate_subject}")
@@ -688,8 +706,7 @@ class BindingVerdict:
         esc = html.escape
         ok = self.bound
         border, bg = ("#1a7f37", "#e6f4ea") if ok else ("#cf222e", "#ffebe9")
-        title = ("✔ BOUND: the token's cnf.x5t#S256 matches this certificate" if ok
-                 else "✘ NOT BOUND: " + _first_sentence(self.reason))
+        title = ("✔ " if ok else "✘ ") + self.summary
         a, b = self.expected or "", self.actual if self.actual is not None else ""
         diff = set(self.differences()) if (a and self.actual is not None) else set()
         width = max(len(a), len(b))
@@ -697,7 +714,7 @@ class BindingVerdict:
         def cells(text: str) -> str:
             out = []
             for i in range(width):
-                ch = text[i] if i < len(text) else " "
+                ch = text[i] if i < len(text) else "·"  # nothing here: the other one is longer
                 if i in diff:
                     out.append(f"<span style='background:#ffd7d5;text-decoration:underline;"
                                f"font-weight:bold' title='differs at {i}'>{esc(ch)}</span>")

@@ -30,6 +30,21 @@ def client_cert():
 
 
 @pytest.fixture(scope="session")
+def awkward_cert():
+    """A certificate whose x5t#S256 holds '-' or '_', so standard base64 differs from base64url.
+
+    About a quarter of SHA-256 digests encode without those characters; for
+    them the "standard base64" mistake is invisible, so tests of it pick a
+    certificate where it shows.
+    """
+    for _ in range(200):
+        cert = Certificate.create_self_signed("CN=inspector-awkward", key_type="ec")
+        if "-" in cert.x5t_s256 or "_" in cert.x5t_s256:
+            return cert
+    raise AssertionError("no certificate with '-' or '_' in 200 tries")  # (3/4)^-200: never
+
+
+@pytest.fixture(scope="session")
 def other_cert():
     return Certificate.create_self_signed("CN=inspector-other")
 

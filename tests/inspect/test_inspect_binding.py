@@ -90,10 +90,10 @@ WORDS = {"padding": "padding", "standard_base64": "standard base64", "sha1": "SH
     "padding", "standard_base64", "standard_base64_padded", "sha1_x5t", "sha1_windows_hex",
     "hex_sha256", "hex_sha256_upper", "openssl_fingerprint", "base64_of_hex", "pem_text",
     "pem_text_stripped", "pem_text_crlf", "public_key", "public_key_hex"])
-def test_each_mistake_is_named(case, make_token, client_cert):
-    value, mistakes = _mistake_values(client_cert)[case]
-    assert value != client_cert.x5t_s256
-    verdict = check_binding(make_token({"x5t#S256": value}), client_cert)
+def test_each_mistake_is_named(case, make_token, awkward_cert):
+    value, mistakes = _mistake_values(awkward_cert)[case]
+    assert value != awkward_cert.x5t_s256
+    verdict = check_binding(make_token({"x5t#S256": value}), awkward_cert)
     assert verdict.bound is False
     assert set(mistakes) <= set(verdict.mistakes), verdict.mistakes
     for mistake in mistakes:
@@ -101,14 +101,16 @@ def test_each_mistake_is_named(case, make_token, client_cert):
     assert "x5t_s256" in verdict.fix
 
 
-def test_standard_base64_detected_only_when_alphabets_differ(make_token, client_cert, ec_cert):
-    for cert in (client_cert, ec_cert):
-        std = base64.b64encode(hashlib.sha256(_der(cert)).digest()).decode().rstrip("=")
-        verdict = check_binding(make_token({"x5t#S256": std}), cert)
-        if std == cert.x5t_s256:  # no '+' or '/' in this digest: the value is correct
-            assert verdict.bound
-        else:
-            assert verdict.mistakes == ("standard_base64",)
+def test_standard_base64_is_only_a_mistake_when_the_alphabets_differ(make_token, awkward_cert):
+    from mtlspop_lab.certs import Certificate
+    plain = next(c for c in (Certificate.create_self_signed("CN=plain", key_type="ec") for _ in range(200))
+                 if "-" not in c.x5t_s256 and "_" not in c.x5t_s256)
+    std = base64.b64encode(hashlib.sha256(_der(plain)).digest()).decode().rstrip("=")
+    assert std == plain.x5t_s256 and check_binding(make_token({"x5t#S256": std}), plain).bound
+    std = base64.b64encode(hashlib.sha256(_der(awkward_cert)).digest()).decode().rstrip("=")
+    verdict = check_binding(make_token({"x5t#S256": std}), awkward_cert)
+    assert not verdict.bound and verdict.mistakes == ("standard_base64",)
+    assert verdict.summary.startswith("NOT BOUND: the right certificate")
 
 
 def test_public_key_mistake_on_ec_certificate(make_token, ec_cert):
