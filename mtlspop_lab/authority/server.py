@@ -53,7 +53,6 @@ class Request:
     body: bytes
     client_cert_der: bytes | None       # the TLS client certificate, when one was presented
     new_connection: bool                # first request on its connection
-    header_list: list = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -113,6 +112,7 @@ class Listener:
         self._lock = threading.Lock()
         self._connections: set = set()
         self._conn_threads: set = set()
+        self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -137,6 +137,7 @@ class Listener:
             if self._server is not None:
                 return self
             server = _Server(("127.0.0.1", self._port), _Handler, self)
+            self._stopping = False
             self._port = server.server_address[1]
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -156,6 +157,7 @@ class Listener:
         if thread is not None:
             thread.join(join_timeout)
         with self._lock:
+            self._stopping = True      # a connection accepted just now is dropped, not served
             connections = list(self._connections)
             threads = list(self._conn_threads)
         for sock in connections:
@@ -166,20 +168,18 @@ class Listener:
         for t in threads:
             t.join(join_timeout)
 
-    def thread_count(self) -> int:
-        with self._lock:
-            return len([t for t in self._conn_threads if t.is_alive()]) + (1 if self._thread else 0)
-
     # -- bookkeeping used by the handler -------------------------------------------
-    def _track(self, sock) -> None:
+    def _track(self, sock) -> bool:
+        """Remember an open connection; False when the listener is stopping (then drop it)."""
         with self._lock:
+            if self._stopping:
+                return False
             self._connections.add(sock)
-            self._conn_threads.add(threading.current_thread())
+            return True
 
     def _untrack(self, sock) -> None:
         with self._lock:
             self._connections.discard(sock)
-            self._conn_threads.discard(threading.current_thread())
 
     def wait(self, seconds: float) -> bool:
         """Sleep for an injected delay; returns early (True) when the authority closes."""
@@ -216,7 +216,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         """Do the TLS handshake here, in the connection's own thread."""
         listener = self.listener
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        listener._track(request)
+        if not listener._track(request):
+            return
         try:
             if listener.tls is not None:
                 request.settimeout(HANDSHAKE_TIMEOUT_S)
@@ -224,7 +225,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
                 # wrap first (the TLS socket takes over the descriptor), track it, then shake
                 # hands: stop() can shut a connection that is stuck in its handshake
                 request = listener.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-                listener._track(request)
+                if not listener._track(request):
+                    return
                 try:
                     request.do_handshake()
                 except (ssl.SSLError, OSError, ValueError) as exc:
@@ -291,18 +293,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         listener = self.listener
         new_connection = self.requests_on_connection == 0
         self.requests_on_connection += 1
-        headers, header_list = {}, []
-        for name, value in self.headers.items():
-            headers[name.lower()] = value
-            header_list.append((name.lower(), value))
+        headers = {name.lower(): value for name, value in self.headers.items()}
         body_or_error = self._read_body(headers)
         if isinstance(body_or_error, Response):
             response = body_or_error
             request = Request(listener.name, self.command, self.path, headers, b"",
-                              self.client_cert_der, new_connection, header_list)
+                              self.client_cert_der, new_connection)
         else:
             request = Request(listener.name, self.command, self.path, headers, body_or_error,
-                              self.client_cert_der, new_connection, header_list)
+                              self.client_cert_der, new_connection)
             try:
                 response = listener.handler(request)
             except Exception as exc:  # a bug of ours must not kill the connection thread silently
