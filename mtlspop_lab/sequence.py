@@ -1,0 +1,198 @@
+"""A token acquisition as a sequence diagram: Mermaid for JupyterLab, HTML everywhere else.
+
+Why: the difference between the vanilla flow and the FIC two-leg flow is a
+difference in arrows (one token request against two, IMDS before the token
+service, a certificate presented in the TLS handshake). Drawing the round
+trips that really happened, taken from :attr:`TokenResult.round_trips`,
+makes that visible and honest: a cache hit draws no arrow at all.
+
+:class:`SequenceDiagram` offers both ``text/vnd.mermaid`` (rendered natively
+by JupyterLab 4.1+) and ``text/html`` (a numbered list, for classic Notebook,
+VS Code, nbconvert), so every front end shows something readable.
+Nothing secret is drawn: endpoints are already redacted by the transport,
+and a certificate appears as the first characters of its x5t#S256.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from .redact import redact_text
+
+# participant id -> label (in drawing order)
+PARTICIPANTS = {
+    "App": "Your app (msal)",
+    "IMDS": "IMDS (managed identity endpoint)",
+    "STS": "Token service (Entra ID)",
+    "API": "Protected API",
+}
+
+_KIND_TO_PARTICIPANT = {
+    "discovery": "STS", "token": "STS",
+    "imds_token": "IMDS", "imds_instance": "IMDS", "getplatformmetadata": "IMDS",
+    "issuecredential": "IMDS", "resource": "API",
+}
+
+_KIND_LABEL = {
+    "discovery": "OIDC discovery",
+    "token": "token request",
+    "imds_token": "IMDS v1 token",
+    "imds_instance": "instance metadata",
+    "getplatformmetadata": "getplatformmetadata (IMDS v2)",
+    "issuecredential": "issuecredential (CSR → certificate)",
+    "resource": "call with the token",
+}
+
+_LEG_TITLES = {
+    "leg1": "Leg 1: get an assertion (aud api://AzureADTokenExchange)",
+    "leg2": "Leg 2: exchange the assertion for the access token",
+    "token": "Acquire the token",
+    "resource": "Call the protected API",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One arrow pair: a request and its answer."""
+
+    leg: str
+    participant: str
+    label: str
+    status: str
+    elapsed_ms: float
+    new_connection: bool
+    client_cert: str | None      # first characters of the presented cert's x5t#S256
+    attempt: int
+
+    @property
+    def answer(self) -> str:
+        conn = "new TLS connection" if self.new_connection else "reused connection"
+        return f"{self.status} in {self.elapsed_ms:.1f} ms, {conn}"
+
+    @property
+    def request(self) -> str:
+        text = self.label
+        if self.attempt > 1:
+            text += f" (retry {self.attempt - 1})"
+        if self.client_cert:
+            text += f" + client cert {self.client_cert}…"
+        return text
+
+
+def _steps(round_trips: Iterable) -> list[Step]:
+    steps = []
+    for trip in round_trips:
+        kind = getattr(trip, "kind", "resource")
+        method = getattr(trip, "method", "GET")
+        path = urlsplit(redact_text(str(getattr(trip, "endpoint", "")))).path or "/"
+        label = f"{method} {_KIND_LABEL.get(kind, path)}"
+        status = getattr(trip, "status", None)
+        cert = getattr(trip, "client_cert_x5t", None)
+        steps.append(Step(
+            leg=str(getattr(trip, "leg", "-")),
+            participant=_KIND_TO_PARTICIPANT.get(kind, "API"),
+            label=label,
+            status=str(status) if status is not None else (getattr(trip, "error", None) or "no answer"),
+            elapsed_ms=float(getattr(trip, "elapsed_ms", 0.0) or 0.0),
+            new_connection=bool(getattr(trip, "new_connection", False)),
+            client_cert=cert[:8] if cert else None,
+            attempt=int(getattr(trip, "attempt", 1) or 1),
+        ))
+    return steps
+
+
+def _mermaid_text(text: str) -> str:
+    """Mermaid message text: no characters that end a message or start a directive."""
+    for bad, good in ((";", ","), ("#", "♯"), ("\n", " "), ("<", "‹"), (">", "›")):
+        text = text.replace(bad, good)
+    return text
+
+
+class SequenceDiagram:
+    """The round trips of one or more results, drawn as request/answer arrows."""
+
+    def __init__(self, steps: Sequence[Step], *, title: str = "", cached: bool = False):
+        self.steps = list(steps)
+        self.title = title
+        self.cached = cached
+
+    @classmethod
+    def from_results(cls, *results, title: str = "") -> "SequenceDiagram":
+        """From TokenResults (and anything with ``round_trips``), in order."""
+        trips = [trip for result in results if result is not None
+                 for trip in getattr(result, "round_trips", ())]
+        cached = bool(results) and all(getattr(r, "source", "") == "cache" for r in results if r is not None)
+        return cls(_steps(trips), title=title, cached=cached)
+
+    @classmethod
+    def from_round_trips(cls, round_trips: Iterable, *, title: str = "") -> "SequenceDiagram":
+        return cls(_steps(round_trips), title=title)
+
+    @property
+    def participants(self) -> list[str]:
+        used = {step.participant for step in self.steps}
+        return ["App"] + [p for p in PARTICIPANTS if p != "App" and p in used]
+
+    # -- Mermaid -------------------------------------------------------------------------
+    def mermaid(self) -> str:
+        lines = ["sequenceDiagram"]
+        if self.title:
+            lines.insert(0, f"---\ntitle: {_mermaid_text(self.title)}\n---")
+        for pid in self.participants:
+            lines.append(f"    participant {pid} as {PARTICIPANTS[pid]}")
+        if not self.steps:
+            lines.append("    Note over App: " + ("served from the token cache, no request sent"
+                                                   if self.cached else "no request recorded"))
+            return "\n".join(lines)
+        leg = None
+        for number, step in enumerate(self.steps, 1):
+            if step.leg != leg:
+                leg = step.leg
+                span = "App," + (self.participants[-1] if len(self.participants) > 1 else "App")
+                lines.append(f"    Note over {span}: {_mermaid_text(_LEG_TITLES.get(leg, leg))}")
+            lines.append(f"    App->>{step.participant}: {number}. {_mermaid_text(step.request)}")
+            arrow = "-->>" if step.status.startswith(("2", "3")) else "--x"
+            lines.append(f"    {step.participant}{arrow}App: {_mermaid_text(step.answer)}")
+        return "\n".join(lines)
+
+    # -- HTML fallback ---------------------------------------------------------------------
+    def html(self) -> str:
+        def esc(text: str) -> str:
+            return html.escape(redact_text(text))
+
+        head = f"<b>{esc(self.title)}</b>" if self.title else ""
+        if not self.steps:
+            body = ("<p>Served from the token cache: no request sent.</p>" if self.cached
+                    else "<p>No request recorded.</p>")
+            return f"<div class='mtlspop-sequence'>{head}{body}</div>"
+        items, leg = [], None
+        for number, step in enumerate(self.steps, 1):
+            if step.leg != leg:
+                leg = step.leg
+                items.append(f"<div style='font-weight:600;margin-top:4px'>{esc(_LEG_TITLES.get(leg, leg))}</div>")
+            mark = "✔" if step.status.startswith(("2", "3")) else "✘"
+            items.append(f"<div style='margin-left:12px'>{number}. {esc(PARTICIPANTS['App'])} → "
+                         f"{esc(PARTICIPANTS[step.participant])}: {esc(step.request)}<br>"
+                         f"<span style='margin-left:16px;opacity:.8'>{mark} {esc(step.answer)}</span></div>")
+        return (f"<div class='mtlspop-sequence' style='font-family:system-ui,sans-serif;font-size:13px'>"
+                f"{head}{''.join(items)}</div>")
+
+    def __str__(self) -> str:
+        if not self.steps:
+            return "served from the token cache, no request sent" if self.cached else "no request recorded"
+        return "\n".join(f"{n}. App -> {s.participant}: {s.request} -> {s.answer}"
+                         for n, s in enumerate(self.steps, 1))
+
+    def __repr__(self) -> str:
+        return f"<SequenceDiagram {len(self.steps)} round trips>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/vnd.mermaid": self.mermaid(), "text/html": self.html(), "text/plain": str(self)}
+
+
+def sequence_diagram(*results, title: str = "") -> SequenceDiagram:
+    """The diagram of one or more TokenResults (e.g. leg 1 then leg 2)."""
+    return SequenceDiagram.from_results(*results, title=title)

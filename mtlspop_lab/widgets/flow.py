@@ -1,0 +1,304 @@
+"""FlowPanel: pick an identity and a flow, press Run, see the token and the round trips.
+
+A thin view over :class:`~mtlspop_lab.flows.MtlsPopTokenAcquirer` (vanilla)
+and :class:`~mtlspop_lab.flows.FicLeg1Acquirer` +
+:class:`~mtlspop_lab.flows.FicLeg2Exchanger` (two-leg), against a
+:class:`~mtlspop_lab.authority.LocalAuthority`. Acquirers are kept per
+identity, as the seed advises ("create once, reuse"), so pressing Run twice
+shows a cache hit; "Forget tokens" starts over with new acquirers.
+
+For the two-leg flow the panel registers the federated credential that leg 2
+needs (the leg-2 app trusts the leg-1 identity) and says so on the card.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import ipywidgets as widgets
+
+from .. import flows
+from ..errors import ConfigurationError
+from ..redact import redact_token
+from ..sequence import SequenceDiagram
+from . import _html
+from ._base import Panel, labelled
+
+VANILLA, FIC = "vanilla", "fic"
+POP, BEARER = "mtls_pop", "Bearer"
+DEFAULT_RESOURCE = "https://graph.microsoft.com"
+EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+
+
+def identity_options(authority) -> list[tuple[str, str]]:
+    """(label, key) for every identity the panel offers; keys are stable strings."""
+    uami = authority.directory.user_assigned[0]
+    return [
+        ("System-assigned managed identity (SAMI)", "sami"),
+        (f"User-assigned MI by client id ({uami.name})", "uami_client_id"),
+        (f"User-assigned MI by resource id ({uami.name})", "uami_resource_id"),
+        (f"User-assigned MI by object id ({uami.name})", "uami_object_id"),
+        ("Confidential client (app + certificate)", "confidential_client"),
+    ]
+
+
+def managed_identity_for(authority, key: str) -> flows.ManagedIdentityId | None:
+    """The ManagedIdentityId behind an identity key; None for the confidential client."""
+    uami = authority.directory.user_assigned[0]
+    return {
+        "sami": lambda: flows.ManagedIdentityId.system_assigned(),
+        "uami_client_id": lambda: flows.ManagedIdentityId.user_assigned_client_id(uami.client_id),
+        "uami_resource_id": lambda: flows.ManagedIdentityId.user_assigned_resource_id(uami.resource_id),
+        "uami_object_id": lambda: flows.ManagedIdentityId.user_assigned_object_id(uami.object_id),
+        "confidential_client": lambda: None,
+    }[key]()
+
+
+def check_open(authority) -> None:
+    """A readable error instead of a connection refused when the notebook closed the authority."""
+    if getattr(authority, "closed", False):
+        raise ConfigurationError(
+            "The local authority is closed.",
+            cause="The notebook's last cell (authority.close()) stopped it, or the kernel restarted.",
+            fix="Run the notebook again from the top (or every cell but the last) to use this panel.",
+            code="authority_closed")
+
+
+def result_card(result, *, assertion=None, note: str = "") -> str:
+    """The result card: token type, source, identity, binding certificate and cnf, expiry."""
+    from ..inspect import decode_token
+
+    cnf = decode_token(result.access_token).x5t_s256
+    cert = result.binding_certificate
+    bound = bool(cert is not None and cnf is not None and cnf == cert.x5t_s256)
+    if result.is_pop:
+        title = ("mtls_pop token, bound to its certificate" if bound
+                 else "mtls_pop token, but cnf does not match the certificate")
+        tone = "ok" if bound else "bad"
+    else:
+        title, tone = "Bearer token: bound to no certificate", "warn"
+    left = result.expires_in
+    expires = f"{result.expires_on:%H:%M:%S} UTC ({_duration(left)})"
+    source = ("identity provider" + f" ({len(result.round_trips)} request{'s' if len(result.round_trips) != 1 else ''})"
+              if result.source != "cache" else "cache (no request sent)")
+    pairs = [
+        ("Token type", _html.badge(result.token_type, "ok" if result.is_pop else "warn")),
+        ("Source", _html.badge(source, "info")),
+        ("Identity", _html.esc(result.identity or "")),
+        ("Flow", _html.esc({"vanilla": "vanilla (one token request)",
+                            "fic_leg2": "FIC two-leg (leg 2 result)"}.get(result.flow, result.flow))),
+        ("Resource (aud)", _html.esc(result.resource or "")),
+    ]
+    if cert is not None:
+        pairs.append(("Certificate", _html.esc(cert.subject)))
+        pairs.append(("Certificate x5t#S256", _mono(cert.x5t_s256, "mtlspop-cert-x5t")))
+    else:
+        pairs.append(("Certificate", _html.esc("none: a Bearer token works for whoever holds it")))
+    pairs.append(("Token cnf.x5t#S256", _mono(cnf, "mtlspop-cnf-x5t") if cnf else _html.esc("none (no cnf claim)")))
+    if cert is not None:
+        pairs.append(("Binding", _html.badge("bound: cnf = certificate", "ok") if bound
+                      else _html.badge("not bound", "bad")))
+    pairs += [("Token", _html.mono(redact_token(result.access_token))),
+              ("Expires", _html.esc(expires)),
+              ("Took", _html.esc(f"{result.elapsed_ms:.1f} ms"))]
+    if assertion is not None:
+        pairs.insert(4, ("Leg 1 assertion", _html.esc(
+            f"{assertion.token_type} for {EXCHANGE_AUDIENCE}, "
+            f"from the {'cache' if assertion.source == 'cache' else 'identity provider'}, "
+            f"bound to {assertion.binding_certificate.x5t_s256[:12]}…" if assertion.binding_certificate
+            else f"{assertion.token_type} for {EXCHANGE_AUDIENCE}")))
+    body = _html.rows(pairs)
+    if note:
+        body += f"<div style='margin-top:4px;opacity:.85'>{_html.esc(note)}</div>"
+    return _html.card(title, body, tone=tone, css_class="mtlspop-result-card")
+
+
+def round_trip_table(*results) -> str:
+    trips = [t for r in results if r is not None for t in r.round_trips]
+    if not trips:
+        return _html.card("No request: the token came from the cache.", tone="info",
+                          css_class="mtlspop-roundtrips")
+    data = []
+    for number, trip in enumerate(trips, 1):
+        ok = trip.status is not None and 200 <= trip.status < 400
+        data.append([number, trip.leg, f"{trip.method} {trip.kind}",
+                     _html.Raw(_html.badge(str(trip.status or trip.error or "no answer"), "ok" if ok else "bad")),
+                     f"{trip.elapsed_ms:.1f}", "new (TLS handshake)" if trip.new_connection else "reused",
+                     "yes" if trip.client_cert_x5t else "no"])
+    return ("<div class='mtlspop-roundtrips'><b>Round trips</b>"
+            + _html.table(["#", "Leg", "Request", "Status", "ms", "Connection", "Client cert"], data)
+            + "</div>")
+
+
+def diagram_output(output: widgets.Output, diagram: SequenceDiagram) -> None:
+    """Show the diagram in an Output widget: Mermaid where the front end draws it, text elsewhere.
+
+    JupyterLab ranks text/html above text/vnd.mermaid, so the bundle carries the
+    Mermaid source and plain text only; the HTML step list sits beside it.
+    """
+    output.outputs = ({"output_type": "display_data", "metadata": {},
+                       "data": {"text/vnd.mermaid": diagram.mermaid(), "text/plain": str(diagram)}},)
+
+
+def _mono(value: str, css_class: str) -> str:
+    return (f"<code class='{css_class}' style='font-family:ui-monospace,Menlo,Consolas,monospace;"
+            f"font-size:12px;overflow-wrap:anywhere'>{_html.esc(value)}</code>")
+
+
+def _duration(seconds: float) -> str:
+    if seconds <= 0:
+        return "expired"
+    if seconds < 120:
+        return f"in {seconds:.0f} s"
+    return f"in {seconds / 60:.0f} min"
+
+
+class FlowPanel(Panel):
+    """Identity x flow x resource x token type -> a token, its card, its round trips."""
+
+    title = "Get a token"
+    intro = ("Pick who asks and how, then Run. An mtls_pop token carries cnf.x5t#S256: "
+             "the thumbprint of the certificate it is bound to.")
+
+    def __init__(self, authority, *, resource: str = DEFAULT_RESOURCE, identity: str = "sami",
+                 flow: str = VANILLA):
+        self.authority = authority
+        resources = [uri for uri in authority.directory.resources if uri != EXCHANGE_AUDIENCE]
+        self.identity = widgets.Dropdown(options=identity_options(authority), value=identity,
+                                         layout=widgets.Layout(width="380px"))
+        self.flow = widgets.ToggleButtons(options=[("Vanilla", VANILLA), ("FIC two-leg", FIC)], value=flow,
+                                          tooltips=["One token request", "Leg 1 assertion, leg 2 exchange"],
+                                          style={"button_width": "120px"})
+        self.resource = widgets.Dropdown(options=resources, value=resource, layout=widgets.Layout(width="380px"))
+        self.token_type = widgets.ToggleButtons(options=[("mTLS PoP", POP), ("Bearer", BEARER)], value=POP,
+                                                style={"button_width": "120px"})
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
+                                         tooltip="Acquire the token")
+        self.forget_button = widgets.Button(description="Forget tokens", icon="trash",
+                                            tooltip="New acquirers: empty caches")
+        self.explain = widgets.HTML()
+        self.card = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.trips = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.diagram = widgets.Output(layout=widgets.Layout(width="100%"))
+        self.steps = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.result = None
+        self.assertion = None
+        self._acquirers: dict = {}
+        self._leg2 = None
+        self._app = None
+        self._leg2_app = None
+        self._federated: set = set()
+        controls = [labelled("Identity", self.identity), labelled("Flow", self.flow),
+                    labelled("Resource", self.resource), labelled("Token type", self.token_type),
+                    self.explain, widgets.HBox([self.run_button, self.forget_button])]
+        super().__init__(controls, [self.card, self.trips, self.diagram, self.steps])
+        self.run_button.on_click(self._on_run)
+        self.forget_button.on_click(self._on_forget)
+        self.flow.observe(self._describe, names="value")
+        self.identity.observe(self._describe, names="value")
+        self._describe()
+
+    # -- what the choice means --------------------------------------------------------------
+    def _describe(self, _change=None) -> None:
+        if self.flow.value == VANILLA:
+            text = "Vanilla: the identity asks the token service once for the resource's token."
+        else:
+            text = ("FIC two-leg: leg 1 (the identity above) gets a PoP assertion for "
+                    f"{EXCHANGE_AUDIENCE}; leg 2 (app 'lab-leg2-app', a confidential client) "
+                    "exchanges it over mTLS with leg 1's certificate. Token type applies to leg 2.")
+        self.explain.value = f"<div style='font-size:12px;opacity:.85'>{_html.esc(text)}</div>"
+
+    # -- the lab objects behind the choices ---------------------------------------------------
+    @property
+    def app(self):
+        """The confidential client used as an identity (registered on first use)."""
+        if self._app is None:
+            self._app = self.authority.directory.register_app("lab-flowpanel-app")
+        return self._app
+
+    @property
+    def leg2_app(self):
+        if self._leg2_app is None:
+            self._leg2_app = self.authority.directory.register_app("lab-leg2-app")
+        return self._leg2_app
+
+    def _acquirer(self, key: str, fic: bool):
+        slot = (key, fic)
+        if slot not in self._acquirers:
+            cloud = self.authority.cloud
+            mi = managed_identity_for(self.authority, key)
+            if fic:
+                self._acquirers[slot] = (flows.FicLeg1Acquirer.for_managed_identity(mi, cloud=cloud) if mi else
+                                         flows.FicLeg1Acquirer.for_confidential_client(
+                                             self.app.client_id, self.app.tenant_id, self.app.certificate,
+                                             cloud=cloud))
+            else:
+                self._acquirers[slot] = (flows.MtlsPopTokenAcquirer.for_managed_identity(mi, cloud=cloud) if mi else
+                                         flows.MtlsPopTokenAcquirer.for_confidential_client(
+                                             self.app.client_id, self.app.tenant_id, self.app.certificate,
+                                             cloud=cloud))
+        return self._acquirers[slot]
+
+    def _exchanger(self):
+        if self._leg2 is None:
+            self._leg2 = flows.FicLeg2Exchanger.create(self.leg2_app.client_id, self.leg2_app.tenant_id,
+                                                       cloud=self.authority.cloud)
+        return self._leg2
+
+    def _trust_leg1(self, key: str) -> str:
+        """Register the federated credential leg 2 needs; returns a note when it was added now."""
+        if key in self._federated:
+            return ""
+        mi = managed_identity_for(self.authority, key)
+        self.authority.directory.add_federated_credential(self.leg2_app, trusted=mi if mi else self.app)
+        self._federated.add(key)
+        return (f"Set up for you: app 'lab-leg2-app' now has a federated credential trusting "
+                f"{'this managed identity' if mi else 'app lab-flowpanel-app'} (issuer + subject).")
+
+    # -- actions -----------------------------------------------------------------------------
+    def acquire(self):
+        """What Run does: returns (result, assertion or None, note)."""
+        check_open(self.authority)
+        key, resource = self.identity.value, self.resource.value
+        use_pop = self.token_type.value == POP
+        if self.flow.value == VANILLA:
+            return self._acquirer(key, fic=False).acquire_token(resource, use_pop=use_pop), None, ""
+        note = self._trust_leg1(key)
+        assertion = self._acquirer(key, fic=True).acquire_assertion()
+        result = self._exchanger().exchange_assertion_for_access_token(assertion, resource, use_pop=use_pop)
+        return result, assertion, note
+
+    def _on_run(self, _button=None) -> None:
+        self.card.value = self.trips.value = self.steps.value = ""
+        self.diagram.outputs = ()
+        outcome = self.run(self.acquire, busy="Acquiring a token…")
+        if outcome is None:
+            return
+        self.result, self.assertion, note = outcome
+        shown = (self.assertion, self.result) if self.assertion is not None else (self.result,)
+        self.card.value = result_card(self.result, assertion=self.assertion, note=note)
+        self.trips.value = round_trip_table(*shown)
+        diagram = SequenceDiagram.from_results(*shown)
+        diagram_output(self.diagram, diagram)
+        self.steps.value = (f"<details><summary>The same exchange as a list</summary>{diagram.html()}</details>")
+
+    def _on_forget(self, _button=None) -> None:
+        self.run(self.forget, busy="Closing acquirers…")
+        self.show_message("Tokens forgotten", "The next Run starts with new acquirers and empty caches.")
+
+    def forget(self) -> None:
+        """Close every acquirer: the next Run pays discovery, TLS handshakes and token requests again."""
+        for acquirer in self._acquirers.values():
+            acquirer.close()
+        self._acquirers.clear()
+        if self._leg2 is not None:
+            self._leg2.close()
+            self._leg2 = None
+        flows.forget_issued_certificates()
+        self.result = self.assertion = None
+        self.card.value = self.trips.value = self.steps.value = ""
+        self.diagram.outputs = ()
+
+    def close(self) -> None:
+        self.forget()
+        super().close()
