@@ -5,6 +5,20 @@
 - :class:`FicLeg1Acquirer`, :class:`FicLeg2Exchanger` - the two-leg exchange
 - :class:`TokenResult` - token type, binding certificate, source, timed round trips
 - :func:`call_resource` - mTLS + ``Authorization: mtls_pop <token>``
+
+What msal does and what the lab adds: msal 1.39 sends every confidential-client
+request (discovery, Bearer, PoP, FIC leg 2) and every IMDS v1 request; the lab
+adds the mTLS transport, ``token_type=mtls_pop`` and the downgrade check, the
+``jwt-pop`` assertion type, a binding-aware cache, and the IMDS v2 client
+(msal has none).
+
+``cloud=None`` means live Entra ID and IMDS. What cannot be tested on this
+machine (no Azure, no internet) and is therefore only covered by unit tests of
+URL and request construction: the real ``[region.]mtlsauth.microsoft.com``
+hosts (including whether they serve OIDC discovery, which msal always does
+first), a real IMDS v1/v2 (an Azure VM), attestation tokens (KeyGuard/MAA),
+sovereign clouds, and Entra's exact AADSTS codes for FIC mismatches (the
+embedded authority uses the documented ones).
 """
 
 from ..transport import RoundTrip

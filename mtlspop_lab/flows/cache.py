@@ -20,6 +20,7 @@ proceed in parallel. Thread-safe.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import threading
 import time
@@ -132,7 +133,7 @@ class TokenCache:
         if not leader:
             flight.event.wait()
             if flight.error is not None:
-                raise flight.error
+                raise _own_copy(flight.error)
             return flight.result.cached_copy(_ms_since(start))
         try:
             flight.result = self._fetch(key, fetch, start)
@@ -158,6 +159,15 @@ class TokenCache:
             raise
         self.put(key, result)
         return result
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    """A copy of the leader's error for a waiting thread, so threads never share one traceback."""
+    try:
+        twin = copy.copy(error)
+    except Exception:  # noqa: BLE001 - an exception type that cannot be copied: share it
+        return error
+    return twin if type(twin) is type(error) else error
 
 
 def _ms_since(start: float) -> float:

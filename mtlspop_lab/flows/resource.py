@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from ..errors import CertificateError, ResourceAccessError
+from ..errors import CertificateError, ConfigurationError, ResourceAccessError
 from ..redact import redact_text
 from ..transport import Transport, record, transport_error
 from .result import TokenResult
@@ -84,7 +84,8 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
     CA, else the system store.
     """
     if not isinstance(result, TokenResult):
-        raise TypeError("call_resource needs a TokenResult (from acquire_token or an exchange)")
+        raise ConfigurationError("call_resource needs a TokenResult.", cause=f"Got {type(result).__name__}.",
+                                 fix="Pass the result of acquire_token() or exchange_assertion_for_access_token().")
     cert = certificate if certificate is not None else result._credential
     if cert is not None and not cert.has_private_key:
         raise CertificateError("The certificate to present has no private key.",
