@@ -16,10 +16,14 @@ its own small client, built on the same pieces (real msal, the lab's
    ``mtls_endpoint_aliases``. msal 1.39 reads ``token_endpoint`` only; the
    lab's ``http_client`` here sends each request for an aliased endpoint to
    its alias, and changes nothing else.
-3. **token_type.** ``token_type=mtls_pop`` is a Microsoft extension. An
-   RFC 8705 server binds the token because the *client* is registered with
-   ``tls_client_certificate_bound_access_tokens``, and answers
-   ``token_type: Bearer`` (RFC 8705 section 3 keeps RFC 6750's scheme). So
+3. **token_type.** An RFC 8705 server binds the token because the *client*
+   is registered with ``tls_client_certificate_bound_access_tokens``, and
+   answers ``token_type: Bearer`` (RFC 8705 section 3 keeps RFC 6750's
+   scheme). Entra binds only when the *request* says
+   ``token_type=mtls_pop`` (a Microsoft extension) and then labels the
+   answer ``mtls_pop``. This client sends ``token_type=mtls_pop`` by default
+   (``ask_mtls_pop``): Entra-like servers bind, and RFC 8705 servers ignore
+   the unknown parameter (RFC 6749 section 3.2 says they must). Either way
    binding is decided by ``cnf.x5t#S256`` in the token
    (:func:`~mtlspop_lab.inspect.check_binding`), never by the label, and the
    result says so (:attr:`CertificateBoundResult.binding`, ``bound_by``).
@@ -135,11 +139,15 @@ class CertificateBoundClient:
     connection pool; reuse it. Tokens are cached per (resource, scopes) and
     never outlive the certificate they are bound to (a new certificate means
     a new client).
+
+    ``require_binding``: refuse a token whose ``cnf`` does not name this
+    certificate (or that is opaque). ``ask_mtls_pop``: also send Entra's
+    ``token_type=mtls_pop`` (see the module docstring).
     """
 
     def __init__(self, client_id: str, certificate: Certificate, *, cloud: Cloud,
                  retry: RetryPolicy | None = None, timeout: float | tuple = (5.0, 15.0),
-                 require_binding: bool = True):
+                 require_binding: bool = True, ask_mtls_pop: bool = True):
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("A client id is required.",
                                      fix="Pass the client_id the server registered for this certificate.")
@@ -160,6 +168,7 @@ class CertificateBoundClient:
         self.certificate = certificate
         self.cloud = cloud
         self.require_binding = require_binding
+        self.ask_mtls_pop = ask_mtls_pop
         self.transport = Transport(certificate=certificate, ca_bundle=cloud.ca_bundle, retry=retry,
                                    timeout=timeout, name=f"rfc8705:{self.client_id[:8]}")
         self._http = _AliasingHttpClient(self.transport, endpoint_aliases(cloud))
@@ -222,6 +231,8 @@ class CertificateBoundClient:
             return cached.cached_copy((time.perf_counter() - start) * 1000)
         with record("token") as trips:
             data = {"resource": resource} if resource else {}
+            if self.ask_mtls_pop:
+                data["token_type"] = "mtls_pop"
             payload = call_msal(lambda: self._msal().acquire_token_for_client(list(scopes), data=data),
                                 endpoint=self.token_endpoint)
         result = self._result(payload, resource, scopes, tuple(trips), (time.perf_counter() - start) * 1000)

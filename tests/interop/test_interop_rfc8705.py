@@ -143,3 +143,32 @@ def test_from_discovery_shortcut(oidc_provider):
                                                oidc_provider.pki_certificate,
                                                ca_bundle=oidc_provider.ca_bundle) as client:
         assert client.acquire_token(oidc_provider.resource).is_bound
+
+
+# -- the same client against the lab's Entra-like authority ------------------------------------
+def test_lab_authority_is_discoverable_as_a_generic_rfc8705_server(authority):
+    cloud = Cloud.from_discovery(authority.issuer, ca_bundle=authority.ca_bundle)
+    assert cloud.issuer == authority.issuer
+    assert cloud.mtls_token_endpoint("ignored") == authority.token_endpoint("mtls")
+    assert cloud.token_endpoint("ignored") == authority.token_endpoint("login")
+
+
+def test_entra_binds_per_request_rfc8705_servers_per_registration(authority, oidc_provider, cloud):
+    from mtlspop_lab.flows import call_resource
+    app = authority.directory.register_app("interop-generic-client")
+    lab_cloud = Cloud.from_discovery(authority.issuer, ca_bundle=authority.ca_bundle)
+    graph = "https://graph.microsoft.com"
+    with CertificateBoundClient(app.client_id, app.certificate, cloud=lab_cloud) as client:
+        result = client.acquire_token(scopes=[f"{graph}/.default"])  # sends token_type=mtls_pop
+    assert result.token_type == "mtls_pop" and result.is_bound and "mtls_pop" in result.bound_by
+    response = call_resource(authority.resource_url, result, ca_bundle=authority.ca_bundle)
+    assert response.ok and response.json()["scheme"] == "mtls_pop"
+    # Without Entra's token_type=mtls_pop the lab (like Entra) issues an unbound Bearer token...
+    with CertificateBoundClient(app.client_id, app.certificate, cloud=lab_cloud, ask_mtls_pop=False) as client:
+        with pytest.raises(AuthorityError) as info:
+            client.acquire_token(scopes=[f"{graph}/.default"])
+    assert info.value.code == "token_not_bound"
+    # ...while oidc-provider binds because the client is registered for bound tokens.
+    with CertificateBoundClient(oidc_provider.pki_client_id, oidc_provider.pki_certificate, cloud=cloud,
+                                ask_mtls_pop=False) as client:
+        assert client.acquire_token(oidc_provider.resource).is_bound
