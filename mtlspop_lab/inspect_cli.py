@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from .errors import LabError, TokenFormatError
@@ -51,6 +52,14 @@ def _read_token(argument: str) -> object:
             is_file = len(argument) < 4096 and path.is_file()
         except (OSError, ValueError):
             is_file = False
+        looks_like_path = (not is_file and not argument.startswith("eyJ") and len(argument) < 4096
+                           and ("/" in argument or "\\" in argument
+                                or argument.lower().endswith((".txt", ".json", ".jwt", ".token"))))
+        if looks_like_path:
+            raise TokenFormatError("The token file was not found (and the argument is not a token).",
+                                   cause="The path is wrong.",
+                                   fix="Check the path, or pass '-' and the token on standard input.",
+                                   code="token_file_not_found")
         if is_file:
             try:
                 with path.open("rb") as handle:
@@ -121,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         if table is not None:
             print()
             print(f"Claims ({table.attrs['note']}):")
-            print(table[["claim", "value", "time_left", "meaning"]].to_string(
-                index=False, max_colwidth=70))
+            for row in table.itertuples(index=False):
+                when = f"  ({row.when}, {row.time_left})" if row.time_left else ""
+                print(f"  {row.claim:<12} {row.value}{when}")
+                print(textwrap.fill(row.meaning, width=100, initial_indent=" " * 15,
+                                    subsequent_indent=" " * 15))
     if not verdict.bound or (valid is not None and not valid[0]):
         return 1
     return 0

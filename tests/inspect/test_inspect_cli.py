@@ -103,6 +103,7 @@ def test_jwks_file_verification(files, bound_token, rsa_key, make_token, capsys)
     ["--cert", "x.pem"],                       # no token
     ["TOKEN"],                                 # no --cert
     ["not-a-token", "--cert", "CERT"],
+    ["/nonexistent/token.txt", "--cert", "CERT"],
     ["TOKEN", "--cert", "/nonexistent/cert.pem"],
     ["TOKEN", "--cert", "TOKEN"],              # swapped / token as certificate
     ["{broken json", "--cert", "CERT"],
