@@ -325,7 +325,8 @@ def _describe(token: Any, certificate: Any) -> dict:
 
 
 _NOTES = {
-    "token_type (token response)": "Entra labels bound tokens mtls_pop; RFC 8705 servers keep Bearer. "
+    "token_type (token response)": "Entra binds when the request asks (token_type=mtls_pop) and says mtls_pop; "
+                                   "RFC 8705 servers bind by client registration and say Bearer. "
                                    "Binding is in cnf, not in this label.",
     "Authorization scheme": "Entra's resources want 'mtls_pop <token>'; RFC 8705 resources take 'Bearer <token>' "
                             "and check the TLS certificate against cnf.",
