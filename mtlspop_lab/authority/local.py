@@ -228,12 +228,19 @@ class LocalAuthority:
         check_listener_selector(listener, list(self._listeners))
         return [l for name, l in self._listeners.items() if listener_matches(listener, name)]
 
-    def set_delay(self, ms: float, listener: str = "all") -> None:
-        """Add ``ms`` of server-side delay to every round trip on ``listener`` (0 removes it)."""
+    def set_delay(self, ms: float, listener: str = "all", *, handshake: bool = False) -> None:
+        """Add ``ms`` of server-side delay to every round trip on ``listener`` (0 removes it).
+
+        The delay is paid once per HTTP exchange. With ``handshake=True`` a new
+        TLS connection pays it once more before its first answer, as the
+        handshake's round trip would on a real network (TLS 1.3: one round
+        trip; the TCP connect's own round trip cannot be delayed server-side).
+        """
         if not isinstance(ms, (int, float)) or ms < 0 or ms > 120_000:
             raise ConfigurationError(f"Delay {ms!r} ms is out of range.", fix="Use 0 to 120000 ms, e.g. set_delay(20).")
         for l in self._selected(listener):
             l.delay_ms = float(ms)
+            l.handshake_delay_ms = float(ms) if handshake else 0.0
 
     def delays(self) -> dict:
         """listener name -> injected delay in ms."""

@@ -105,6 +105,7 @@ class Listener:
         self.on_exchange = on_exchange
         self.on_tls_failure = on_tls_failure
         self.delay_ms = 0.0
+        self.handshake_delay_ms = 0.0   # extra wait before the first answer on a new TLS connection
         self.stop_event = stop_event or threading.Event()
         self._port = 0
         self._server: _Server | None = None
@@ -308,9 +309,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 response = Response.json(500, {"error": "server_error",
                                                "error_description": f"Internal error: {type(exc).__name__}"},
                                          error=f"internal error {type(exc).__name__}")
-        injected = float(response.info.pop("_injected_delay_ms", 0.0)) + listener.delay_ms
-        if listener.delay_ms:
-            listener.wait(listener.delay_ms / 1000.0)
+        delay = listener.delay_ms
+        if new_connection and listener.tls is not None:
+            delay += listener.handshake_delay_ms     # the handshake's round trip, paid once per connection
+        injected = float(response.info.pop("_injected_delay_ms", 0.0)) + delay
+        if delay:
+            listener.wait(delay / 1000.0)
         # recorded before the answer leaves, so a client that has its answer also sees it in the trace
         elapsed = (time.perf_counter() - started) * 1000.0
         if listener.on_exchange is not None:

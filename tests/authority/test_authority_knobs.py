@@ -71,9 +71,15 @@ def test_delay_is_per_listener_and_server_side(authority, app, session_for):
     assert regional.listener == "mtls:westus3" and regional.injected_delay_ms == 30
     assert regional.elapsed_ms >= 30             # the server slept before answering
     assert global_.injected_delay_ms == 0
+    authority.set_delay(25, listener="mtls", handshake=True)
+    fresh = session_for(app.certificate)
+    assert _pop(fresh, authority, app).ok and _pop(fresh, authority, app).ok
+    first, second = [e for e in authority.trace if e.method == "POST"][2:]
+    assert first.new_connection and first.injected_delay_ms == 50 and first.elapsed_ms >= 50
+    assert not second.new_connection and second.injected_delay_ms == 25
     authority.set_delay(5, listener="regional")
     assert {n: d for n, d in authority.delays().items() if n.startswith("mtls")} == \
-        {"mtls": 0.0, "mtls:westus3": 5.0, "mtls:eastus2": 5.0}
+        {"mtls": 25.0, "mtls:westus3": 5.0, "mtls:eastus2": 5.0}
     with pytest.raises(ConfigurationError):
         authority.set_delay(5, listener="nowhere")
     with pytest.raises(ConfigurationError):
