@@ -33,6 +33,19 @@ def _median(result, scenario):
     return rows["total_ms"].median(), len(rows), rows["injected_ms"].median()
 
 
+def _median_of(result, scenario, column):
+    rows = result.acquisitions
+    return rows[(rows["scenario"] == scenario) & (rows["outcome"] == "ok") & ~rows["warmup"]][column].median()
+
+
+def _breakdown(result, scenarios) -> pd.DataFrame:
+    rows = result.acquisitions
+    rows = rows[rows["scenario"].isin(scenarios) & (rows["outcome"] == "ok") & ~rows["warmup"]]
+    table = rows.groupby("scenario", sort=False)[["total_ms", "setup_ms", "http_ms", "tls_handshake_ms",
+                                                  "injected_ms", "client_ms", "round_trips"]].median()
+    return table.round(2)
+
+
 def _failures(result) -> str:
     failed = result.acquisitions[result.acquisitions["outcome"] != "ok"]
     if failed.empty:
@@ -53,7 +66,7 @@ def main(argv=None) -> int:
 
     with LocalAuthority() as authority:
         print(f"mtlspop-lab latency benchmark; python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-              f"target: embedded authority on 127.0.0.1\n")
+              f"load average {os.getloadavg()[0]:.1f}, target: embedded authority on 127.0.0.1\n")
 
         # 1. vanilla vs two-leg, cache, connection, acquirer reuse (20 ms per round trip)
         scenarios = [bench.Scenario(flow="vanilla", state="cold", delay_ms=20),
@@ -75,17 +88,23 @@ def main(argv=None) -> int:
         print(f"RESULT cache hit / cold (median): {100 * hit / cold_v:.3f} %   "
               f"[{hit:.4f} ms n={n_h} / {cold_v:.1f} ms]   target < 1 %")
         print(_failures(first))
+        print("\nwhere the cold time goes (medians, ms):")
+        print(_breakdown(first, [s.label for s in scenarios[:3]]).to_string())
+        http_ratio = _median_of(first, scenarios[1].label, "http_ms") / _median_of(first, scenarios[0].label, "http_ms")
+        print(f"two-leg / vanilla on time in round trips only (http_ms, median): {http_ratio:.2f}")
 
-        # 2. regional 5 ms vs global 20 ms
-        regional = bench.region_scenarios(5, 20)
+        # 2. regional 5 ms vs global 20 ms, cold and over a warm connection
+        regional = bench.region_scenarios(5, 20) + bench.region_scenarios(5, 20, state="warm_connection")
         second = bench.run(regional, n, authority=authority, progress=args.progress)
-        (r_ms, r_n, r_inj), (g_ms, g_n, g_inj) = (_median(second, s.label) for s in regional)
         print("\n== 2. regional (5 ms) vs global (20 ms) mTLS endpoint ==")
         print(second.summary()[["scenario", "n", "p50_ms", "p90_ms", "round_trips_p50", "delay"]]
               .to_string(index=False))
-        print(f"RESULT regional - global (median): {r_ms - g_ms:+.1f} ms  [{r_ms:.1f} ms n={r_n} vs "
-              f"{g_ms:.1f} ms n={g_n}]; injected-delay difference met: {r_inj - g_inj:+.1f} ms; "
-              f"ratio {r_ms / g_ms:.2f}")
+        for state in ("cold", "warm connection"):
+            r_name, g_name = (f"{state} vanilla PoP app {where}" for where in ("westus3", "global"))
+            (r_ms, r_n, r_inj), (g_ms, g_n, g_inj) = _median(second, r_name), _median(second, g_name)
+            print(f"RESULT {state}: regional - global (median): {r_ms - g_ms:+.1f} ms  [{r_ms:.1f} ms n={r_n} "
+                  f"vs {g_ms:.1f} ms n={g_n}]; injected-delay difference met: {r_inj - g_inj:+.1f} ms; "
+                  f"ratio {r_ms / g_ms:.2f}")
         print(_failures(second))
 
         # 3. parallel speed-up
@@ -106,6 +125,10 @@ def main(argv=None) -> int:
                                 "round_trips_p50"]].to_string(index=False))
         print(f"RESULT wall time: {wall:.1f} s for {len(fourth.acquisitions)} recorded acquisitions "
               f"(incl. warm-ups)   target < 30 s")
+        spent = fourth.acquisitions.groupby("scenario", sort=False)["total_ms"].sum() / 1000
+        print("time spent acquiring, per scenario (s): "
+              + ", ".join(f"{name} {seconds:.1f}" for name, seconds in spent.items()))
+        print(f"load average after the run: {fourth.meta.get('load_average')} on {os.cpu_count()} cores")
         print(_failures(fourth))
 
         if args.charts:

@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import inspect
+import os
 import platform
 import threading
 import time
@@ -93,7 +93,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from .errors import ConfigurationError, LabError
+from .errors import ConfigurationError
 
 __all__ = [
     "Scenario", "BenchResult", "run", "standard_scenarios", "region_scenarios",
@@ -518,17 +518,12 @@ class _Recorder:
                 "warmup": warmup, "thread": thread}
 
     def record(self, scenario: Scenario, name: str, iteration: int, warmup: bool, thread: int,
-               started: float, setup_ms: float, acquire_ms: float, legs, error: BaseException | None):
+               started: float, setup_ms: float, acquire_ms: float, trips, legs,
+               error: BaseException | None):
         labels = self.labels(scenario, name, iteration, warmup, thread)
-        round_trips = []
-        if error is None:
-            for leg, result in legs:
-                round_trips += [(getattr(rt, "leg", None) or leg, rt) for rt in (result.round_trips or ())]
-        else:
-            round_trips = [(getattr(rt, "leg", None) or "?", rt)
-                           for rt in (getattr(error, "round_trips", None) or ())]
         rt_rows = []
-        for index, (leg, rt) in enumerate(round_trips):
+        for index, rt in enumerate(trips):
+            leg = getattr(rt, "leg", None) or "-"
             endpoint = str(getattr(rt, "endpoint", "") or "")
             listener = self.listener_of(endpoint)
             method = str(getattr(rt, "method", "") or "")
@@ -599,21 +594,27 @@ def _one(recorder: _Recorder, scenario: Scenario, name: str, iteration: int, war
         _Client.forget_process_state(scenario)
     elif client is not None and scenario.state == "warm_connection":
         client.clear_cache()
+    from .transport import record
+
     started = time.perf_counter()
     setup_ms = acquire_ms = 0.0
     legs, error = None, None
-    try:
-        if client is None:
-            try:
-                client, setup_ms = _timed(lambda: _Client(scenario, ids, cloud))
-            except Exception:
-                setup_ms = (time.perf_counter() - started) * 1000.0
-                raise
-        legs, acquire_ms = _timed(client.acquire)
-    except Exception as exc:  # every iteration is recorded, failures included
-        error = exc
-        acquire_ms = max(0.0, (time.perf_counter() - started) * 1000.0 - setup_ms)
-    recorder.record(scenario, name, iteration, warmup, thread, started, setup_ms, acquire_ms, legs, error)
+    # every HTTP exchange of this thread inside the block, failed acquisitions included; each
+    # RoundTrip keeps the leg the flow gave it ("setup" only if construction made requests)
+    with record("setup") as trips:
+        try:
+            if client is None:
+                try:
+                    client, setup_ms = _timed(lambda: _Client(scenario, ids, cloud))
+                except Exception:
+                    setup_ms = (time.perf_counter() - started) * 1000.0
+                    raise
+            legs, acquire_ms = _timed(client.acquire)
+        except Exception as exc:  # every iteration is recorded, failures included
+            error = exc
+            acquire_ms = max(0.0, (time.perf_counter() - started) * 1000.0 - setup_ms)
+    recorder.record(scenario, name, iteration, warmup, thread, started, setup_ms, acquire_ms, list(trips),
+                    legs, error)
     return client
 
 
@@ -817,11 +818,20 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
                 "interleaved": interleaved,
                 "scenarios": [dataclasses.asdict(s) | {"name": n} for s, n in zip(scenarios, names)],
                 "python": platform.python_version(), "machine": platform.machine(),
+                "cpus": os.cpu_count(), "load_average": _load_average(),
                 "msal": _version("msal")}
         return BenchResult(acquisitions, round_trips, meta)
     finally:
         if own:
             authority.close()
+
+
+def _load_average() -> tuple | None:
+    """1/5/15-minute load average at the end of the run: a busy machine stretches every number."""
+    try:
+        return tuple(round(x, 2) for x in os.getloadavg())
+    except (AttributeError, OSError):  # Windows has no load average
+        return None
 
 
 def _version(package: str) -> str:

@@ -189,6 +189,10 @@ def test_failures_are_recorded_with_their_error_type(fresh_authority):
     assert (acq["outcome"] != "ok").all()
     assert acq["outcome"].str.endswith("Error").all()
     assert (acq["source"] == "").all()
+    # the round trips of a failed acquisition are kept: the refused token request is there
+    assert (acq["round_trips"] >= 1).all()
+    refused = result.round_trips[result.round_trips["status"] == 400]
+    assert len(refused) == 3 and set(refused["listener"]) == {"mtls"}
     summary = result.summary()
     assert summary.loc[0, "n"] == 0 and summary.loc[0, "n_failed"] == 3
     assert np.isnan(summary.loc[0, "p50_ms"])
