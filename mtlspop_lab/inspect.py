@@ -421,13 +421,17 @@ def _certificates(certificate: Any) -> list[Certificate]:
                                fix="Pass the certificate the token should be bound to.",
                                code="certificate_missing")
     if isinstance(certificate, dict) and isinstance(certificate.get("x5c"), list):
-        return _certificates(list(certificate["x5c"]))  # msal's binding_certificate shape
+        certificate = certificate["x5c"]  # msal's proposed binding_certificate shape
     if isinstance(certificate, (list, tuple)):
         if not certificate:
             raise CertificateError("The certificate list is empty.", cause="No certificate in it.",
                                    fix="Pass the binding (leaf) certificate.")
         chain: list[Certificate] = []
         for item in certificate:
+            if isinstance(item, (list, tuple, dict)):
+                raise CertificateError("A certificate chain is a flat list of certificates.",
+                                       cause=f"One item is a {type(item).__name__}.",
+                                       fix="Pass [leaf, intermediate, ...] or the leaf alone.")
             chain.extend(_certificates(item))
         return chain
     if hasattr(certificate, "binding_certificate") and not isinstance(certificate, (str, bytes)):

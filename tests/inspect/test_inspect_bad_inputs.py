@@ -137,7 +137,15 @@ CERT_CASES = {
     "the token as the certificate (swapped)": lambda c: c.token,
     "password-protected PFX": lambda c: c.cert.to_pfx(password="pw"),
     "path with NUL": lambda c: "cert\x00.pem",
+    "list holding itself": lambda c: _self_list(),
+    "x5c with a nested list": lambda c: {"x5c": [[c.cert.x5c]]},
 }
+
+
+def _self_list():
+    items = []
+    items.append(items)
+    return items
 
 VERDICT_CERT_CASES = {
     "no certificate (None)": lambda c: None,
