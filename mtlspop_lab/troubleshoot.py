@@ -1,0 +1,352 @@
+"""The seed's troubleshooting list, reproduced on the embedded authority.
+
+Why: a table of symptoms teaches less than meeting each one. Every
+:class:`Failure` here provokes its symptom for real, with the lab's own flows
+against a :class:`~mtlspop_lab.authority.LocalAuthority` (a knob turned: IMDS
+absent, a fault injected, a federated credential missing, a certificate
+without its key...), and returns the error the lab raised, whose ``cause``
+and ``fix`` are the advice. Nothing is canned: if a flow stopped raising the
+right error, :func:`reproduce` would say so (``as_expected`` is False).
+
+    from mtlspop_lab import troubleshoot
+    outcome = troubleshoot.reproduce("fic_not_configured", authority)
+    outcome.error.cause, outcome.error.fix
+
+Knobs a reproduction turns (IMDS mode, faults, token lifetime) are put back
+before it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import html
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .certs import Certificate, new_guid
+from .errors import LabError
+
+GRAPH = "https://graph.microsoft.com"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One entry of the catalogue: the symptom as the seed names it, and how to provoke it."""
+
+    key: str
+    symptom: str                 # the seed's wording
+    section: str                 # the seed's troubleshooting section
+    how: str                     # what the reproduction does, in one sentence
+    expected: tuple              # exception types that count as reproduced (empty: no error expected)
+    run: Callable = field(repr=False, compare=False)
+
+
+@dataclass
+class Reproduction:
+    """What happened when a failure was provoked."""
+
+    failure: Failure
+    error: BaseException | None
+    observation: str = ""
+    elapsed_ms: float = 0.0
+
+    @property
+    def as_expected(self) -> bool:
+        if not self.failure.expected:
+            return self.error is None
+        return isinstance(self.error, self.failure.expected)
+
+    @property
+    def code(self) -> str | None:
+        return getattr(self.error, "code", None)
+
+    def as_dict(self) -> dict:
+        err = self.error.as_dict() if isinstance(self.error, LabError) else (
+            {"type": type(self.error).__name__, "message": str(self.error)} if self.error else None)
+        return {"failure": self.failure.key, "symptom": self.failure.symptom, "as_expected": self.as_expected,
+                "error": err, "observation": self.observation}
+
+    def _repr_html_(self) -> str:
+        from .widgets._html import badge, card, esc, rows
+        pairs = [("Symptom (seed)", esc(self.failure.symptom)),
+                 ("Reproduced by", esc(self.failure.how))]
+        if self.observation:
+            pairs.append(("Observed", esc(self.observation)))
+        if isinstance(self.error, LabError):
+            pairs += [("Error", esc(f"{type(self.error).__name__}" + (f" [{self.code}]" if self.code else ""))),
+                      ("Message", esc(self.error.message)),
+                      ("Likely cause", esc(self.error.cause)),
+                      ("What to do", f"<b>{esc(self.error.fix)}</b>")]
+        elif self.error is not None:
+            pairs.append(("Error", esc(f"{type(self.error).__name__}: {self.error}")))
+        pairs.append(("Reproduced?", badge("yes, as the seed describes", "ok") if self.as_expected
+                      else badge("no: the lab did not fail as expected", "bad")))
+        tone = "warn" if self.as_expected else "bad"
+        return card(f"{self.failure.symptom}", rows(pairs), tone=tone, css_class="mtlspop-reproduction")
+
+    def __str__(self) -> str:
+        lines = [f"{self.failure.symptom}  [{self.failure.section}]", f"  reproduced by: {self.failure.how}"]
+        if self.observation:
+            lines.append(f"  observed: {self.observation}")
+        if self.error is not None:
+            lines.append(f"  error: {type(self.error).__name__}: {self.error}")
+        lines.append(f"  as expected: {self.as_expected}")
+        return "\n".join(lines)
+
+
+# -- helpers -------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _knobs(authority):
+    """Put back what a reproduction changes (IMDS mode, faults, token lifetime)."""
+    mode, lifetime = authority.imds_mode, authority.token_lifetime_s
+    try:
+        yield
+    finally:
+        authority.clear_faults()
+        authority.set_imds_mode(mode)
+        authority.set_token_lifetime(lifetime)
+
+
+def _lab():
+    import mtlspop_lab as lab
+    return lab
+
+
+def _app(authority, name: str, certificate: Certificate | None = None):
+    return authority.directory.register_app(f"troubleshoot-{name}", certificate=certificate)
+
+
+def _cc(authority, app, certificate=None, **kwargs):
+    lab = _lab()
+    return lab.MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id,
+                                                           certificate or app.certificate,
+                                                           cloud=authority.cloud, **kwargs)
+
+
+# -- the reproductions ---------------------------------------------------------------------
+def _imds_absent(authority):
+    lab = _lab()
+    from .flows import forget_issued_certificates
+    authority.set_imds_mode("absent")
+    forget_issued_certificates()   # else a certificate issued earlier would skip IMDS entirely
+    lab.MtlsPopTokenAcquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
+                                                  cloud=authority.cloud).acquire_token(GRAPH)
+
+
+def _imds_v1_only(authority):
+    lab = _lab()
+    from .flows import forget_issued_certificates
+    authority.set_imds_mode("v1_only")
+    forget_issued_certificates()
+    lab.MtlsPopTokenAcquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
+                                                  cloud=authority.cloud).acquire_token(GRAPH, use_pop=True)
+
+
+def _uami_unknown(authority):
+    lab = _lab()
+    lab.MtlsPopTokenAcquirer.for_managed_identity(lab.ManagedIdentityId.user_assigned_client_id(new_guid()),
+                                                  cloud=authority.cloud).acquire_token(GRAPH)
+
+
+def _binding_null(authority):
+    result = _cc(authority, _app(authority, "bearer")).acquire_token(GRAPH, use_pop=False)
+    observed = f"token_type={result.token_type}, binding_certificate={result.binding_certificate}"
+    try:
+        result.require_binding()
+    except LabError as error:
+        error.observation = observed
+        raise
+
+
+def _cert_without_key(authority):
+    app = _app(authority, "no-key")
+    _cc(authority, app, certificate=app.certificate.public_only()).acquire_token(GRAPH)
+
+
+def _cert_expired(authority):
+    expired = Certificate.create_self_signed(
+        "CN=troubleshoot-expired", days=1,
+        not_before=_dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(days=3))
+    app = _app(authority, "expired", certificate=expired)
+    _cc(authority, app).acquire_token(GRAPH)
+
+
+def _wrong_tenant(authority):
+    lab = _lab()
+    app = _app(authority, "wrong-tenant")
+    lab.MtlsPopTokenAcquirer.for_confidential_client(app.client_id, new_guid(), app.certificate,
+                                                     cloud=authority.cloud).acquire_token(GRAPH)
+
+
+def _unknown_app(authority):
+    lab = _lab()
+    stranger = Certificate.create_self_signed("CN=troubleshoot-unregistered")
+    authority.trust_client_certificate(stranger)
+    lab.MtlsPopTokenAcquirer.for_confidential_client(new_guid(), authority.tenant_id, stranger,
+                                                     cloud=authority.cloud).acquire_token(GRAPH)
+
+
+def _leg1(authority):
+    lab = _lab()
+    return lab.FicLeg1Acquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
+                                                    cloud=authority.cloud).acquire_assertion()
+
+
+def _fic_not_configured(authority):
+    lab = _lab()
+    app = _app(authority, "no-fic")     # no federated credential trusts the managed identity
+    lab.FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud
+                                ).exchange_assertion_for_access_token(_leg1(authority), GRAPH)
+
+
+def _fic_expired_assertion(authority):
+    lab = _lab()
+    app = _app(authority, "fic-expired")
+    authority.directory.add_federated_credential(app, trusted=lab.ManagedIdentityId.system_assigned())
+    authority.set_token_lifetime(1)
+    lab_leg1 = lab.FicLeg1Acquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
+                                                        cloud=authority.cloud)
+    assertion = lab_leg1.acquire_assertion()
+    time.sleep(max(0.0, assertion.expires_in) + 1.1)
+    lab.FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud
+                                ).exchange_assertion_for_access_token(assertion, GRAPH)
+
+
+def _fic_wrong_certificate(authority):
+    lab = _lab()
+    app = _app(authority, "fic-other-cert")
+    authority.directory.add_federated_credential(app, trusted=lab.ManagedIdentityId.system_assigned())
+    other = Certificate.create_self_signed("CN=troubleshoot-not-leg-1")
+    authority.trust_client_certificate(other)
+    assertion = _leg1(authority)
+    lab.FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud, certificate=other
+                                ).exchange_assertion_for_access_token(assertion.access_token, GRAPH)
+
+
+def _mi_leg2(authority):
+    lab = _lab()
+    lab.FicLeg2Exchanger.for_managed_identity(lab.ManagedIdentityId.system_assigned(), cloud=authority.cloud)
+
+
+def _resource_no_pop(authority):
+    _cc(authority, _app(authority, "legacy")).acquire_token("https://legacy.contoso.example", use_pop=True)
+
+
+def _wrong_audience(authority):
+    lab = _lab()
+    assertion = _leg1(authority)          # audience api://AzureADTokenExchange, not the API
+    lab.call_resource(authority.resource_url, assertion)
+
+
+def _stolen_token(authority):
+    lab = _lab()
+    token = _cc(authority, _app(authority, "victim")).acquire_token(GRAPH, use_pop=True)
+    attacker = Certificate.create_self_signed("CN=attacker")
+    authority.trust_client_certificate(attacker)
+    lab.call_resource(authority.resource_url, token, certificate=attacker)
+
+
+def _throttled(authority):
+    lab = _lab()
+    from .flows import RetryPolicy
+    app = _app(authority, "throttled")
+    authority.inject_fault("status", count=20, listener="mtls", status=429, retry_after=0)
+    _cc(authority, app, retry=RetryPolicy.fast(3)).acquire_token(GRAPH)
+
+
+def _bearer_downgrade(authority):
+    app = _app(authority, "downgrade")
+    acquirer = _cc(authority, app)
+    authority.inject_fault("bearer_downgrade", count=1, listener="mtls")
+    acquirer.acquire_token(GRAPH, use_pop=True)
+
+
+def _catalogue() -> list[Failure]:
+    from .errors import (AuthorityError, CertificateError, ConfigurationError, ManagedIdentityError,
+                         ResourceAccessError, TokenTypeMismatchError, TransportError)
+    return [
+        Failure("imds_absent", "Timeout calling IMDS endpoint", "Runtime Issues",
+                "Ask for a system-assigned identity's token where no IMDS answers (like a laptop).",
+                (ManagedIdentityError, TransportError), _imds_absent),
+        Failure("imds_v1_only", "IMDS too old for mTLS PoP (v1 only)", "Runtime Issues",
+                "Ask a v1-only IMDS for a PoP token: it cannot issue the certificate (no IMDS v2).",
+                (ManagedIdentityError,), _imds_v1_only),
+        Failure("uami_unknown", "Unable to get UAMI token", "Runtime Issues",
+                "Ask for a user-assigned identity whose client id is not assigned to this machine.",
+                (ManagedIdentityError, AuthorityError), _uami_unknown),
+        Failure("binding_certificate_null", "BindingCertificate property is null", "Runtime Issues",
+                "Acquire with use_pop=False, then ask for the binding certificate.",
+                (ConfigurationError,), _binding_null),
+        Failure("certificate_without_key", "Certificate not found or Access denied (no private key)",
+                "Runtime Issues", "Use an app certificate loaded without its private key (a .cer file).",
+                (CertificateError,), _cert_without_key),
+        Failure("certificate_expired", "Certificate not found or Access denied (expired)", "Runtime Issues",
+                "Register and use a certificate whose validity ended two days ago.",
+                (CertificateError,), _cert_expired),
+        Failure("fic_not_configured", "Invalid assertion (FIC Leg 2): no federated credential", "Runtime Issues",
+                "Exchange a managed identity's assertion at an app that has no federated credential for it.",
+                (AuthorityError,), _fic_not_configured),
+        Failure("fic_expired_assertion", "Invalid assertion (FIC Leg 2): assertion expired", "Runtime Issues",
+                "Issue 1-second tokens, wait, then exchange the leg-1 assertion.",
+                (AuthorityError,), _fic_expired_assertion),
+        Failure("fic_wrong_certificate", "Invalid assertion (FIC Leg 2): another certificate in leg 2",
+                "Runtime Issues", "Present a certificate in leg 2 that the assertion is not bound to.",
+                (AuthorityError,), _fic_wrong_certificate),
+        Failure("managed_identity_leg2", "A managed identity cannot perform leg 2", "FIC Two-Leg Flow",
+                "Create a leg-2 exchanger for a managed identity.",
+                (ConfigurationError,), _mi_leg2),
+        Failure("tenant_not_found", "Tenant not found", "Configuration Issues",
+                "Ask a tenant id that does not exist in the directory.",
+                (AuthorityError,), _wrong_tenant),
+        Failure("application_not_found", "Application not found", "Configuration Issues",
+                "Ask with a client id no app registration has.",
+                (AuthorityError,), _unknown_app),
+        Failure("resource_without_pop", "Resource does not accept bound tokens (AADSTS392196)",
+                "Configuration Issues", "Ask a PoP token for a resource that only takes Bearer tokens.",
+                (AuthorityError,), _resource_no_pop),
+        Failure("wrong_audience", "Insufficient permissions / wrong audience", "Configuration Issues",
+                "Call the API with the leg-1 assertion (audience api://AzureADTokenExchange).",
+                (ResourceAccessError,), _wrong_audience),
+        Failure("stolen_token", "A stolen token replayed with another certificate", "Security",
+                "Call the API with a valid PoP token over an attacker's certificate.",
+                (ResourceAccessError,), _stolen_token),
+        Failure("throttled", "Throttled (HTTP 429) beyond the retries", "Error Handling",
+                "Answer every token request with 429 until the retry budget (3 attempts) is spent.",
+                (AuthorityError, TransportError), _throttled),
+        Failure("bearer_downgrade", "Asked for mtls_pop, received Bearer", "Error Handling",
+                "The token service answers an mtls_pop request with an unbound Bearer token.",
+                (TokenTypeMismatchError,), _bearer_downgrade),
+    ]
+
+
+FAILURES: dict[str, Failure] = {f.key: f for f in _catalogue()}
+
+
+def reproduce(key: str, authority) -> Reproduction:
+    """Provoke failure ``key`` on ``authority``; the knobs it turns are restored afterwards."""
+    from .errors import ConfigurationError
+    failure = FAILURES.get(key)
+    if failure is None:
+        raise ConfigurationError(f"Unknown failure {key!r}.", fix=f"Use one of: {', '.join(FAILURES)}.")
+    if getattr(authority, "closed", False):
+        raise ConfigurationError("The local authority is closed.", code="authority_closed",
+                                 fix="Start a LocalAuthority (run the notebook from the top).")
+    start = time.perf_counter()
+    error: BaseException | None = None
+    with _knobs(authority):
+        try:
+            failure.run(authority)
+        except Exception as exc:   # the point: keep whatever the lab raised
+            error = exc
+    observation = getattr(error, "observation", "") if error is not None else "no error was raised"
+    return Reproduction(failure, error, observation, (time.perf_counter() - start) * 1000)
+
+
+def catalogue_html() -> str:
+    """The catalogue as a table (symptom, seed section, how it is reproduced)."""
+    rows = "".join(f"<tr><td>{html.escape(f.symptom)}</td><td>{html.escape(f.section)}</td>"
+                   f"<td>{html.escape(f.how)}</td></tr>" for f in FAILURES.values())
+    return (f"<table><thead><tr><th>Symptom</th><th>Seed section</th><th>How the lab reproduces it</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")

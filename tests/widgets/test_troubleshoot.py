@@ -1,0 +1,104 @@
+"""The failure catalogue and its panel: each symptom is provoked for real and explained."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mtlspop_lab import troubleshoot
+from mtlspop_lab.authority import LocalAuthority
+from mtlspop_lab.errors import ConfigurationError, LabError
+from mtlspop_lab.redact import contains_secret
+from mtlspop_lab.widgets import TroubleshootPanel
+
+EXPECTED_CODES = {
+    "imds_absent": "imds_unreachable",
+    "imds_v1_only": "mtls_pop_token_not_supported_in_imds_v1",
+    "uami_unknown": "identity_not_assigned",
+    "binding_certificate_null": "pop_not_requested",
+    "certificate_without_key": "cert_without_private_key",
+    "certificate_expired": "certificate_expired",
+    "fic_not_configured": "no_matching_federated_credential",
+    "fic_expired_assertion": "assertion_expired",
+    "fic_wrong_certificate": "tls_certificate_mismatch",
+    "managed_identity_leg2": "managed_identity_cannot_do_leg2",
+    "tenant_not_found": "tenant_not_found",
+    "application_not_found": "application_not_found",
+    "resource_without_pop": "resource_does_not_support_bound_tokens",
+    "wrong_audience": "invalid_token",
+    "stolen_token": "certificate_mismatch",
+    "throttled": "throttled",
+    "bearer_downgrade": "token_type_mismatch",
+}
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_catalogue_covers_the_seed_list():
+    assert set(troubleshoot.FAILURES) == set(EXPECTED_CODES)
+    symptoms = " | ".join(f.symptom for f in troubleshoot.FAILURES.values())
+    for seed_symptom in ("Timeout calling IMDS endpoint", "Unable to get UAMI token",
+                         "BindingCertificate property is null", "Certificate not found or Access denied",
+                         "Invalid assertion (FIC Leg 2)", "Insufficient permissions", "Tenant not found",
+                         "Application not found"):
+        assert seed_symptom in symptoms
+
+
+@pytest.mark.parametrize("key", list(EXPECTED_CODES))
+def test_each_failure_is_reproduced_with_cause_and_fix(authority, key):
+    mode, lifetime = authority.imds_mode, authority.token_lifetime_s
+    outcome = troubleshoot.reproduce(key, authority)
+    assert outcome.as_expected, str(outcome)
+    assert isinstance(outcome.error, LabError)
+    assert outcome.code == EXPECTED_CODES[key]
+    assert outcome.error.cause and outcome.error.fix
+    assert not contains_secret(str(outcome.error)) and not contains_secret(outcome._repr_html_())
+    # the knobs it turned are back
+    assert (authority.imds_mode, authority.token_lifetime_s, list(authority.pending_faults)) == (mode, lifetime, [])
+
+
+def test_a_failure_that_does_not_happen_is_reported_as_not_reproduced():
+    failure = troubleshoot.Failure("nothing", "Nothing breaks", "Test", "Do nothing.",
+                                   (ConfigurationError,), lambda authority: None)
+    outcome = troubleshoot.Reproduction(failure, None, "no error was raised")
+    assert not outcome.as_expected
+    assert "no: the lab did not fail as expected" in text(outcome._repr_html_())
+
+
+def test_unknown_failure_key_is_a_configuration_error(authority):
+    with pytest.raises(ConfigurationError) as info:
+        troubleshoot.reproduce("gremlins", authority)
+    assert "fic_not_configured" in info.value.fix
+
+
+def test_panel_reproduces_the_chosen_failure(authority):
+    panel = TroubleshootPanel(authority)
+    panel.failure.value = "stolen_token"
+    assert "attacker" in panel.how.value
+    panel.reproduce_button.click()
+    shown = text(panel.outcome.value)
+    assert panel.reproduction.failure.key == "stolen_token"
+    assert "ResourceAccessError [certificate_mismatch]" in shown
+    assert "Likely cause" in shown and "What to do" in shown
+    assert "✔ yes, as the seed describes" in shown
+    assert not panel.reproduce_button.disabled
+
+
+def test_panel_reproduces_everything_in_one_table(authority):
+    panel = TroubleshootPanel(authority)
+    panel.all_button.click()
+    assert len(panel.reproductions) == len(troubleshoot.FAILURES)
+    shown = text(panel.outcome.value)
+    assert f"{len(troubleshoot.FAILURES)} of {len(troubleshoot.FAILURES)} failures reproduced" in shown
+    assert "not reproduced" not in shown
+
+
+def test_panel_on_a_closed_authority_says_what_to_do():
+    authority = LocalAuthority()
+    panel = TroubleshootPanel(authority)
+    authority.close()
+    panel.reproduce_button.click()
+    assert "authority_closed" in panel.status.value and panel.outcome.value == ""
