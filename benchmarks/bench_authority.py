@@ -151,6 +151,8 @@ def main(argv=None):
             floor_new = measure(max(n // 4, 20), authority.ca_bundle, certs, floor.url, data, new_connection=True)
             authority.set_delay(delay, "mtls")
             token_delay = measure(max(n // 4, 20), authority.ca_bundle, certs, url, data, new_connection=False)
+            authority.set_delay(delay, "mtls", handshake=True)
+            token_delay_new = measure(max(n // 4, 20), authority.ca_bundle, certs, url, data, new_connection=True)
             authority.set_delay(0, "mtls")
             token_warm2 = measure(n, authority.ca_bundle, certs, url, data, new_connection=False)
             floor_warm2 = measure(n, authority.ca_bundle, certs, floor.url, data, new_connection=False)
@@ -162,7 +164,8 @@ def main(argv=None):
     floor_warm += floor_warm2
     rows = [row("token, kept-alive mTLS", token_warm), row("floor, kept-alive TLS", floor_warm),
             row("token, new connection", token_new), row("floor, new connection", floor_new),
-            row(f"token, kept-alive, D={delay:g} ms", token_delay)]
+            row(f"token, kept-alive, D={delay:g} ms", token_delay),
+            row(f"token, new conn, D={delay:g} ms+hs", token_delay_new)]
     print(f"\nLoopback round trips, ms (client: requests.Session with a client certificate; "
           f"response {len(probe.content)} bytes)\n")
     print(f"{'series':<32}{'p50':>9}{'p90':>9}{'max':>9}{'>=40ms':>8}{'n':>6}")
@@ -177,6 +180,10 @@ def main(argv=None):
     print(f"token / floor, new connection (p50): {new_ratio:.2f}x")
     print(f"with D={delay:g} ms: measured p50 {statistics.median(token_delay):.2f} ms vs D + loopback "
           f"{expected:.2f} ms -> ratio {delay_ratio:.3f}   (target within 10%)")
+    expected_new = 2 * delay + statistics.median(token_new)
+    print(f"new connection, D={delay:g} ms per exchange + D per handshake: measured p50 "
+          f"{statistics.median(token_delay_new):.2f} ms vs 2D + loopback {expected_new:.2f} ms -> ratio "
+          f"{statistics.median(token_delay_new) / expected_new:.3f}")
     slow = sum(1 for s in token_warm + floor_warm if s >= 40.0)
     print(f"samples >= 40 ms without injected delay (Nagle artifacts): {slow} of {len(token_warm) + len(floor_warm)}")
     return 0
