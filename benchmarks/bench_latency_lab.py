@@ -93,6 +93,14 @@ def main(argv=None) -> int:
         http_ratio = _median_of(first, scenarios[1].label, "http_ms") / _median_of(first, scenarios[0].label, "http_ms")
         print(f"two-leg / vanilla on time in round trips only (http_ms, median): {http_ratio:.2f}")
 
+        # 1b. the same, when a new TLS connection also pays its handshake round trip
+        handshake = [bench.Scenario(flow="vanilla", state="cold", delay_ms=20, handshake_delay=True),
+                     bench.Scenario(flow="two_leg", state="cold", delay_ms=20, handshake_delay=True)]
+        extra = bench.run(handshake, n, authority=authority, progress=args.progress)
+        (hv, hv_n, hv_inj), (h2, h2_n, h2_inj) = (_median(extra, s.label) for s in handshake)
+        print(f"with the handshake round trip delayed too: two-leg / vanilla (cold, median) {h2 / hv:.2f}  "
+              f"[{h2:.1f} ms n={h2_n} / {hv:.1f} ms n={hv_n}; injected {h2_inj:g} vs {hv_inj:g} ms]")
+
         # 2. regional 5 ms vs global 20 ms, cold and over a warm connection
         regional = bench.region_scenarios(5, 20) + bench.region_scenarios(5, 20, state="warm_connection")
         second = bench.run(regional, n, authority=authority, progress=args.progress)

@@ -136,8 +136,10 @@ class Scenario:
 
     ``delay_ms`` is injected per round trip on every listener of the embedded
     authority; ``listener_delays`` then overrides named listeners, in order
-    (e.g. ``(("regional", 5), ("mtls", 20))``). ``name`` defaults to a
-    readable label built from the other fields.
+    (e.g. ``(("regional", 5), ("mtls", 20))``). ``handshake_delay``: a new TLS
+    connection pays the delay once more, as its handshake round trip would on
+    a real network (the authority's ``set_delay(..., handshake=True)``).
+    ``name`` defaults to a readable label built from the other fields.
     """
 
     identity: str = "confidential_client"
@@ -147,6 +149,7 @@ class Scenario:
     region: str | None = None
     delay_ms: float = 0.0
     listener_delays: tuple[tuple[str, float], ...] = ()
+    handshake_delay: bool = False
     concurrency: int = 1
     resource: str = "https://graph.microsoft.com"
     name: str | None = None
@@ -193,7 +196,7 @@ class Scenario:
         text = [f"{_fmt_ms(ms)} {listener}" for listener, ms in self.listener_delays]
         if self.delay_ms or not text:
             text.insert(0, f"{_fmt_ms(self.delay_ms)}" + (" elsewhere" if text else ""))
-        return ", ".join(text)
+        return ", ".join(text) + (" (+1 per new TLS connection)" if self.handshake_delay else "")
 
     def delay_for(self, listener: str) -> float:
         """The delay the authority injects on ``listener`` ("mtls:westus3", "login", ...)."""
@@ -524,6 +527,7 @@ class _Recorder:
         rt_rows = []
         for index, rt in enumerate(trips):
             leg = getattr(rt, "leg", None) or "-"
+            new_connection = bool(getattr(rt, "new_connection", False))
             endpoint = str(getattr(rt, "endpoint", "") or "")
             listener = self.listener_of(endpoint)
             method = str(getattr(rt, "method", "") or "")
@@ -531,10 +535,11 @@ class _Recorder:
                             "step": f"{leg}: {getattr(rt, 'kind', None) or method + ' ' + _path_tail(endpoint)}",
                             "listener": listener, "endpoint": endpoint.split("?")[0], "method": method,
                             "status": int(getattr(rt, "status", 0) or 0),
-                            "new_connection": bool(getattr(rt, "new_connection", False)),
+                            "new_connection": new_connection,
                             "tls_handshake_ms": float(getattr(rt, "tls_handshake_ms", 0.0) or 0.0),
                             "elapsed_ms": float(getattr(rt, "elapsed_ms", 0.0) or 0.0),
-                            "injected_delay_ms": self.delay_of(scenario, name, listener)})
+                            "injected_delay_ms": self.injected(scenario, name, listener, new_connection,
+                                                              endpoint)})
         http_ms = sum(r["elapsed_ms"] for r in rt_rows)
         total_ms = setup_ms + acquire_ms
         if error is None:
@@ -565,6 +570,15 @@ class _Recorder:
         if listener in reported:
             return float(reported[listener])
         return scenario.delay_for(listener) if listener != "other" else 0.0
+
+    def injected(self, scenario: Scenario, name: str, listener: str, new_connection: bool,
+                 endpoint: str) -> float:
+        """Server-side delay met by one round trip: the listener's delay, twice on a new TLS
+        connection when the scenario asks for handshake delays."""
+        delay = self.delay_of(scenario, name, listener)
+        if scenario.handshake_delay and new_connection and endpoint.startswith("https:"):
+            delay *= 2
+        return delay
 
     def close(self):
         self.bar.close()
@@ -731,9 +745,10 @@ def _listener_map(authority) -> Callable[[str], str]:
 
 
 def _apply_delays(authority, scenario: Scenario) -> None:
-    authority.set_delay(float(scenario.delay_ms), listener="all")
+    extra = {"handshake": True} if scenario.handshake_delay else {}
+    authority.set_delay(float(scenario.delay_ms), listener="all", **extra)
     for listener, ms in scenario.listener_delays:
-        authority.set_delay(float(ms), listener=listener)
+        authority.set_delay(float(ms), listener=listener, **extra)
 
 
 def _unique_names(scenarios: Sequence[Scenario]) -> list[str]:

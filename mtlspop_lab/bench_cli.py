@@ -13,6 +13,7 @@ the target.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 import pandas as pd
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "'regions' suite uses --regional-delay and --global-delay instead")
     parser.add_argument("--regional-delay", type=float, default=5.0, help="regions suite: regional ms (5)")
     parser.add_argument("--global-delay", type=float, default=20.0, help="regions suite: global ms (20)")
+    parser.add_argument("--handshake-delay", action="store_true",
+                        help="a new TLS connection pays the delay once more (its handshake round trip)")
     parser.add_argument("--suite", action="append", choices=SUITES + ("all",),
                         help="which experiments (repeatable; default: standard)")
     parser.add_argument("--threads", default="1,2,4,8,16",
@@ -65,6 +68,8 @@ def scenarios_for(args) -> list:
         elif suite == "parallel":
             chosen += [s for s in bench.parallel_scenarios(args.delay, _threads(args.threads))
                        if s not in chosen]
+    if args.handshake_delay:
+        chosen = [dataclasses.replace(s, handshake_delay=True) for s in chosen]
     return chosen
 
 

@@ -65,6 +65,9 @@ def test_the_authority_saw_exactly_the_recorded_round_trips(measured):
     seen = pd.Series([entry.listener for entry in trace]).value_counts().sort_index()
     recorded = result.round_trips["listener"].value_counts().sort_index()
     assert seen.to_dict() == recorded.to_dict()
+    # the delay the frames say was injected is the delay the server says it injected
+    server = sum(entry.injected_delay_ms for entry in trace)
+    assert server == pytest.approx(result.round_trips["injected_delay_ms"].sum())
 
 
 def test_cache_hits_make_no_round_trip_and_cold_acquisitions_open_connections(result, plan):
@@ -224,3 +227,16 @@ def test_single_thread_scenarios_are_interleaved_round_by_round(fresh_authority)
     sequential = bench.run(scenarios, 2, authority=fresh_authority, warmup=0, progress=False, interleave=False)
     assert sequential.meta["interleaved"] is False
     assert sequential.acquisitions.loc[~sequential.acquisitions["warmup"], "batch_wall_ms"].notna().all()
+
+
+def test_handshake_delay_is_paid_once_more_by_new_tls_connections(fresh_authority):
+    scenario = bench.Scenario(delay_ms=2, handshake_delay=True)
+    assert scenario.delay_label == "2 ms (+1 per new TLS connection)"
+    fresh_authority.clear_trace()
+    result = bench.run(scenario, 2, authority=fresh_authority, warmup=0, progress=False)
+    rts = result.round_trips
+    assert set(rts.loc[rts["new_connection"], "injected_delay_ms"]) == {4.0}
+    assert set(rts.loc[~rts["new_connection"], "injected_delay_ms"]) == {2.0}
+    assert (rts["elapsed_ms"] >= rts["injected_delay_ms"]).all()
+    trace = fresh_authority.trace
+    assert sum(e.injected_delay_ms for e in trace) == pytest.approx(rts["injected_delay_ms"].sum())

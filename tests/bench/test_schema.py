@@ -114,3 +114,8 @@ def test_cli_suites_select_the_scenarios():
     assert {s.concurrency for s in scenarios} == {1, 3}
     assert any(s.state == "reused" for s in scenarios)
     assert any(s.region == "westus3" for s in scenarios)
+
+
+def test_cli_handshake_delay_applies_to_every_scenario():
+    args = bench_cli.build_parser().parse_args(["--suite", "all", "--handshake-delay"])
+    assert all(s.handshake_delay for s in bench_cli.scenarios_for(args))
