@@ -24,7 +24,7 @@ from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier, SignatureAlgorithmOID
 
 from ..certs import CertificateAuthority, x5t_s256_of_der
@@ -234,7 +234,3 @@ def _query(request: Request):
         query[key] = value
     return query
 
-
-def pss_padding() -> padding.PSS:
-    """The CSR signature padding MSI v2 uses: PSS, MGF1-SHA256, salt 32."""
-    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)

@@ -78,6 +78,7 @@ class LocalAuthority:
         self._ca_bundle = self._folder / "ca.pem"
         self._ca_bundle.write_text(self.ca.pem)
 
+        self._server_cert = self.ca.issue_server_certificate("127.0.0.1", "localhost")
         server_ctx = self._server_context(client_certs=False)
         self._client_cert_ctx = self._server_context(client_certs=True)
         self._client_cert_ctx.load_verify_locations(cadata=self.ca.pem)   # IMDS v2 certificates
@@ -115,8 +116,6 @@ class LocalAuthority:
     def _server_context(self, *, client_certs: bool) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if not hasattr(self, "_server_cert"):
-            self._server_cert = self.ca.issue_server_certificate("127.0.0.1", "localhost")
         self._server_cert.load_into(ctx)
         if client_certs:
             ctx.verify_mode = ssl.CERT_OPTIONAL
