@@ -200,9 +200,9 @@ class ConfidentialClientFlow:
         return CacheKey(self.login_authority, self.client_id, scope_for(resource), "Bearer")
 
     def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
-        with self._lock:
+        with self._lock:      # one consistent (app, certificate, key) even during a rotation
             app, certificate = (self._pop if use_pop else self._bearer), self.certificate
-        key = self.cache_key(resource, use_pop)
+            key = self.cache_key(resource, use_pop)
 
         def fetch() -> TokenResult:
             certificate.check_usable()        # expired since the acquirer was built: say so, do not send
