@@ -192,6 +192,10 @@ class LocalAuthority:
     def listener_names(self) -> list[str]:
         return list(self._listeners)
 
+    def listener_addresses(self) -> dict:
+        """listener name -> (host, port) of its bound socket, for the running listeners."""
+        return {name: l.address for name, l in self._listeners.items() if l.running}
+
     @property
     def cloud(self) -> Cloud:
         return Cloud(name="LocalAuthority", login_url=self.login_url, mtls_url=self.mtls_url,

@@ -129,6 +129,11 @@ class Listener:
         return f"{self.scheme}://127.0.0.1:{self._port}"
 
     @property
+    def address(self) -> tuple | None:
+        server = self._server
+        return tuple(server.server_address[:2]) if server is not None else None
+
+    @property
     def running(self) -> bool:
         return self._server is not None
 
