@@ -96,7 +96,7 @@ import pandas as pd
 from .errors import ConfigurationError
 
 __all__ = [
-    "Scenario", "BenchResult", "run", "standard_scenarios", "region_scenarios",
+    "Scenario", "Identities", "BenchResult", "run", "standard_scenarios", "region_scenarios",
     "parallel_scenarios", "acquirer_scenarios", "summarize", "ratios", "speedup",
     "ACQUISITION_COLUMNS", "ROUND_TRIP_COLUMNS",
 ]
@@ -416,23 +416,58 @@ _SPEEDUP_COLUMNS = ["scenario", "concurrency", "n", "n_failed", "wall_s", "throu
 
 
 # --------------------------------------------------------------------------- the runner
-class _Identities:
-    """The apps and trusts a run needs, registered once per authority.
+@dataclass
+class Identities:
+    """Who the runner acquires as, and where.
 
-    ``app``: the confidential client of the vanilla flow and of leg 1;
-    ``leg2_app``: the app leg 2 acts as, with federated credentials trusting
-    ``app`` and the system-assigned managed identity.
+    Against the embedded authority :func:`run` registers these itself
+    (:meth:`register`). For a live target (a real app registration, a real
+    VM's managed identity) build one and pass ``identities=`` without an
+    authority: ``cloud=None`` means the public cloud. The runner cannot
+    inject delays there, so scenarios must have none.
+
+    ``certificate``: the app's lab Certificate with its private key (vanilla
+    and FIC leg 1). ``leg2_client_id``: the app that exchanges the assertion
+    (it needs a federated credential trusting the leg-1 identity).
+    ``managed_identity``: a ManagedIdentityId for the managed identity scenarios.
     """
 
-    def __init__(self, authority):
+    client_id: str | None = None
+    tenant_id: str | None = None
+    certificate: Any = None
+    leg2_client_id: str | None = None
+    managed_identity: Any = None
+    cloud: Any = None
+
+    @classmethod
+    def register(cls, authority) -> "Identities":
+        """Two fresh apps in the authority's directory; leg 2's app trusts the first app and the
+        system-assigned managed identity (federated credentials)."""
+        from .flows import ManagedIdentityId
+
         directory = authority.directory
         suffix = uuid.uuid4().hex[:6]
-        self.app = directory.register_app(f"bench-app-{suffix}")
-        self.leg2_app = directory.register_app(f"bench-leg2-{suffix}")
-        from .flows import ManagedIdentityId
-        self.mi = ManagedIdentityId.system_assigned()
-        directory.add_federated_credential(self.leg2_app, trusted=self.app)
-        directory.add_federated_credential(self.leg2_app, trusted=self.mi)
+        app = directory.register_app(f"bench-app-{suffix}")
+        leg2 = directory.register_app(f"bench-leg2-{suffix}")
+        mi = ManagedIdentityId.system_assigned()
+        directory.add_federated_credential(leg2, trusted=app)
+        directory.add_federated_credential(leg2, trusted=mi)
+        return cls(app.client_id, app.tenant_id, app.certificate, leg2.client_id, mi, authority.cloud)
+
+    def check(self, scenarios: Sequence[Scenario]) -> None:
+        """Refuse, before any request, a scenario these identities cannot run."""
+        need_app = any(s.identity == "confidential_client" for s in scenarios)
+        if need_app and not (self.client_id and self.tenant_id and self.certificate is not None):
+            raise ConfigurationError("A confidential-client scenario needs client_id, tenant_id and certificate.",
+                                     fix="Pass Identities(client_id=..., tenant_id=..., certificate=...).")
+        if any(s.flow == "two_leg" for s in scenarios) and not (self.leg2_client_id and self.tenant_id):
+            raise ConfigurationError("A two-leg scenario needs the leg-2 app (leg2_client_id).",
+                                     cause="FIC leg 2 is a confidential client with a federated credential "
+                                           "trusting the leg-1 identity.",
+                                     fix="Pass Identities(leg2_client_id=..., tenant_id=...).")
+        if any(s.identity == "managed_identity" for s in scenarios) and self.managed_identity is None:
+            raise ConfigurationError("A managed identity scenario needs managed_identity=.",
+                                     fix="Pass Identities(managed_identity=ManagedIdentityId.system_assigned()).")
 
 
 class _Client:
@@ -441,7 +476,7 @@ class _Client:
     ``acquire()`` returns ``[(leg, TokenResult), ...]`` in call order.
     """
 
-    def __init__(self, scenario: Scenario, ids: _Identities, cloud):
+    def __init__(self, scenario: Scenario, ids: Identities, cloud):
         from .flows import FicLeg1Acquirer, FicLeg2Exchanger, MtlsPopTokenAcquirer
 
         self.scenario = scenario
@@ -450,19 +485,19 @@ class _Client:
         if scenario.flow == "vanilla":
             if scenario.identity == "confidential_client":
                 self.acquirer = MtlsPopTokenAcquirer.for_confidential_client(
-                    ids.app.client_id, ids.app.tenant_id, ids.app.certificate, cloud=cloud,
+                    ids.client_id, ids.tenant_id, ids.certificate, cloud=cloud,
                     region=scenario.region)
             else:
-                self.acquirer = MtlsPopTokenAcquirer.for_managed_identity(ids.mi, cloud=cloud)
+                self.acquirer = MtlsPopTokenAcquirer.for_managed_identity(ids.managed_identity, cloud=cloud)
             self.leg1 = self.leg2 = None
         else:
             if scenario.identity == "confidential_client":
                 self.leg1 = FicLeg1Acquirer.for_confidential_client(
-                    ids.app.client_id, ids.app.tenant_id, ids.app.certificate, cloud=cloud,
+                    ids.client_id, ids.tenant_id, ids.certificate, cloud=cloud,
                     region=scenario.region)
             else:
-                self.leg1 = FicLeg1Acquirer.for_managed_identity(ids.mi, cloud=cloud)
-            self.leg2 = FicLeg2Exchanger.create(ids.leg2_app.client_id, ids.leg2_app.tenant_id,
+                self.leg1 = FicLeg1Acquirer.for_managed_identity(ids.managed_identity, cloud=cloud)
+            self.leg2 = FicLeg2Exchanger.create(ids.leg2_client_id, ids.tenant_id,
                                                 cloud=cloud, region=scenario.region)
             self.acquirer = None
 
@@ -596,7 +631,7 @@ def _timed(fn):
 
 
 def _one(recorder: _Recorder, scenario: Scenario, name: str, iteration: int, warmup: bool, thread: int,
-         client: _Client | None, ids: _Identities, cloud) -> _Client | None:
+         client: _Client | None, ids: Identities, cloud) -> _Client | None:
     """One recorded acquisition.
 
     ``client=None``: build a new client first (its construction timed as
@@ -635,13 +670,16 @@ def _one(recorder: _Recorder, scenario: Scenario, name: str, iteration: int, war
 class _Plan:
     """One scenario inside a run: its name, the authority delays it needs, its clients."""
 
-    def __init__(self, recorder: _Recorder, scenario: Scenario, name: str, authority, ids: _Identities,
+    def __init__(self, recorder: _Recorder, scenario: Scenario, name: str, authority, ids: Identities,
                  cloud):
         self.recorder, self.scenario, self.name = recorder, scenario, name
         self.authority, self.ids, self.cloud = authority, ids, cloud
         self.clients: list[_Client | None] = [None] * int(scenario.concurrency)
 
     def apply_delays(self) -> None:
+        if self.authority is None:       # a live target: nothing to inject (checked by run())
+            self.recorder.delays[self.name] = {}
+            return
         _apply_delays(self.authority, self.scenario)
         reported = self.authority.delays() if hasattr(self.authority, "delays") else {}
         self.recorder.delays[self.name] = dict(reported)
@@ -721,8 +759,9 @@ def _close(client: _Client | None) -> None:
             pass
 
 
-def _listener_map(authority) -> Callable[[str], str]:
-    """endpoint URL -> the authority listener that serves it ("login", "mtls:westus3", ...)."""
+def _listener_map(cloud) -> Callable[[str], str]:
+    """endpoint URL -> the listener (local) or host role (live) that serves it:
+    "login", "mtls", "mtls:<region>", "imds", "resource", else "other"."""
     bases = {}
 
     def add(url, name):
@@ -730,16 +769,24 @@ def _listener_map(authority) -> Callable[[str], str]:
             parts = urlsplit(url)
             bases[(parts.scheme, parts.hostname, parts.port)] = name
 
-    add(getattr(authority, "login_url", None), "login")
-    add(getattr(authority, "mtls_url", None), "mtls")
-    for region, url in (getattr(authority, "regional_urls", None) or {}).items():
+    add(getattr(cloud, "login_url", None), "login")
+    add(getattr(cloud, "mtls_url", None), "mtls")
+    for region, url in (getattr(cloud, "regional_mtls_urls", None) or {}).items():
         add(url, f"mtls:{region}")
-    add(getattr(authority, "imds_url", None), "imds")
-    add(getattr(authority, "resource_url", None), "resource")
+    add(getattr(cloud, "imds_url", None), "imds")
+    add(getattr(cloud, "resource_url", None), "resource")
 
     def listener_of(endpoint: str) -> str:
         parts = urlsplit(endpoint)
-        return bases.get((parts.scheme, parts.hostname, parts.port), "other")
+        found = bases.get((parts.scheme, parts.hostname, parts.port))
+        if found:
+            return found
+        host = parts.hostname or ""
+        if host.startswith("mtlsauth."):          # live: MSAL's login.X -> mtlsauth.X rule
+            return "mtls"
+        if ".mtlsauth." in host:
+            return f"mtls:{host.split('.', 1)[0]}"
+        return "other"
 
     return listener_of
 
@@ -766,13 +813,20 @@ def _unique_names(scenarios: Sequence[Scenario]) -> list[str]:
 
 
 def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, authority=None,
-        warmup: int = 1, progress: bool = True, interleave: bool = True) -> BenchResult:
+        identities: Identities | None = None, warmup: int = 1, progress: bool = True,
+        interleave: bool = True) -> BenchResult:
     """Run each scenario ``iterations`` times and return every acquisition as rows.
 
-    ``authority``: a running :class:`~mtlspop_lab.authority.LocalAuthority`;
-    when None, one is started for the run and closed after it. The run
-    registers two apps (and federated credentials) in its directory, sets the
-    injected delays per scenario, and resets every delay to 0 at the end.
+    Targets:
+    - ``authority``: a running :class:`~mtlspop_lab.authority.LocalAuthority`.
+      The run registers two apps (and federated credentials) in its directory
+      unless ``identities`` is given, sets each scenario's injected delays,
+      and resets every delay to 0 at the end.
+    - neither: a LocalAuthority is started for the run and closed after it.
+    - ``identities`` only: whatever ``identities.cloud`` points at (None: the
+      live public cloud). Nothing can be injected there: scenarios must have
+      no delay. Not exercised against Azure by the lab's tests.
+
     ``warmup`` throwaway cold acquisitions per scenario are recorded with
     ``warmup=True``. ``progress`` shows a tqdm bar (a widget in notebooks).
 
@@ -783,30 +837,45 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
     run one batch after another and ``batch_wall_ms`` gives their throughput.
     """
     scenarios = [scenarios] if isinstance(scenarios, Scenario) else list(scenarios)
-    if not scenarios:
-        raise ConfigurationError("No scenario to run.", fix="Pass bench.standard_scenarios() or a list of Scenario.")
+    if not scenarios or not all(isinstance(s, Scenario) for s in scenarios):
+        raise ConfigurationError("No scenario to run, or something that is not a Scenario.",
+                                 fix="Pass bench.standard_scenarios() or a list of bench.Scenario.")
     if int(iterations) < 1:
         raise ConfigurationError(f"iterations must be >= 1, got {iterations!r}.",
                                  fix="Pass how many acquisitions to measure per scenario.")
     if int(warmup) < 0:
-        raise ConfigurationError(f"warmup must be >= 0, got {warmup!r}.")
+        raise ConfigurationError(f"warmup must be >= 0, got {warmup!r}.", fix="Pass 0 or more.")
     iterations, warmup = int(iterations), int(warmup)
-    own = authority is None
+    if authority is None and identities is not None:
+        delayed = [s.label for s in scenarios if s.delay_ms or s.listener_delays or s.handshake_delay]
+        if delayed:
+            raise ConfigurationError(
+                f"Delays cannot be injected on this target ({', '.join(delayed)}).",
+                cause="Only the embedded authority can add a server-side delay per round trip.",
+                fix="Use delay_ms=0 and no listener_delays, or run against a LocalAuthority.")
+        identities.check(scenarios)
+    own = authority is None and identities is None
     if own:
         from .authority import LocalAuthority
         regions = sorted({s.region for s in scenarios if s.region}) or ["westus3", "eastus2"]
         authority = LocalAuthority(regions=tuple(regions))
     try:
-        cloud = authority.cloud
+        if identities is None:
+            identities = Identities.register(authority)
+        if authority is not None and identities.cloud is None:
+            identities = dataclasses.replace(identities, cloud=authority.cloud)
+        cloud = identities.cloud
+        if cloud is None:
+            from .cloud import Cloud
+            cloud = Cloud.public()
         target = "embedded authority" if getattr(cloud, "is_local", False) else "live cloud"
         names = _unique_names(scenarios)
         primes = sum(s.concurrency for s in scenarios if s.state in ("warm_connection", "cache_hit"))
         total = len(scenarios) * (iterations + warmup) + primes
         run_id = uuid.uuid4().hex[:8]
         started_at = _dt.datetime.now(_dt.timezone.utc)
-        recorder = _Recorder(run_id, target, _listener_map(authority), total, progress)
-        ids = _Identities(authority)
-        plans = [_Plan(recorder, s, n, authority, ids, cloud) for s, n in zip(scenarios, names)]
+        recorder = _Recorder(run_id, target, _listener_map(cloud), total, progress)
+        plans = [_Plan(recorder, s, n, authority, identities, cloud) for s, n in zip(scenarios, names)]
         interleaved = interleave and len(plans) > 1 and all(s.concurrency == 1 for s in scenarios)
         try:
             for plan in plans:
@@ -822,13 +891,15 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
             for plan in plans:
                 plan.close()
             recorder.close()
-            authority.set_delay(0.0, listener="all")
+            if authority is not None:
+                authority.set_delay(0.0, listener="all")
         acquisitions = _typed(pd.DataFrame(recorder.acq_rows), ACQUISITION_COLUMNS) \
             if recorder.acq_rows else empty_acquisitions()
         round_trips = _typed(pd.DataFrame(recorder.rt_rows), ROUND_TRIP_COLUMNS) \
             if recorder.rt_rows else empty_round_trips()
         acquisitions = acquisitions.sort_values(["started_s"], kind="stable").reset_index(drop=True)
-        meta = {"run_id": run_id, "target": target, "started_at": started_at.isoformat(),
+        meta = {"run_id": run_id, "target": target, "cloud": cloud.describe(),
+                "started_at": started_at.isoformat(),
                 "wall_s": time.perf_counter() - recorder.t0, "iterations": iterations, "warmup": warmup,
                 "interleaved": interleaved,
                 "scenarios": [dataclasses.asdict(s) | {"name": n} for s, n in zip(scenarios, names)],

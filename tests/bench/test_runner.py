@@ -240,3 +240,47 @@ def test_handshake_delay_is_paid_once_more_by_new_tls_connections(fresh_authorit
     assert (rts["elapsed_ms"] >= rts["injected_delay_ms"]).all()
     trace = fresh_authority.trace
     assert sum(e.injected_delay_ms for e in trace) == pytest.approx(rts["injected_delay_ms"].sum())
+
+
+def test_identities_without_an_authority_run_where_their_cloud_points(authority):
+    """The code path a live target takes (no delay injection, caller's own identities), pointed at
+    the embedded authority's endpoints so it runs offline."""
+    app = authority.directory.register_app("bench-own-app")
+    ids = bench.Identities(app.client_id, app.tenant_id, app.certificate, cloud=authority.cloud)
+    authority.set_delay(2)   # set by the caller, not by the run: it must leave it alone
+    result = bench.run([bench.Scenario(), bench.Scenario(state="cache_hit")], 2, identities=ids,
+                       warmup=0, progress=False)
+    acq = result.acquisitions
+    assert (acq["outcome"] == "ok").all()
+    assert set(acq["target"]) == {"embedded authority"}
+    assert authority.delays()["mtls"] == 2.0
+    assert set(result.round_trips["injected_delay_ms"]) == {0.0}   # the run injected nothing itself
+    assert set(result.round_trips["listener"]) <= {"mtls"}
+
+
+def test_identities_that_cannot_run_a_scenario_are_refused_before_any_request():
+    from mtlspop_lab.certs import Certificate
+    from mtlspop_lab.errors import ConfigurationError
+
+    cert = Certificate.create_self_signed("CN=bench-refusal")
+    ids = bench.Identities("11111111-2222-3333-4444-555555555555", "contoso.onmicrosoft.com", cert)
+    with pytest.raises(ConfigurationError) as info:
+        bench.run(bench.Scenario(delay_ms=20), 1, identities=ids, progress=False)
+    assert "cannot be injected" in str(info.value)
+    with pytest.raises(ConfigurationError) as info:
+        bench.run(bench.Scenario(flow="two_leg"), 1, identities=ids, progress=False)
+    assert "leg2_client_id" in info.value.fix
+    with pytest.raises(ConfigurationError) as info:
+        bench.run(bench.Scenario(identity="managed_identity"), 1, identities=ids, progress=False)
+    assert "managed_identity" in info.value.fix
+
+
+def test_live_endpoints_are_named_by_msal_host_rule():
+    from mtlspop_lab.cloud import Cloud
+
+    listener_of = bench._listener_map(Cloud.public())
+    assert listener_of("https://login.microsoftonline.com/t/oauth2/v2.0/token") == "login"
+    assert listener_of("https://mtlsauth.microsoft.com/t/oauth2/v2.0/token") == "mtls"
+    assert listener_of("https://westus3.mtlsauth.microsoft.com/t/oauth2/v2.0/token") == "mtls:westus3"
+    assert listener_of("http://169.254.169.254/metadata/identity/getplatformmetadata") == "imds"
+    assert listener_of("https://graph.microsoft.com/v1.0/me") == "other"
