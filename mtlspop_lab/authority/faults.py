@@ -22,7 +22,11 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError
+from .imds import imds_error
+from .oauth_errors import oauth_error
+from .server import Request, Response
 
+MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1>An upstream proxy answered.</body></html>"
 KINDS = ("status", "slow", "reset", "malformed_json", "bearer_downgrade")
 LISTENER_GROUPS = ("all", "login", "mtls", "regional", "imds", "resource")
 
@@ -53,6 +57,11 @@ class Fault:
     retry_after: float | None = None
     delay_ms: float = 3000.0
     path_contains: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the trace names it: ``status 503``, ``reset``, ``bearer_downgrade``..."""
+        return f"{self.kind} {self.status}" if self.kind == "status" else self.kind
 
     def eligible(self, listener: str, path: str) -> bool:
         if not listener_matches(self.listener, listener):
@@ -99,3 +108,27 @@ class FaultPlan:
     def pending(self) -> list[Fault]:
         with self._lock:
             return [Fault(**vars(f)) for f in self._faults]
+
+
+def fault_response(fault: Fault, request: Request, *, imds: bool) -> Response | None:
+    """The answer that replaces the service's for ``status``, ``reset`` and ``malformed_json``.
+
+    None for the kinds that let the service answer (``slow`` after its wait,
+    ``bearer_downgrade`` with a flag).
+    """
+    info = {"fault": fault.label}
+    if fault.kind == "status":
+        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+        if imds:
+            response = imds_error(fault.status, "service_unavailable" if fault.status >= 500 else "throttled",
+                                  f"Injected fault: HTTP {fault.status}.", **info)
+            response.headers.update(headers)
+            return response
+        return oauth_error("server_error", f"Injected fault: the service answered HTTP {fault.status}.",
+                           request, status=fault.status, headers=headers, **info)
+    if fault.kind == "reset":
+        return Response(0, reset=True, info={**info, "error": "connection reset (injected)"})
+    if fault.kind == "malformed_json":
+        return Response(200, MALFORMED_BODY, {"Content-Type": "application/json"},
+                        info={**info, "error": "malformed JSON (injected)"})
+    return None

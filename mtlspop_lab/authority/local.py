@@ -40,10 +40,9 @@ from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, check_region
 from ..errors import ConfigurationError
 from .directory import Directory
-from .faults import Fault, FaultPlan, check_listener_selector, listener_matches
+from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER
-from .imds import Imds, imds_error
-from .oauth_errors import oauth_error
+from .imds import Imds
 from .resource_api import ResourceApi
 from .server import Listener, Request, Response
 from .signing import Signer, access_token_claims
@@ -51,7 +50,6 @@ from .token_service import TokenService
 from .trace import Trace
 
 IMDS_MODES = ("v2", "v1_only", "absent")
-_MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1>An upstream proxy answered.</body></html>"
 
 
 class LocalAuthority:
@@ -329,46 +327,20 @@ class LocalAuthority:
         return self.signer.mint(claims)
 
     # -- routing with faults ---------------------------------------------------------------
-    def _apply_fault(self, request: Request, listener: Listener, imds: bool):
-        """A Response when a fault answers instead of the service; else (downgrade, fault name, delay)."""
+    def _serve(self, request: Request, service, *, imds: bool = False) -> Response:
+        """Call ``service(request, downgrade)`` unless a pending fault answers instead."""
         fault = self._faults.take(request.listener, request.path)
         if fault is None:
-            return False, None, 0.0
-        name = f"{fault.kind}" + (f" {fault.status}" if fault.kind == "status" else "")
-        if fault.kind == "status":
-            headers = {}
-            if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
-            if imds:
-                response = imds_error(fault.status, "service_unavailable" if fault.status >= 500 else "throttled",
-                                      f"Injected fault: HTTP {fault.status}.")
-                response.headers.update(headers)
-            else:
-                response = oauth_error("server_error", f"Injected fault: the service answered HTTP {fault.status}.",
-                                       request, status=fault.status, headers=headers)
-            response.info["fault"] = name
-            return response
-        if fault.kind == "reset":
-            return Response(0, reset=True, info={"fault": name, "error": "connection reset (injected)"})
-        if fault.kind == "malformed_json":
-            return Response(200, _MALFORMED_BODY, {"Content-Type": "application/json"},
-                            info={"fault": name, "error": "malformed JSON (injected)"})
+            return service(request, False)
+        replaced = fault_response(fault, request, imds=imds)
+        if replaced is not None:
+            return replaced
         if fault.kind == "slow":
-            listener.wait(fault.delay_ms / 1000.0)
-            return False, name, fault.delay_ms
-        return fault.kind == "bearer_downgrade", name, 0.0
-
-    def _serve(self, request: Request, service, *, imds: bool = False) -> Response:
-        listener = self._listeners[request.listener]
-        outcome = self._apply_fault(request, listener, imds)
-        if isinstance(outcome, Response):
-            return outcome
-        downgrade, fault_name, slow_ms = outcome
-        response = service(request, downgrade)
-        if fault_name:
-            response.info["fault"] = fault_name
-        if slow_ms:
-            response.info["_injected_delay_ms"] = slow_ms
+            self._listeners[request.listener].wait(fault.delay_ms / 1000.0)
+        response = service(request, fault.kind == "bearer_downgrade")
+        response.info["fault"] = fault.label
+        if fault.kind == "slow":
+            response.info["_injected_delay_ms"] = fault.delay_ms
         return response
 
     def _route_token(self, request: Request) -> Response:
