@@ -14,6 +14,7 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -58,11 +59,15 @@ def baseline(token: str, certificate: Certificate) -> bool:
     return claims["cnf"]["x5t#S256"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def rate(call, seconds: float) -> tuple[float, int]:
-    """Median calls/s over 5 rounds of about ``seconds`` / 5 each."""
-    number = max(1, int(seconds / 5 / max(timeit.timeit(call, number=50) / 50, 1e-9)))
-    rounds = [number / timeit.timeit(call, number=number) for _ in range(5)]
-    return statistics.median(rounds), number * 5
+def measure(rows, seconds: float, rounds: int = 7) -> dict:
+    """Median calls/s per row; rounds interleave the rows so machine load hits all alike."""
+    numbers = {name: max(1, int(seconds / rounds / max(timeit.timeit(call, number=50) / 50, 1e-9)))
+               for name, call in rows}
+    samples = {name: [] for name, _ in rows}
+    for _ in range(rounds):
+        for name, call in rows:
+            samples[name].append(numbers[name] / timeit.timeit(call, number=numbers[name]))
+    return {name: (statistics.median(values), numbers[name] * rounds) for name, values in samples.items()}
 
 
 def main(argv=None) -> int:
@@ -85,11 +90,11 @@ def main(argv=None) -> int:
         ("check_binding, other cert (diagnosis)", lambda: check_binding(token, other)),
         ("check_binding, PEM text cert", lambda: check_binding(token, cert.pem)),
     ]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"token: {len(token)} chars, {len(decoded.claims)} claims; one core, single thread; "
-          f"median of 5 rounds")
+          f"median of 7 interleaved rounds; load average {load:.1f} on {os.cpu_count()} CPUs")
     results = {}
-    for name, call in rows:
-        per_s, n = rate(call, args.seconds)
+    for name, (per_s, n) in measure(rows, args.seconds * len(rows)).items():
         results[name] = per_s
         print(f"  {name:<40} {per_s:>10,.0f} calls/s   (n={n:,})")
     main_rate = results["check_binding, bound"]
