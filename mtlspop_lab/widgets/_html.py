@@ -35,9 +35,10 @@ def esc(value) -> str:
     return html.escape(redact_text(str(value)), quote=True)
 
 
-def badge(text: str, tone: str) -> str:
-    """An inline label such as ``✔ bound``: symbol + word + colour."""
-    symbol, border, bg, fg = TONES[tone]
+def badge(text: str, tone: str, symbol: str | None = None) -> str:
+    """An inline label such as ``✔ bound``: symbol + word + colour (``symbol`` overrides the tone's)."""
+    default, border, bg, fg = TONES[tone]
+    symbol = default if symbol is None else symbol
     return (f"<span class='mtlspop-badge mtlspop-{tone}' style='display:inline-block;"
             f"border:1px solid {border};background:{bg};color:{fg};border-radius:10px;"
             f"padding:0 8px;font-weight:600;white-space:nowrap'>{symbol} {esc(text)}</span>")
