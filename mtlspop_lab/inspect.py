@@ -1205,11 +1205,16 @@ def _fetch_jwks(url: str, ca_bundle: Any, timeout: float) -> dict:
 
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise ConfigurationError("jwks_url must be an http(s) URL.", fix="Pass the jwks_uri.")
+    if ca_bundle is not None and not (isinstance(ca_bundle, (str, os.PathLike))
+                                      and os.path.isfile(ca_bundle)):
+        raise ConfigurationError("ca_bundle must be the path of an existing PEM file.",
+                                 cause=f"Got {_shown_path(ca_bundle) if isinstance(ca_bundle, (str, os.PathLike)) else type(ca_bundle).__name__}.",
+                                 fix="Pass the CA bundle that verifies the JWKS server (e.g. authority.ca_bundle).")
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies must not override verify=
     try:
         response = session.get(url, verify=os.fspath(ca_bundle) if ca_bundle else True, timeout=timeout)
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError, ValueError) as exc:
         raise TokenValidationError(f"The JWKS could not be fetched from {_clip(url, 200)} "
                                    f"({type(exc).__name__}).",
                                    cause="The server is unreachable, slow, or its TLS certificate is "

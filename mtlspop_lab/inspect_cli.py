@@ -18,7 +18,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .errors import LabError, TokenFormatError
+from .errors import ConfigurationError, LabError, TokenFormatError
 from .inspect import MAX_TOKEN_CHARS, check_binding, explain_claims, verify_token
 
 
@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                          audience=args.audience, issuer=args.issuer)
             valid = (True, "signature, times" + (", audience" if args.audience else "")
                      + (", issuer" if args.issuer else "") + " verified")
+        except ConfigurationError as exc:  # a wrong option, not an invalid token
+            print(f"mtlspop-lab inspect: {exc}", file=sys.stderr)
+            return 2
         except LabError as exc:
             valid = (False, exc.message)
     if args.json:

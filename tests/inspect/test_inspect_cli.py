@@ -109,6 +109,7 @@ def test_jwks_file_verification(files, bound_token, rsa_key, make_token, capsys)
     ["{broken json", "--cert", "CERT"],
     ["BINARY", "--cert", "CERT"],
     ["TOKEN", "--cert", "CERT", "--jwks", "/nonexistent/jwks.json"],
+    ["TOKEN", "--cert", "CERT", "--jwks", "https://127.0.0.1:9/keys", "--ca-bundle", "/nonexistent/ca.pem"],
 ])
 def test_bad_input_exits_2(argv, files, bound_token, capsys):
     binary = files["dir"] / "binary.bin"

@@ -210,3 +210,18 @@ def test_now_can_be_pinned(make_token, jwks):
     exp = decode_token(token).claims["exp"]
     assert verify_token(token, jwks, now=exp - 10).verified
     _refused("token_expired", token, jwks, now=exp + 3600)
+
+
+@pytest.mark.parametrize("url, ca_bundle", [("https://127.0.0.1:9/keys", "/nonexistent/ca.pem"),
+                                            ("https://127.0.0.1:9/keys", 123),
+                                            ("http://[::1", None), ("ftp://example/keys", None)])
+def test_bad_jwks_url_arguments(url, ca_bundle, make_token):
+    from mtlspop_lab.errors import LabError
+    with pytest.raises(LabError):
+        verify_token(make_token(), jwks_url=url, ca_bundle=ca_bundle, timeout=2)
+
+
+def test_jwks_url_with_untrusted_tls_is_refused(make_token, authority):
+    """The lab authority's JWKS over https without its CA: the TLS check fails, typed."""
+    url = f"{authority.login_url}/{authority.tenant_id}/discovery/v2.0/keys"
+    _refused("jwks_fetch_failed", make_token(), jwks_url=url, timeout=5)
