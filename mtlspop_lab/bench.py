@@ -13,10 +13,14 @@ Vocabulary (the ``state`` label):
 ``cold``
     a new acquirer (empty token cache) and a new connection (new TLS
     handshake): what the first call of a fresh process pays. Constructing the
-    acquirer is part of the cost (``setup_ms``).
+    acquirer is part of the cost (``setup_ms``). For a managed identity's PoP
+    token the process-wide IMDS v2 certificate is forgotten too (it owns the
+    kept-alive mTLS connection), so a cold acquisition mints one: platform
+    metadata, an RSA-2048 key and CSR, issuecredential, then the token.
 ``warm_connection``
     the acquirer's transport and its kept-alive connection are reused, but the
-    token cache is bypassed, so every acquisition goes to the identity provider.
+    token cache is bypassed (emptied before the call, outside the timing), so
+    every acquisition goes to the identity provider.
 ``cache_hit``
     a second (or later) acquisition on the same acquirer for the same resource:
     served from the cache, no round trip. The priming acquisition is recorded
@@ -27,7 +31,11 @@ Vocabulary (the ``state`` label):
     hit the cache). Compared with ``cold`` ("re-created each time").
 
 One run returns a :class:`BenchResult` with two tidy frames. Every iteration is
-recorded, failures included (``outcome`` is the exception type's name).
+recorded, failures included (``outcome`` is the exception type's name). Round
+trips are collected with :func:`mtlspop_lab.transport.record` around each
+acquisition, so a failed one keeps the requests it made. Single-thread
+scenarios are interleaved round by round (see :func:`run`), so a busy machine
+slows both sides of a ratio alike; the run's load average is in ``meta``.
 
 ``acquisitions`` -- one row per acquisition (see :data:`ACQUISITION_COLUMNS`):
 
