@@ -1350,6 +1350,8 @@ def _compact_json(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
     except (TypeError, ValueError):
         return repr(value)
+    except RecursionError:
+        return "<JSON nested too deeply to show>"
 
 
 def _json_type(value: Any) -> str:
