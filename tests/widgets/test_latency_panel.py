@@ -1,0 +1,74 @@
+"""LatencyPanel, headless: each experiment measured for real, tables with n, charts, errors."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from mtlspop_lab.authority import LocalAuthority
+from mtlspop_lab.widgets import LatencyPanel
+from mtlspop_lab.widgets.latency import scenarios_for
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize("experiment, rows, ratio", [
+    ("standard", 6, "two-leg / vanilla"),
+    ("region", 2, "westus3 / global"),
+    ("acquirer", 2, "acquirer reused / re-created"),
+    ("parallel", 3, "Parallel speed-up"),
+])
+def test_each_experiment_shows_percentiles_ratios_and_a_chart(authority, experiment, rows, ratio):
+    panel = LatencyPanel(authority, experiment=experiment, iterations=2, delay_ms=2)
+    panel.concurrency.value = 4
+    panel.run_button.click()
+    assert panel.last_error is None, panel.status.value
+    summary = panel.result.summary()
+    assert len(summary) == rows and (summary["n"] == 2).all() and (summary["n_failed"] == 0).all()
+    table = text(panel.table.value)
+    for name in summary["scenario"]:
+        assert name in table
+    assert "p50" in table and "p99" in table and "injected delay" in table and "2 ms" in table
+    assert ratio in text(panel.ratios.value)
+    (output,) = panel.chart.outputs
+    assert base64.b64decode(output["data"]["image/png"]).startswith(PNG)
+    assert authority.delays() and all(ms == 0 for ms in authority.delays().values()), "delays reset after a run"
+
+
+def test_the_delay_and_region_reach_the_scenarios():
+    (regional, global_) = scenarios_for("region", delay_ms=40, region="eastus2", concurrency=1)
+    assert regional.region == "eastus2" and global_.region is None
+    assert regional.delay_for("mtls:eastus2") == 10 and regional.delay_for("mtls") == 40
+    threads = [s.concurrency for s in scenarios_for("parallel", delay_ms=0, region="x", concurrency=6)]
+    assert threads == [1, 2, 4, 6]
+    assert all(s.delay_ms == 15 for s in scenarios_for("standard", delay_ms=15, region="x", concurrency=1))
+
+
+def test_parallel_with_one_thread_is_a_readable_error(authority):
+    panel = LatencyPanel(authority, experiment="parallel", iterations=1)
+    panel.concurrency.value = 1
+    panel.run_button.click()
+    assert "concurrency_too_low" in panel.status.value and "Set concurrency to 2 or more" in panel.status.value
+    assert panel.result is None and panel.table.value == "" and panel.chart.outputs == ()
+
+
+def test_run_button_is_disabled_while_measuring(authority):
+    panel = LatencyPanel(authority, experiment="acquirer", iterations=1, delay_ms=0)
+    seen = []
+    panel.run_button.observe(lambda change: seen.append(change.new), names="disabled")
+    panel.run_button.click()
+    assert seen == [True, False] and panel.result is not None
+
+
+def test_a_closed_authority_says_what_to_do():
+    authority = LocalAuthority()
+    panel = LatencyPanel(authority)
+    authority.close()
+    panel.run_button.click()
+    assert "authority_closed" in panel.status.value
