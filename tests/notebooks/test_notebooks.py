@@ -1,0 +1,110 @@
+"""Every notebook runs top to bottom offline, leaves nothing running, and shows no secret.
+
+Each notebook is executed with nbclient on a python3 kernel, in a temporary
+copy of ``notebooks/`` (outputs never go back into the repository), with a
+60 s timeout per cell. Then every output (text, HTML, Mermaid, errors) is
+scanned with :func:`mtlspop_lab.redact.contains_secret`: a complete signed JWT
+or a PEM private key anywhere fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from mtlspop_lab.redact import contains_secret
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+EXPECTED = ["00_start_here", "01_vanilla", "02_fic_two_leg", "03_binding_and_replay",
+            "04_latency_and_cache", "05_troubleshooting", "06_live_azure"]
+
+# Appended to the temporary copy: proves the notebook closed every authority it started.
+_LEAK_CHECK = """
+import gc, json
+from mtlspop_lab.authority import LocalAuthority
+_open = [a for a in gc.get_objects() if isinstance(a, LocalAuthority) and not a.closed]
+print(json.dumps({"open_authorities": len(_open)}))
+"""
+
+
+def kernel_env() -> dict:
+    """The kernel imports this checkout, installed or not."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    return env
+
+
+def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
+    shutil.copytree(NOTEBOOK_DIR, workdir, dirs_exist_ok=True)
+    path = workdir / f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(_LEAK_CHECK))
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(workdir)}})
+    client.execute(env=kernel_env(), cwd=str(workdir))
+    return nb
+
+
+def all_output_text(nb: nbformat.NotebookNode) -> list[str]:
+    """Every string a reader could see or copy from the outputs, per output."""
+    texts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            texts.append(json.dumps(output))  # text/plain, text/html, text/vnd.mermaid, widget state...
+    texts.append(json.dumps(nb.metadata.get("widgets", {})))
+    return texts
+
+
+def test_the_seven_notebooks_exist():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_has_no_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: a code cell was committed with outputs"
+            assert cell.execution_count is None, f"{path.name}: execution counts were committed"
+    assert "widgets" not in nb.metadata, f"{path.name}: widget state was committed"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_teaches_with_text_a_panel_and_code(path):
+    nb = nbformat.read(path, as_version=4)
+    markdown = [c for c in nb.cells if c.cell_type == "markdown"]
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert markdown and markdown[0].source.startswith("# "), "each notebook opens with a title"
+    assert "import mtlspop_lab as lab" in code
+    if path.stem != "06_live_azure":
+        assert "Panel(" in code, "each workshop notebook shows a panel"
+    if "LocalAuthority(" in code:
+        assert "authority.close()" in code, "a notebook that starts an authority closes it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_offline_and_shows_no_secret(path, tmp_path):
+    started = time.perf_counter()
+    nb = execute(path.stem, tmp_path / "nb")
+    elapsed = time.perf_counter() - started
+    print(f"{path.stem}: executed in {elapsed:.1f} s")
+
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    leaks = [text[:200] for text in all_output_text(nb) if contains_secret(text)]
+    assert leaks == [], f"{path.stem}: a complete token or private key is in the outputs"
+    leak_check = nb.cells[-1].outputs[0]["text"]
+    assert json.loads(leak_check) == {"open_authorities": 0}, f"{path.stem} left an authority running"
+    # the notebook really did something: at least one output besides the leak check
+    assert sum(len(c.get("outputs", [])) for c in nb.cells[:-1]) > 0
