@@ -16,20 +16,28 @@ import pytest
 from mtlspop_lab.authority import LocalAuthority
 
 
+_SESSION_AUTHORITIES: list = []
+
+
 @pytest.fixture(scope="session")
 def authority():
     with LocalAuthority() as lab_authority:
+        _SESSION_AUTHORITIES.append(lab_authority)
         yield lab_authority
 
 
 @pytest.fixture(autouse=True)
 def _reset_shared_authority(request):
-    """Give each test that uses the session authority a clean trace and default knobs."""
+    """Give each test that uses the session authority a clean trace and default knobs.
+
+    Only this file's session authority is touched: a directory that overrides
+    ``authority`` with a fixture of its own keeps its knobs across its tests.
+    """
     if "authority" not in request.fixturenames:
         yield
         return
     shared = request.getfixturevalue("authority")
-    if not isinstance(shared, LocalAuthority):     # a directory overrode the fixture with its own object
+    if not any(shared is a for a in _SESSION_AUTHORITIES):
         yield
         return
     shared.clear_trace()

@@ -214,3 +214,20 @@ def test_fresh_authority_fixture_is_independent(fresh_authority, authority):
     assert fresh_authority.tenant_id != authority.tenant_id
     assert fresh_authority.jwks["keys"][0]["kid"] != authority.jwks["keys"][0]["kid"]
     assert fresh_authority.directory.apps == []
+
+
+def test_shared_fixture_left_dirty_here(authority, app, session_for):
+    """Turns every knob and leaves it; the next test checks the shared fixture reset them."""
+    authority.set_delay(7, "all")
+    authority.inject_fault("status", count=5, listener="login")
+    authority.set_imds_mode("v1_only")
+    authority.set_token_lifetime(99)
+    assert _pop(session_for(app.certificate), authority, app).ok
+    assert authority.trace
+
+
+def test_shared_fixture_was_reset_before_this_test(authority):
+    assert authority.trace == []
+    assert set(authority.delays().values()) == {0.0}
+    assert authority.pending_faults == [] and authority.imds_mode == "v2"
+    assert authority.token_lifetime_s == 3600
