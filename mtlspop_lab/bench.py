@@ -352,6 +352,7 @@ COMPARISONS: tuple[tuple[str, str, Any, Any], ...] = (
     ("acquirer reused / re-created", "state", "reused", "cold"),
     ("regional / global", "region", "*", "global"),
     ("PoP / Bearer", "token", "pop", "bearer"),
+    ("managed identity / app", "identity", "managed_identity", "confidential_client"),
 )
 
 

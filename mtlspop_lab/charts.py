@@ -93,8 +93,11 @@ def caption_text(acquisitions: pd.DataFrame, scenarios: Sequence[str] | None = N
     delays = list(dict.fromkeys(frame["delay"].astype(str))) or ["none"]
     targets = list(dict.fromkeys(frame["target"].astype(str))) or ["unknown"]
     failed = int((frame["outcome"] != "ok").sum())
-    parts = [n_text, f"injected delay: {' | '.join(delays)} per round trip",
-             f"target: {', '.join(targets)}"]
+    if targets == ["live cloud"]:     # nothing is injected on a real network: say so, not "0 ms"
+        delay_text = "injected delay: none (real network latency)"
+    else:
+        delay_text = f"injected delay: {' | '.join(delays)} per round trip"
+    parts = [n_text, delay_text, f"target: {', '.join(targets)}"]
     if failed:
         parts.append(f"{failed} failed acquisitions not plotted")
     return " · ".join(parts)

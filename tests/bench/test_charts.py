@@ -128,3 +128,13 @@ def test_dashboard_and_png_repr(result):
     text = _all_text(fig)
     assert "ECDF" in text and "whiskers 5-95" in text and "speed-up" in text
     assert "embedded authority" in _caption(fig)
+
+
+def test_a_live_run_is_captioned_as_such(result):
+    live = result.acquisitions.assign(target="live cloud")
+    caption = _caption(charts.ecdf(live))
+    assert "target: live cloud" in caption
+    assert "injected delay: none (real network latency)" in caption
+    failed = result.acquisitions.copy()
+    failed.loc[failed.index[~failed["warmup"]][0], "outcome"] = "TransportError"
+    assert "1 failed acquisitions not plotted" in _caption(charts.boxplot(failed))

@@ -149,7 +149,8 @@ def test_ratios_pair_scenarios_that_differ_in_one_label(result):
     summary = result.summary().set_index("scenario")
     comparisons = set(table["comparison"])
     assert {"two-leg / vanilla", "cache hit / cold", "warm connection / cold",
-            "acquirer reused / re-created", "westus3 / global", "PoP / Bearer"} <= comparisons
+            "acquirer reused / re-created", "westus3 / global", "PoP / Bearer",
+            "managed identity / app"} <= comparisons
     for _, row in table.iterrows():
         num, den = summary.loc[row["numerator"]], summary.loc[row["denominator"]]
         assert row["ratio_p50"] == pytest.approx(num["p50_ms"] / den["p50_ms"])
