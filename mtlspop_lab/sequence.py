@@ -6,9 +6,12 @@ service, a certificate presented in the TLS handshake). Drawing the round
 trips that really happened, taken from :attr:`TokenResult.round_trips`,
 makes that visible and honest: a cache hit draws no arrow at all.
 
-:class:`SequenceDiagram` offers both ``text/vnd.mermaid`` (rendered natively
-by JupyterLab 4.1+) and ``text/html`` (a numbered list, for classic Notebook,
-VS Code, nbconvert), so every front end shows something readable.
+:class:`SequenceDiagram` displays as ``text/vnd.mermaid`` (drawn natively by
+JupyterLab 4.1+) with a ``text/plain`` numbered list for front ends without
+Mermaid. The HTML fallback (:meth:`SequenceDiagram.html`, or
+``display(diagram.as_html())``) is not in the display bundle on purpose:
+JupyterLab ranks ``text/html`` above ``text/vnd.mermaid`` and would never draw
+the diagram.
 Nothing secret is drawn: endpoints are already redacted by the transport,
 and a certificate appears as the first characters of its x5t#S256.
 """
@@ -190,7 +193,19 @@ class SequenceDiagram:
         return f"<SequenceDiagram {len(self.steps)} round trips>"
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return {"text/vnd.mermaid": self.mermaid(), "text/html": self.html(), "text/plain": str(self)}
+        return {"text/vnd.mermaid": self.mermaid(), "text/plain": str(self)}
+
+    def as_html(self) -> "_Html":
+        """The HTML step list as a displayable object (for front ends without Mermaid)."""
+        return _Html(self.html())
+
+
+class _Html:
+    def __init__(self, markup: str):
+        self.markup = markup
+
+    def _repr_html_(self) -> str:
+        return self.markup
 
 
 def sequence_diagram(*results, title: str = "") -> SequenceDiagram:
