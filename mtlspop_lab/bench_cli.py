@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import pathlib
 import sys
 
 import pandas as pd
@@ -104,11 +105,31 @@ def report(result) -> str:
     return "\n".join(lines)
 
 
+def check_outputs(args) -> None:
+    """Fail before the run, not after a minute of measuring, on an output that cannot be written."""
+    from .errors import ConfigurationError
+
+    for option, path, suffixes in (("--out", args.out, (".csv",)),
+                                   ("--plot", args.plot, (".png", ".svg", ".pdf")),
+                                   ("--breakdown", args.breakdown, (".png", ".svg", ".pdf"))):
+        if not path:
+            continue
+        target = pathlib.Path(path)
+        if target.suffix.lower() not in suffixes:
+            raise ConfigurationError(f"{option} {path!r}: unsupported file type.",
+                                     fix=f"Use a name ending in {' or '.join(suffixes)}.")
+        folder = target.parent if str(target.parent) else pathlib.Path(".")
+        if not folder.is_dir():
+            raise ConfigurationError(f"{option} {path!r}: the folder {str(folder)!r} does not exist.",
+                                     fix="Create it first, or write to an existing folder.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from . import bench, charts
 
+        check_outputs(args)
         scenarios = scenarios_for(args)
         result = bench.run(scenarios, args.iterations, warmup=args.warmup, progress=not args.no_progress)
     except LabError as exc:

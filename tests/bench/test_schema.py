@@ -119,3 +119,11 @@ def test_cli_suites_select_the_scenarios():
 def test_cli_handshake_delay_applies_to_every_scenario():
     args = bench_cli.build_parser().parse_args(["--suite", "all", "--handshake-delay"])
     assert all(s.handshake_delay for s in bench_cli.scenarios_for(args))
+
+
+def test_cli_refuses_unwritable_outputs_before_measuring(tmp_path, capsys):
+    assert bench_cli.main(["--plot", str(tmp_path / "missing" / "x.png"), "--no-progress"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert bench_cli.main(["--plot", str(tmp_path / "x.gif"), "--no-progress"]) == 2
+    assert "unsupported file type" in capsys.readouterr().err
+    assert bench_cli.main(["--out", str(tmp_path / "x.xlsx"), "--no-progress"]) == 2
