@@ -36,7 +36,7 @@ CAPTION_GID = "mtlspop-caption"
 _COMPONENTS = (("tls_handshake_ms", "TLS handshake", "#4c72b0"),
                ("injected_ms", "injected delay (simulated network)", "#dd8452"),
                ("server_ms", "rest of round trip (server work, transfer)", "#55a868"),
-               ("client_ms", "client (msal, JWTs, keys, setup)", "#8172b3"))
+               ("client_ms", "client (msal, JWTs, key generation, setup)", "#8172b3"))
 
 
 class LabFigure(Figure):
@@ -188,24 +188,36 @@ def time_breakdown(acquisitions: pd.DataFrame, round_trips: pd.DataFrame, *,
     ax_rt, ax_comp = fig.subplots(1, 2, sharey=True)
     keys = ["run_id", "scenario", "iteration", "thread"]
     rts = round_trips.merge(ok[keys], on=keys, how="inner") if len(ok) else round_trips.iloc[0:0]
-    steps = list(dict.fromkeys(rts["step"])) if len(rts) else []
-    cmap = _colors(len(steps) + 1)
+    steps = list(dict.fromkeys(rts.sort_values("rt_index", kind="stable")["step"])) if len(rts) else []
+    color_of = dict(zip(steps, _colors(len(steps))))
     y = np.arange(len(names))
-    left = np.zeros(len(names))
-    for i, step in enumerate(steps):
-        widths = np.array([rts.loc[(rts["scenario"] == n) & (rts["step"] == step), "elapsed_ms"].sum()
-                           / max(1, int((ok["scenario"] == n).sum())) for n in names])
-        ax_rt.barh(y, widths, left=left, color=cmap[i], label=step, edgecolor="white", linewidth=0.5)
-        left += widths
-    outside = np.array([max(0.0, ok.loc[ok["scenario"] == n, "total_ms"].mean() - left[j])
-                        for j, n in enumerate(names)])
-    ax_rt.barh(y, outside, left=left, color="#bbbbbb", label="outside HTTP (client, setup)",
-               edgecolor="white", linewidth=0.5)
+    drawn: set[str] = set()
+    for j, name in enumerate(names):
+        n_ok = max(1, int((ok["scenario"] == name).sum()))
+        mine = rts[rts["scenario"] == name]
+        # this scenario's own order of requests (IMDS before token, leg 1 before leg 2)
+        order = mine.groupby("step")["rt_index"].median().sort_values(kind="stable").index
+        left = 0.0
+        for step in order:
+            width = mine.loc[mine["step"] == step, "elapsed_ms"].sum() / n_ok
+            ax_rt.barh(j, width, left=left, color=color_of[step], edgecolor="white", linewidth=0.5,
+                       label=None if step in drawn else step)
+            drawn.add(step)
+            left += width
+        outside = max(0.0, ok.loc[ok["scenario"] == name, "total_ms"].mean() - left)
+        ax_rt.barh(j, outside, left=left, color="#bbbbbb", edgecolor="white", linewidth=0.5,
+                   label=None if "outside" in drawn else "outside HTTP (client work, key generation, setup)")
+        drawn.add("outside")
     ax_rt.set_yticks(y, [f"{n} (n={int((ok['scenario'] == n).sum())})" for n in names])
     ax_rt.invert_yaxis()
     ax_rt.set_xlabel("ms per acquisition (mean), by round trip")
     ax_rt.set_title("by round trip")
-    ax_rt.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    handles, labels = ax_rt.get_legend_handles_labels()
+    rank = {label: i for i, label in enumerate(steps)}
+    pairs = sorted(zip(handles, labels), key=lambda hl: rank.get(hl[1], len(rank)))  # "outside" last
+    if pairs:
+        ax_rt.legend(*zip(*pairs), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2,
+                     frameon=False)
 
     per_scenario = ok.groupby("scenario").agg(total_ms=("total_ms", "mean"), http_ms=("http_ms", "mean"),
                                               tls_handshake_ms=("tls_handshake_ms", "mean"),
@@ -290,6 +302,11 @@ def _value_label(value: str) -> str:
 
 
 def _colors(n: int):
+    """Distinct colours without the palettes' greys (grey means "outside HTTP")."""
     from matplotlib import colormaps
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(max(n, 1))]
+    if n <= 9:
+        cmap = colormaps["tab10"]
+        return [cmap(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)][:max(n, 1)]
+    cmap = colormaps["tab20"]
+    palette = [cmap(i) for i in range(20) if i not in (14, 15)]
+    return [palette[i % len(palette)] for i in range(n)]
