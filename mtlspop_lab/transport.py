@@ -280,14 +280,21 @@ class Transport:
         self.close()
 
     # -- the loop ---------------------------------------------------------------------------
-    def request(self, method: str, url: str, *, leg: str | None = None, **kwargs) -> requests.Response:
+    def request(self, method: str, url: str, *, leg: str | None = None, retry=None,
+                **kwargs) -> requests.Response:
         """Send with retries; record each attempt. Returns the last response or raises the
-        last ``requests`` exception (msal expects those)."""
+        last ``requests`` exception (msal expects those).
+
+        Redirects are never followed: token endpoints and IMDS do not redirect, and following
+        one would re-send a client assertion or a token to wherever ``Location`` points.
+        ``retry`` overrides this transport's policy for one call.
+        """
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         kwargs.pop("verify", None)   # trust lives in the SSLContext, never per call
+        kwargs["allow_redirects"] = False
         leg = leg or _current_leg()
-        policy = self.retry
+        policy = retry or self.retry
         deadline = time.monotonic() + policy.max_total_s
         delay_ms = 0.0
         attempt = 0
@@ -347,10 +354,9 @@ class Transport:
         if not self.expect_json or response.status_code != 200:
             return False
         try:
-            json.loads(response.text)
+            return not isinstance(json.loads(response.text), dict)   # token services answer objects
         except ValueError:
             return True
-        return False
 
     def _retryable_response(self, response) -> bool:
         from .flows.retry import RETRYABLE_STATUS

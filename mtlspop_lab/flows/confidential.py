@@ -33,12 +33,13 @@ import time
 import msal
 
 from ..cloud import Cloud, check_tenant
-from ..errors import TokenTypeMismatchError
+from ..errors import AuthorityError, TokenTypeMismatchError
+from ..redact import redact_text
 from ..transport import Transport
 from .cache import CacheKey, TokenCache
 from .diagnose import authority_error
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache, call_msal
-from .result import TokenResult, expiry_from
+from .result import TokenResult, expiry_from, lifetime_seconds
 from .retry import RetryPolicy
 
 MTLS_POP = "mtls_pop"
@@ -62,8 +63,13 @@ def last_status(trips) -> int | None:
 def result_from_token_response(payload: dict, *, asked_pop: bool, certificate, endpoint: str,
                                trips, resource: str, **fields) -> TokenResult:
     """Check an OAuth token answer and build a TokenResult (raises typed errors)."""
+    if not isinstance(payload, dict):
+        raise malformed_answer(endpoint, "it is not a JSON object", status=last_status(trips))
     if "access_token" not in payload:
         raise authority_error(payload, status=last_status(trips), endpoint=endpoint)
+    problem = token_payload_problem(payload)
+    if problem:
+        raise malformed_answer(endpoint, problem, status=last_status(trips))
     token_type = str(payload.get("token_type") or "Bearer")
     if asked_pop and token_type.lower() != MTLS_POP:
         raise TokenTypeMismatchError(
@@ -83,6 +89,28 @@ def result_from_token_response(payload: dict, *, asked_pop: bool, certificate, e
         binding_certificate=certificate.public_only() if asked_pop else None,
         _credential=certificate if asked_pop else None,
         resource=resource, scope=scope_for(resource), round_trips=tuple(trips), **fields)
+
+
+def token_payload_problem(payload: dict) -> str | None:
+    """What is wrong with a successful-looking token answer, or None."""
+    token = payload.get("access_token")
+    if not isinstance(token, str) or not token.strip():
+        return "access_token is missing, empty or not a string"
+    if len(token) > 64_000 or any(c.isspace() for c in token):
+        return "access_token is not a compact token"
+    if payload.get("token_type") is not None and not isinstance(payload.get("token_type"), str):
+        return "token_type is not a string"
+    if "expires_in" in payload and lifetime_seconds(payload["expires_in"]) is None:
+        return "expires_in is not a number of seconds between 0 and a year"
+    return None
+
+
+def malformed_answer(endpoint: str, problem: str, *, status: int | None = None) -> AuthorityError:
+    return AuthorityError(
+        f"The token endpoint {redact_text(endpoint)} answered with an unusable token response: {problem}.",
+        cause="A faulty or impostor server, a proxy, or a protocol mismatch produced the answer.",
+        fix="Check the authority URL and that nothing intercepts the connection; retry later.",
+        code="malformed_response", status=status)
 
 
 class _MsalApp:

@@ -114,7 +114,7 @@ def aadsts_of(payload: dict) -> int | None:
     if isinstance(codes, list) and codes:
         try:
             return int(codes[0])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             pass
     match = _AADSTS_RE.search(str(payload.get("error_description", "")))
     return int(match.group(1)) if match else None

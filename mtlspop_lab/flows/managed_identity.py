@@ -51,11 +51,12 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from ..certs import Certificate
 from ..cloud import Cloud, LIVE_IMDS_URL
-from ..errors import AuthorityError, LabError, ManagedIdentityError
+from ..errors import AuthorityError, LabError, ManagedIdentityError, TokenTypeMismatchError
 from ..redact import redact_text
 from ..transport import Transport, is_connect_failure, transport_error
 from .cache import CacheKey, TokenCache
-from .confidential import MTLS_POP, result_from_token_response, scope_for
+from .confidential import (MTLS_POP, malformed_answer, result_from_token_response, scope_for,
+                           token_payload_problem)
 from .diagnose import imds_error
 from .identity import ManagedIdentityId
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache
@@ -98,6 +99,18 @@ class ImdsRoute:
 
     def close(self):
         self.transport.close()
+
+
+def _text(value) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _bad_imds_answer(problem: str, code: str = "invalid_imds_response") -> ManagedIdentityError:
+    return ManagedIdentityError(
+        f"IMDS answered with something unusable: {problem}.",
+        cause="A faulty IMDS, or something else answering at the IMDS address (a proxy, an impostor).",
+        fix="Retry; if it persists check what listens at the IMDS address (169.254.169.254 on Azure).",
+        code=code)
 
 
 def _unreachable(identity: ManagedIdentityId, base: str) -> ManagedIdentityError:
@@ -206,6 +219,9 @@ class ManagedIdentityFlow:
                 code="managed_identity_source_not_imds")
         self.retry = retry
         self.timeout = timeout
+        # the PoP token request goes to the token service: the same read timeout as IMDS calls,
+        # but never a shorter connect timeout than the confidential client's
+        self.token_timeout = timeout
         self.min_certificate_lifetime = min_certificate_lifetime
         imds_retry = retry or RetryPolicy()
         imds_retry = RetryPolicy(max_attempts=imds_retry.max_attempts, base_delay_s=imds_retry.base_delay_s,
@@ -268,17 +284,27 @@ class ManagedIdentityFlow:
             if is_connect_failure(exc):
                 raise _unreachable(self.identity, self.base) from None
             raise transport_error(exc, self.cloud.imds_token_url(), what="IMDS") from None
-        except json.JSONDecodeError:
-            raise ManagedIdentityError("IMDS answered with a body that is not JSON (after retries).",
-                                       cause="A faulty IMDS or a proxy in the way.",
-                                       fix="Retry; check that nothing intercepts 169.254.169.254.",
-                                       code="malformed_response") from None
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:   # JSON errors included
+            # msal trusts IMDS's answer shape (json.loads, .get, int(expires_in))
+            raise _bad_imds_answer(f"the token answer could not be read ({type(exc).__name__})",
+                                   "malformed_response") from None
         mine = trips[mark:]
+        if not isinstance(payload, dict):
+            raise _bad_imds_answer("the token answer is not a JSON object", "malformed_response")
         if "access_token" not in payload:
             status = mine[-1].status if mine else None
             raise imds_error(payload, status=status, identity=str(self.identity),
                              endpoint=self.cloud.imds_token_url())
+        problem = token_payload_problem(payload)
+        if problem:
+            raise _bad_imds_answer(problem, "malformed_response")
         token_type = str(payload.get("token_type") or "Bearer")
+        if token_type.lower() != "bearer":
+            raise TokenTypeMismatchError(
+                f"You asked IMDS v1 for a Bearer token, but received {token_type}.",
+                cause="IMDS v1 issues Bearer tokens only; the answer does not come from a real IMDS.",
+                fix="Check what answers at the IMDS address.", error="token_type_mismatch",
+                code="token_type_mismatch")
         return TokenResult(access_token=payload["access_token"], token_type=token_type,
                            expires_on=expiry_from(payload.get("expires_in")), resource=resource,
                            scope=resource, identity=self.describe(), flow=flow, round_trips=tuple(mine),
@@ -321,7 +347,9 @@ class ManagedIdentityFlow:
                 fix="Request a Bearer token (use_pop=False), or run on a host with IMDS v2 / use a "
                     "confidential client with a certificate for PoP.",
                 code="mtls_pop_token_not_supported_in_imds_v1")
-        if status != 200 or not isinstance(meta, dict):
+        if status == 200 and not isinstance(meta, dict):
+            raise _bad_imds_answer("getplatformmetadata's answer is not a JSON object")
+        if status != 200:
             raise imds_error(meta if isinstance(meta, dict) else {}, status=status,
                              identity=str(self.identity))
         if "imds" not in str(headers.get("Server", "")).lower():
@@ -330,25 +358,41 @@ class ManagedIdentityFlow:
                 cause="Something other than IMDS answered at the metadata address.",
                 fix="Check for a proxy or a local service bound to the IMDS address.",
                 code="invalid_imds_response")
-        client_id, tenant_id = meta.get("clientId"), meta.get("tenantId")
-        if not client_id or not tenant_id:
-            raise ManagedIdentityError("getplatformmetadata did not return clientId and tenantId.",
-                                       code="invalid_imds_response")
+        client_id, tenant_id, cuid = meta.get("clientId"), meta.get("tenantId"), meta.get("cuId")
+        if not _text(client_id) or not _text(tenant_id):
+            raise _bad_imds_answer("getplatformmetadata did not return clientId and tenantId as strings")
+        if cuid is not None and not isinstance(cuid, dict):
+            raise _bad_imds_answer("getplatformmetadata's cuId is not an object")
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        csr = base64.b64encode(build_csr(key, client_id, tenant_id, meta.get("cuId") or {})).decode("ascii")
+        try:
+            csr_der = build_csr(key, client_id, tenant_id, cuid or {})
+        except ValueError:
+            raise _bad_imds_answer("clientId/tenantId cannot be written into a certificate request") from None
+        csr = base64.b64encode(csr_der).decode("ascii")
         status, issued, _ = self._imds_json("POST", "/metadata/identity/issuecredential", None,
                                             body={"csr": csr})
-        if status != 200 or not isinstance(issued, dict):
+        if status == 200 and not isinstance(issued, dict):
+            raise _bad_imds_answer("the issuecredential answer is not a JSON object")
+        if status != 200:
             raise imds_error(issued if isinstance(issued, dict) else {}, status=status,
                              identity=str(self.identity))
         missing = [f for f in ("client_id", "tenant_id", "certificate", "identity_type",
-                               "mtls_authentication_endpoint") if not issued.get(f)]
+                               "mtls_authentication_endpoint") if not _text(issued.get(f))]
         if missing:
-            raise ManagedIdentityError(f"issuecredential answer lacks {', '.join(missing)}.",
-                                       cause="IMDS returned an incomplete credential.",
-                                       fix="Retry; if it persists, report the IMDS version.",
-                                       code="invalid_imds_response")
-        cert = Certificate(x509.load_der_x509_certificate(base64.b64decode(issued["certificate"])), key)
+            raise _bad_imds_answer(f"the issuecredential answer lacks {', '.join(missing)} (as strings)")
+        endpoint = urlsplit(issued["mtls_authentication_endpoint"].strip())
+        if endpoint.scheme != "https" or not endpoint.hostname:
+            raise ManagedIdentityError(
+                "IMDS gave a non-HTTPS mtls_authentication_endpoint; the PoP token request was not sent.",
+                cause="The PoP token request must go over mutual TLS; a plain-http endpoint would send it "
+                      "in clear text without the certificate.",
+                fix="Check what answers at the IMDS address (an impostor or a misconfigured proxy).",
+                code="insecure_mtls_endpoint")
+        try:
+            issued_x509 = x509.load_der_x509_certificate(base64.b64decode(issued["certificate"], validate=True))
+        except (ValueError, TypeError):
+            raise _bad_imds_answer("the issued certificate is not base64 DER") from None
+        cert = Certificate(issued_x509, key)    # CertificateError when it is not over the CSR's key
         transport = Transport(certificate=cert, ca_bundle=self.cloud.ca_bundle, retry=self.retry,
                               name=f"mi-mtls:{issued['client_id'][:8]}")
         return IssuedCredential(cert, issued["client_id"], issued["tenant_id"],
@@ -364,7 +408,8 @@ class ManagedIdentityFlow:
                    "return-client-request-id": "true", "x-client-SKU": "mtlspop-lab",
                    "x-ms-lib-capability": "retry-after, h429"}
         try:
-            response = credential.transport.post(endpoint, data=data, headers=headers)
+            response = credential.transport.post(endpoint, data=data, headers=headers, timeout=self.token_timeout,
+                                                 retry=self.retry)
         except requests.exceptions.SSLError as exc:
             # MSAL.NET re-mints on a TLS failure too: surface it as invalid_client for one re-mint
             raise AuthorityError("The mTLS handshake with the token endpoint failed.", error="invalid_client",
@@ -374,10 +419,7 @@ class ManagedIdentityFlow:
         try:
             payload = response.json()
         except ValueError:
-            raise AuthorityError(f"The token endpoint {endpoint} answered with a body that is not JSON.",
-                                 cause="A gateway or faulty server returned a malformed response.",
-                                 fix="Retry later.", code="malformed_response",
-                                 status=response.status_code) from None
+            raise malformed_answer(endpoint, "the body is not JSON", status=response.status_code) from None
         return result_from_token_response(
             payload, asked_pop=True, certificate=credential.certificate, endpoint=endpoint,
             trips=trips[mark:], resource=resource, identity=self.describe(),

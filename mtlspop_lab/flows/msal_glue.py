@@ -78,4 +78,18 @@ def call_msal(fn, *, endpoint: str, what: str = "The token request"):
                       f"(msal: {text[:300]})",
                 fix="Check the tenant id ('Directory (tenant) ID') and the cloud you target.",
                 code="tenant_not_found") from None
-        raise
+        raise unusable_answer(endpoint, what, exc) from None
+    except (KeyError, AttributeError, TypeError, IndexError) as exc:
+        # msal trusts the shape of what servers send (discovery documents, token answers);
+        # an answer of the wrong shape surfaces as one of these from inside msal.
+        raise unusable_answer(endpoint, what, exc) from None
+
+
+def unusable_answer(endpoint: str, what: str, exc: BaseException) -> AuthorityError:
+    return AuthorityError(
+        f"{what} at {redact_text(endpoint)} got an answer msal could not use "
+        f"({type(exc).__name__}: {redact_text(str(exc))[:120]}).",
+        cause="The server's discovery document or token answer does not have the expected shape "
+              "(a faulty server, a proxy page, or not an OAuth authority at all).",
+        fix="Check the authority URL and the tenant; retry later if the service is degraded.",
+        code="malformed_response")

@@ -124,10 +124,23 @@ class TokenResult:
         return f"<table><caption>TokenResult</caption>{rows}</table>"
 
 
-def expiry_from(expires_in, now: float | None = None) -> _dt.datetime:
-    """An aware UTC datetime from an ``expires_in`` that may be a string (IMDS, Entra)."""
+MAX_LIFETIME_S = 366 * 24 * 3600.0
+
+
+def lifetime_seconds(expires_in) -> float | None:
+    """``expires_in`` as seconds (it may be a string, as IMDS and Entra send it); None when it is
+    not a finite number between 0 and a year."""
+    if isinstance(expires_in, bool):
+        return None
     try:
         seconds = float(expires_in)
-    except (TypeError, ValueError):
-        seconds = 3600.0
-    return _dt.datetime.fromtimestamp((now or time.time()) + seconds, _dt.timezone.utc)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if 0 <= seconds <= MAX_LIFETIME_S else None
+
+
+def expiry_from(expires_in, now: float | None = None) -> _dt.datetime:
+    """An aware UTC datetime from ``expires_in`` (an hour when it is missing or unusable)."""
+    seconds = lifetime_seconds(expires_in)
+    return _dt.datetime.fromtimestamp((now or time.time()) + (3600.0 if seconds is None else seconds),
+                                      _dt.timezone.utc)
