@@ -285,3 +285,25 @@ def test_live_endpoints_are_named_by_msal_host_rule():
     assert listener_of("https://westus3.mtlsauth.microsoft.com/t/oauth2/v2.0/token") == "mtls:westus3"
     assert listener_of("http://169.254.169.254/metadata/identity/getplatformmetadata") == "imds"
     assert listener_of("https://graph.microsoft.com/v1.0/me") == "other"
+
+
+def test_cold_managed_identity_mints_and_warm_reuses_its_certificate(fresh_authority):
+    scenarios = [bench.Scenario(identity="managed_identity"),
+                 bench.Scenario(identity="managed_identity", state="warm_connection")]
+    result = bench.run(scenarios, 2, authority=fresh_authority, warmup=0, progress=False)
+    assert result.meta["interleaved"] is False        # interleaving would make the warm one cold
+    rts = result.round_trips[~result.round_trips["warmup"]]
+    cold_steps = rts[rts["state"] == "cold"].groupby("iteration")["step"].apply(list).tolist()
+    assert all(steps == ["token: getplatformmetadata", "token: issuecredential", "token: token"]
+               for steps in cold_steps)
+    warm = rts[rts["state"] == "warm_connection"]
+    assert list(warm["step"]) == ["token: token"] * 2 and not warm["new_connection"].any()
+
+
+def test_parallel_cold_managed_identity_threads_share_one_minted_certificate(fresh_authority):
+    result = bench.run(bench.Scenario(identity="managed_identity", concurrency=3), 6,
+                       authority=fresh_authority, warmup=0, progress=False)
+    acq = result.acquisitions
+    assert (acq["outcome"] == "ok").all(), acq["outcome"].tolist()
+    issued = result.round_trips["step"].eq("token: issuecredential").sum()
+    assert issued == 1     # minted once per batch: threads racing the first mint wait for it
