@@ -1,0 +1,191 @@
+"""Concurrency soak: 8 threads x 500 acquisitions across identities and flows, with random faults.
+
+Shared acquirers (as the seed advises: create once, reuse), one per flow:
+confidential client PoP and Bearer, managed identity Bearer (IMDS v1) and PoP
+(IMDS v2), FIC leg 1 + leg 2 PoP and Bearer, and the SAMI both ways; four
+resources. Each thread draws (seeded) a flow and a resource per iteration; with
+small probabilities it also injects a one-shot fault on that flow's token
+listener (503, 429, reset, malformed JSON, a slow answer, a Bearer downgrade)
+or empties that flow's cache, so real fetches happen under contention.
+
+The mix (seeded, so stable): about 90% of the acquisitions are cache hits (with a shared cache the
+first caller of a key fetches and the others wait for it or find it fresh);
+the rest reach the authority, some of them through a fault. See the printed
+summary (``pytest -s``).
+
+Checked: every token is for the resource asked, from the expected client, of
+the requested type and, when PoP, bound to the expected certificate (``cnf``
+equals the binding certificate, which is the identity's); every exception is a
+``LabError``; the token requests the authority saw are exactly one clean request per
+fetched token plus the requests the injected faults spoiled.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+import time
+
+import pytest
+
+from mtlspop_lab.errors import LabError, TokenTypeMismatchError
+from mtlspop_lab.flows import FicLeg1Acquirer, MtlsPopTokenAcquirer, RetryPolicy
+from mtlspop_lab.inspect import decode_token
+
+from reliability_support import GRAPH, STORAGE, TOKEN_PATH, VAULT, World
+
+THREADS, PER_THREAD, SEED = 8, 500, 20261126
+ATTEMPTS = 3
+RESOURCES = (GRAPH, VAULT, STORAGE, "api://mtlspop-lab-api")
+P_FAULT, P_CLEAR = 0.006, 0.02
+FAULTS = (("status", {"status": 503}), ("status", {"status": 429, "retry_after": 0}), ("reset", {}),
+          ("malformed_json", {}), ("slow", {"delay_ms": 600}), ("bearer_downgrade", {}))
+
+
+class Target:
+    """One shared client and what its tokens must look like."""
+
+    def __init__(self, name, acquire, cache, listener, token_path, use_pop, client_id, binding_check):
+        self.name, self.acquire, self.cache = name, acquire, cache
+        self.listener, self.token_path, self.use_pop = listener, token_path, use_pop
+        self.client_id, self.binding_check = client_id, binding_check
+
+
+def _targets(lab, world):
+    retry = RetryPolicy.fast(ATTEMPTS)
+    timeout = (2.0, 0.4)
+    app_x5t = world.app.certificate.x5t_s256
+    uami_cid = world.uami_record.client_id
+    sami_cid = lab.directory.system_assigned.client_id
+    targets, closers = [], []
+    for flow in World.FLOWS:
+        client = world.client(flow, retry=retry, timeout=timeout)
+        closers.append(client.close)
+        if flow.startswith("fic"):
+            leg1, leg2 = client._leg1, client._leg2
+
+            def acquire(resource, leg1=leg1, leg2=leg2, use_pop=client.use_pop):
+                assertion = leg1.acquire_assertion()
+                return [assertion, leg2.exchange_assertion_for_access_token(assertion, resource, use_pop=use_pop)]
+        else:
+            def acquire(resource, client=client):
+                return [client.acquire(resource)]
+        if flow == "mi_pop":
+            check = lambda cert, cid=uami_cid: f"CN={cid}" in cert.subject     # noqa: E731 - issued by IMDS v2
+        else:
+            check = lambda cert: cert.x5t_s256 == app_x5t                       # noqa: E731 - the app's (leg 1's)
+        targets.append(Target(flow, acquire, client.cache, world.token_listener(flow), world.token_path(flow),
+                              client.use_pop, world.expected_client_id(flow), check))
+    sami = MtlsPopTokenAcquirer.for_managed_identity(world.sami, cloud=lab.cloud, retry=retry, timeout=timeout)
+    closers.append(sami.close)
+    for use_pop in (False, True):
+        targets.append(Target(
+            f"sami_{'pop' if use_pop else 'bearer'}", lambda r, u=use_pop: [sami.acquire_token(r, use_pop=u)],
+            sami.cache, "regional" if use_pop else "imds", TOKEN_PATH if use_pop else "/metadata/identity/oauth2/token",
+            use_pop, sami_cid, lambda cert, cid=sami_cid: f"CN={cid}" in cert.subject))
+    return targets, closers
+
+
+def _check(target: Target, resource: str, result, problems: list) -> None:
+    claims = decode_token(result.access_token).claims
+    leg1 = result.flow == "fic_leg1"
+    expected_aud = "api://AzureADTokenExchange" if leg1 else resource
+    use_pop = True if leg1 else target.use_pop
+    client_id = target.client_id if not leg1 else claims.get("azp")
+    if claims.get("aud") != expected_aud or claims.get("azp") != client_id:
+        problems.append(f"{target.name}: token for {claims.get('aud')}/{claims.get('azp')}")
+    if use_pop:
+        cert = result.binding_certificate
+        if result.token_type != "mtls_pop" or cert is None:
+            problems.append(f"{target.name}: asked PoP, got {result.token_type}")
+        elif claims.get("cnf", {}).get("x5t#S256") != cert.x5t_s256 or not target.binding_check(cert):
+            problems.append(f"{target.name}: bound to the wrong certificate")
+    elif result.token_type != "Bearer" or result.binding_certificate is not None or "cnf" in claims:
+        problems.append(f"{target.name}: asked Bearer, got {result.token_type} with cnf={claims.get('cnf')}")
+
+
+def test_soak(lab, world):
+    targets, closers = _targets(lab, world)
+    for target in targets:                                         # discovery, IMDS v2 certificates, leg 1
+        target.acquire(STORAGE)
+        target.cache.clear()
+    lab.clear_trace()
+    outcomes = collections.Counter()
+    problems: list[str] = []
+    unexpected: list[BaseException] = []
+    errors: list[LabError] = []
+    lock = threading.Lock()
+    faults_injected = collections.Counter()
+    barrier = threading.Barrier(THREADS)
+
+    def worker(index: int):
+        rng = random.Random(SEED + index)
+        barrier.wait()
+        for _ in range(PER_THREAD):
+            target = rng.choice(targets)
+            resource = rng.choice(RESOURCES)
+            if rng.random() < P_FAULT:
+                kind, extra = rng.choice(FAULTS)
+                lab.inject_fault(kind, count=1, listener=target.listener, path_contains=target.token_path, **extra)
+                with lock:
+                    faults_injected[kind] += 1
+            if rng.random() < P_CLEAR:
+                target.cache.clear()
+            try:
+                results = target.acquire(resource)
+            except LabError as error:
+                with lock:
+                    errors.append(error)
+                    outcomes[f"error {type(error).__name__}"] += 1
+                continue
+            except BaseException as error:  # noqa: BLE001 - the test is about this
+                with lock:
+                    unexpected.append(error)
+                continue
+            found = []
+            for result in results:
+                _check(target, resource, result, found)
+            with lock:
+                problems.extend(found)
+                for result in results:
+                    outcomes[result.source] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,), name=f"soak-{i}") for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    elapsed = time.monotonic() - started
+    lab.clear_faults()
+    time.sleep(0.7)                                                # the last slow answers reach the trace
+    for close in closers:
+        close()
+
+    entries = [e for e in lab.trace if e.method != "TLS" and (
+        TOKEN_PATH in e.path or "/metadata/identity/oauth2/token" in e.path)]
+    faulted = [e for e in entries if e.fault]
+    # a downgrade fault on a Bearer request is harmless: that faulted request is the successful fetch
+    harmless = [e for e in faulted if e.fault == "bearer_downgrade" and "mtls_pop" not in (e.request_body or "")]
+    fetched = outcomes["identity_provider"]
+    print(f"\nsoak: {THREADS}x{PER_THREAD} in {elapsed:.1f} s; outcomes {dict(outcomes)}; faults "
+          f"{dict(faults_injected)}; token requests {len(entries)} (faulted {len(faulted)}, fetches {fetched})")
+    assert not any(t.is_alive() for t in threads)
+    assert unexpected == [], [f"{type(e).__name__}: {e}" for e in unexpected[:5]]
+    assert problems == [], problems[:10]
+    acquisitions = sum(outcomes.values())
+    assert acquisitions >= THREADS * PER_THREAD
+    assert outcomes["cache"] > acquisitions * 0.5 and fetched > 50        # both paths were exercised
+    assert sum(faults_injected.values()) > 5
+    assert all(isinstance(e, LabError) for e in errors)
+    # the request count is exactly accounted for: one clean request per fetched token, plus the
+    # requests the injected faults spoiled (each fault spoils at most one request)
+    assert len(entries) - len(faulted) + len(harmless) == fetched
+    assert len(faulted) <= sum(faults_injected.values())
+    assert len(entries) <= fetched + sum(faults_injected.values())
+    # failures only where a fault can cause one: a PoP request downgraded, or every attempt spoiled
+    harmful = len(faulted) - len(harmless)
+    assert (not errors) or harmful > 0
+    assert {type(e).__name__ for e in errors} <= {"TokenTypeMismatchError", "AuthorityError", "TransportError",
+                                                  "ManagedIdentityError"}
