@@ -316,10 +316,23 @@ class Certificate:
 
     def write_pem(self, cert_path: str | os.PathLike, key_path: str | os.PathLike | None = None, *,
                   password: str | bytes | None = None) -> None:
-        """Write the certificate, and the key with mode 0600 when ``key_path`` is given."""
-        Path(cert_path).write_text(self.pem)
-        if key_path is not None:
-            _write_private(Path(key_path), self.private_key_pem(password))
+        """Write the certificate, and the key with mode 0600 when ``key_path`` is given.
+
+        All or nothing: the key is written first, and when the certificate
+        cannot be written the key file is removed again.
+        """
+        key_data = self.private_key_pem(password) if key_path is not None else None
+        for path in (cert_path, key_path):
+            if path is not None:
+                _check_folder(Path(path))
+        if key_data is not None:
+            _write_private(Path(key_path), key_data)
+        try:
+            _write_file(Path(cert_path), self.pem.encode("ascii"))
+        except CertificateError:
+            if key_path is not None:
+                Path(key_path).unlink(missing_ok=True)
+            raise
 
     def to_pfx(self, password: str | bytes | None = None, name: str = "mtlspop-lab") -> bytes:
         """PKCS#12 bytes with the key (when present), encrypted with ``password``."""
@@ -328,7 +341,10 @@ class Certificate:
         return pkcs12.serialize_key_and_certificates(name.encode(), self._key, self._cert, None, enc)
 
     def write_pfx(self, path: str | os.PathLike, password: str | bytes | None = None) -> None:
-        _write_private(Path(path), self.to_pfx(password))
+        """Write a PKCS#12 file (with the key when held), mode 0600."""
+        data = self.to_pfx(password)
+        _check_folder(Path(path))
+        _write_private(Path(path), data)
 
     def load_into(self, context) -> None:
         """Load certificate and key into an ``ssl.SSLContext`` as its client/server identity.
@@ -456,9 +472,29 @@ def _as_bytes(data: str | bytes) -> bytes:
 
 
 def _as_password(password: str | bytes | None) -> bytes | None:
-    if password is None or password == "":
+    """Normalise a password; anything but text is refused before it reaches OpenSSL.
+
+    Why so strict: ``bytes(1234)`` is 1234 NUL bytes, and a NUL inside a
+    password makes cryptography's Rust layer panic (an exception that even
+    ``except Exception`` does not catch).
+    """
+    if password is None or password == "" or password == b"":
         return None
-    return password.encode("utf-8") if isinstance(password, str) else bytes(password)
+    if isinstance(password, str):
+        data = password.encode("utf-8", "surrogatepass")
+    elif isinstance(password, (bytes, bytearray)):
+        data = bytes(password)
+    else:
+        raise CertificateError(f"A password must be text, not {type(password).__name__}.",
+                               cause="A number or another object was passed as the password.",
+                               fix='Pass the password as a string, e.g. password="1234".',
+                               code="invalid_password")
+    if b"\x00" in data:
+        raise CertificateError("A password cannot contain a NUL character.",
+                               cause="The password text holds a '\\x00' character.",
+                               fix="Check how the password was read (a stray terminator?).",
+                               code="invalid_password")
+    return data
 
 
 def _load_pem_key(data: bytes, password: str | bytes | None) -> PrivateKey:
@@ -512,11 +548,33 @@ def _read_file(path, what: str) -> bytes:
                                cause=f"Got {type(path).__name__}.", fix="Pass a file path.") from None
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Create the file 0600 before writing, so no moment exists with wider rights."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _check_folder(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise CertificateError(f"The folder {os.fspath(path.parent)!r} does not exist.",
+                               cause="Files are written into an existing folder only.",
+                               fix="Create the folder first (Path(...).mkdir(parents=True)).")
+
+
+def _write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write to a temporary file beside ``path`` and rename it: never a half-written file.
+
+    The file is created with ``mode`` before any byte is written, so a key
+    file never exists with wider rights than 0600.
+    """
+    _check_folder(path)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise CertificateError(f"Cannot write {os.fspath(path)!r}: {exc.strerror or exc}.",
+                               cause="The folder is not writable or the disk is full.",
+                               fix="Choose a writable folder.") from None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """A secret file (key, PFX): mode 0600 from its first byte."""
+    _write_file(path, data, 0o600)

@@ -32,6 +32,7 @@ LIVE_IMDS_URL = "http://169.254.169.254"
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 
 _REGION_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
+_HOST_RE = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,17 @@ class Cloud:
     @classmethod
     def for_login_host(cls, host: str, *, imds_url: str = LIVE_IMDS_URL) -> "Cloud":
         """A live sovereign or custom cloud, named by its ``login.`` host."""
-        host = host.strip().lower()
-        if "//" in host:
-            host = urlsplit(host).hostname or ""
-        if not host:
-            raise ConfigurationError("Empty login host.", fix='Pass a host like "login.microsoftonline.us".')
+        text = host.strip().lower() if isinstance(host, str) else ""
+        try:
+            host = (urlsplit(text).hostname or "") if "//" in text else text.rstrip("/")
+        except ValueError:  # urlsplit: "Invalid IPv6 URL"
+            host = ""
+        if not _HOST_RE.fullmatch(host):
+            raise ConfigurationError(f"{str(text)[:80]!r} is not a login host name.",
+                                     cause="A host is dot-separated letters, digits and dashes, "
+                                           "without spaces, brackets or paths.",
+                                     fix='Pass a host like "login.microsoftonline.us".',
+                                     code="invalid_authority_host")
         return cls(name=host, login_url=f"https://{host}", imds_url=imds_url)
 
     @classmethod

@@ -146,3 +146,18 @@ def test_errors_carry_cause_and_fix():
     with pytest.raises(LabError) as info:
         Certificate.load_pem("/nonexistent/cert.pem")
     assert info.value.cause and info.value.fix and "fix:" in str(info.value)
+
+
+@pytest.mark.parametrize("password", [1234, 3.5, ["pw"], "a\x00b"])
+def test_odd_passwords_are_refused_before_openssl(rsa_cert, password):
+    with pytest.raises(CertificateError) as info:
+        Certificate.from_pfx(rsa_cert.to_pfx("pw"), password)
+    assert info.value.code == "invalid_password"
+
+
+def test_writes_into_a_missing_folder_leave_nothing_behind(tmp_path, rsa_cert):
+    with pytest.raises(CertificateError, match="does not exist"):
+        rsa_cert.write_pem(tmp_path / "c.pem", tmp_path / "missing" / "k.pem")
+    with pytest.raises(CertificateError, match="does not exist"):
+        rsa_cert.write_pfx(tmp_path / "missing" / "a.pfx", "pw")
+    assert list(tmp_path.iterdir()) == []

@@ -67,3 +67,9 @@ def test_public_cloud_defaults():
     assert cloud.imds_token_url() == "http://169.254.169.254/metadata/identity/oauth2/token"
     assert cloud.token_endpoint(TENANT) == f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
     assert not cloud.is_local and cloud.ca_bundle is None
+
+
+@pytest.mark.parametrize("host", ["[", "https://[", "login.[x]", "login.ex ample.com", "login.a\nb", "", None])
+def test_login_host_must_be_a_host_name(host):
+    with pytest.raises(ConfigurationError):
+        Cloud.for_login_host(host)
