@@ -169,8 +169,6 @@ class Scenario:
             if value not in allowed:
                 raise ConfigurationError(f"Unknown {what} {value!r} in a bench scenario.",
                                          fix=f"Use one of: {', '.join(allowed)}.")
-        if self.flow == "two_leg" and self.token not in TOKENS:
-            raise ConfigurationError("two_leg needs token 'pop' or 'bearer'.")
         if int(self.concurrency) < 1:
             raise ConfigurationError(f"concurrency must be >= 1, got {self.concurrency!r}.",
                                      fix="Pass the number of threads acquiring at the same time.")
