@@ -382,6 +382,50 @@ CASES = {
         401, b"<html>login required</html>", {"Content-Type": "text/html"}), use_pop=False), LabError, None),
     "response: 302 to elsewhere": ("response", lambda c: c.cc(lambda *a: as_answer(
         302, b"", {"Location": "https://127.0.0.1:1/elsewhere"})), LabError, None),
+    "response: JSON list": ("response", lambda c: c.cc(token_200([])), AuthorityError, "malformed_response"),
+    "response: JSON null": ("response", lambda c: c.cc(token_200(None)), AuthorityError, "malformed_response"),
+    "response: JSON string": ("response", lambda c: c.cc(token_200("hello")), AuthorityError,
+                              "malformed_response"),
+    "response: access_token a number": ("response", lambda c: c.cc(token_200(
+        {"access_token": 42, "token_type": "mtls_pop", "expires_in": 3599})), AuthorityError, "malformed_response"),
+    "response: access_token empty": ("response", lambda c: c.cc(token_200(
+        {"access_token": "", "token_type": "mtls_pop", "expires_in": 3599})), AuthorityError, "malformed_response"),
+    "response: expires_in 1e30": ("response", lambda c: c.cc(token_200(
+        {"access_token": c.good_token, "token_type": "mtls_pop", "expires_in": 10 ** 30})), AuthorityError,
+        "malformed_response"),
+    "response: discovery without token_endpoint": ("response", lambda c: _with_discovery(c, lambda p: as_answer(
+        200, {"issuer": "x", "authorization_endpoint": "https://x"})), AuthorityError, "malformed_response"),
+    "response: discovery is a JSON list": ("response", lambda c: _with_discovery(c, lambda p: as_answer(200, [])),
+                                           AuthorityError, "malformed_response"),
+    "imds v1: answer is a list": ("response", lambda c: c.mi(token_200([])), ManagedIdentityError,
+                                  "malformed_response"),
+    "imds v1: expires_in not a number": ("response", lambda c: c.mi(token_200(
+        {"access_token": c.good_token, "expires_in": "abc", "token_type": "Bearer"})), ManagedIdentityError,
+        "malformed_response"),
+    "imds v1: access_token a number": ("response", lambda c: c.mi(token_200(
+        {"access_token": 5, "expires_in": "3599", "token_type": "Bearer"})), ManagedIdentityError,
+        "malformed_response"),
+    "imds v1: mtls_pop answered to a Bearer request": ("response", lambda c: c.mi(token_200(
+        {"access_token": c.good_token, "expires_in": "3599", "token_type": "mtls_pop"})), TokenTypeMismatchError,
+        "token_type_mismatch"),
+    "imds v2: certificate not base64": ("response", lambda c: c.mi(c.imds_v2(issued=lambda body: as_answer(
+        200, c.issue(body, certificate_field="%%%not base64"), IMDS)), use_pop=True), ManagedIdentityError,
+        "invalid_imds_response"),
+    "imds v2: certificate not DER": ("response", lambda c: c.mi(c.imds_v2(issued=lambda body: as_answer(
+        200, c.issue(body, certificate_field=base64.b64encode(b"x").decode()), IMDS)), use_pop=True),
+        ManagedIdentityError, "invalid_imds_response"),
+    "imds v2: fields of the wrong types": ("response", lambda c: c.mi(c.imds_v2(issued=as_answer(
+        200, {"client_id": 1, "tenant_id": 2, "certificate": 3, "identity_type": 4,
+              "mtls_authentication_endpoint": 5}, IMDS)), use_pop=True), ManagedIdentityError,
+        "invalid_imds_response"),
+    "imds v2: cuId not an object": ("response", lambda c: c.mi(c.imds_v2(platform=as_answer(
+        200, {"clientId": str(uuid.UUID(int=9)), "tenantId": TENANT, "cuId": "x"}, IMDS)), use_pop=True),
+        ManagedIdentityError, "invalid_imds_response"),
+    "imds v2: token answer is a list": ("response", lambda c: c.mi(c.imds_v2(token=as_answer(200, [])),
+                                                                   use_pop=True), AuthorityError,
+                                        "malformed_response"),
+    "imds v2: mTLS endpoint over http": ("response", lambda c: c.mi(c.imds_v2(issued=lambda body: as_answer(
+        200, c.issue(body, endpoint=c.hostile.http_url), IMDS)), use_pop=True), ManagedIdentityError, None),
     "imds v1: empty object": ("response", lambda c: c.mi(token_200({})), ManagedIdentityError, None),
     "imds v1: HTML": ("response", lambda c: c.mi(lambda *a: as_answer(200, b"<html/>")), ManagedIdentityError,
                       "malformed_response"),
@@ -525,3 +569,21 @@ def test_a_rejected_authority_leaves_no_folder_and_no_thread(tmp_path):
         with pytest.raises(ConfigurationError):
             LocalAuthority(**kwargs)
     assert set(glob.glob(pattern)) == before
+
+
+def test_token_requests_do_not_follow_redirects(ctx, hostile):
+    """A 307 from the https token endpoint must not re-POST the form (client_assertion included) to
+    another URL, here plain http; token endpoints never redirect."""
+    seen = []
+
+    def answer(kind, method, path, body):
+        seen.append(path)
+        if path.startswith("/steal"):
+            return as_answer(200, {"access_token": ctx.good_token, "token_type": "Bearer", "expires_in": 3599})
+        return as_answer(307, b"", {"Location": hostile.http_url + "/steal/oauth2/v2.0/token"})
+
+    for use_pop in (False, True):
+        with pytest.raises(LabError) as info:
+            ctx.cc(answer, use_pop=use_pop)
+        assert info.value.cause and info.value.fix
+    assert seen and not any(path.startswith("/steal") for path in seen)

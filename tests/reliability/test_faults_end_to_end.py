@@ -40,9 +40,7 @@ TRANSIENT = {
     "malformed_json": dict(kind="malformed_json"),
 }
 READ_TIMEOUT = 0.4
-# (flow, fault) pairs whose failing test lives in test_exposed_bugs.py until the bug is fixed
-EXPOSED_BUGS = {("mi_pop", "slow")}
-MATRIX = [(flow, fault) for flow in FLOWS for fault in TRANSIENT if (flow, fault) not in EXPOSED_BUGS]
+MATRIX = [(flow, fault) for flow in FLOWS for fault in TRANSIENT]
 
 
 def _eventually(predicate, within_s=5.0):
