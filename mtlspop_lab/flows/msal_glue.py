@@ -11,6 +11,10 @@
   Retry-After in the transport, below msal, and a learner who fixes a
   registration must not get yesterday's 400 back; so this mapping drops the
   throttling entries and keeps the GETs.
+* :func:`redact_msal_logs`: msal logs a token answer it cannot parse raw, at
+  ERROR ("Token response is not in json format: <body>"); a body cut by a proxy
+  would put a whole access token into a learner's logs. A filter on every
+  ``msal`` logger redacts tokens and keys in the rendered message.
 * :func:`call_msal`: runs an msal call and turns what it raises (requests
   errors, discovery ``ValueError``, ``MsalServiceError``, a JSON decode
   error) into the lab's typed errors.
@@ -19,6 +23,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import msal
 import requests
@@ -45,6 +50,42 @@ class DiscoveryOnlyHttpCache(dict):
         if isinstance(key, str) and key.startswith(self._DROP_PREFIXES):
             return
         super().__setitem__(key, value)
+
+
+class _RedactingFilter(logging.Filter):
+    """Rewrites a record's message with :func:`redact_text` when it holds a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is msal's problem, not ours to raise
+            return True
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = _RedactingFilter()
+
+
+def redact_msal_logs() -> None:
+    """Attach the redacting filter to ``msal`` and each of its module loggers (idempotent).
+
+    Logger filters do not reach child loggers, so each one that exists after
+    msal's import (``msal.application``...) gets it, and so does
+    ``msal.oauth2cli.oauth2``, which msal only creates with its first client
+    (``getLogger`` hands msal the same, already filtered, object).
+    """
+    names = {"msal", "msal.oauth2cli.oauth2"} | {
+        name for name in logging.root.manager.loggerDict if name.startswith("msal.")}
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+redact_msal_logs()
 
 
 def call_msal(fn, *, endpoint: str, what: str = "The token request"):
