@@ -245,6 +245,14 @@ CASES = {
     "pfx: truncated": ("pfx", lambda c: Certificate.from_pfx(c.pfx[: len(c.pfx) // 2], PASSWORD),
                        CertificateError, None),
     "pfx: key only": ("pfx", lambda c: Certificate.from_pfx(_key_only_pfx(c)), CertificateError, None),
+    "pfx: password as a number": ("pfx", lambda c: Certificate.from_pfx(c.pfx, 1234), CertificateError,
+                                  "invalid_password"),
+    "pfx: password with a NUL": ("pfx", lambda c: Certificate.from_pfx(c.pfx, "a\x00b"), CertificateError,
+                                 "invalid_password"),
+    "pfx: write into a missing folder": ("pfx", lambda c: c.cert.write_pfx(c.tmp / "missing" / "app.pfx", PASSWORD),
+                                         CertificateError, None),
+    "cert: write PEM into a missing folder": ("certificate", lambda c: c.cert.write_pem(
+        c.tmp / "missing" / "c.pem", c.tmp / "missing" / "k.pem"), CertificateError, None),
     "pfx: missing file": ("pfx", lambda c: Certificate.load_pfx(c.tmp / "missing.pfx", PASSWORD),
                           CertificateError, None),
     # -- managed identity ids ------------------------------------------------------------------
@@ -322,6 +330,14 @@ CASES = {
     "url: a host that is not login.*": ("authority", lambda c: MtlsPopTokenAcquirer.for_confidential_client(
         str(uuid.uuid4()), str(uuid.uuid4()), c.cert, cloud=Cloud.for_login_host("https://example.com/x")),
         ConfigurationError, "mtls_pop_not_supported_for_environment"),
+    "url: login host '['": ("authority", lambda c: Cloud.for_login_host("[").mtls_base_url(), ConfigurationError,
+                            None),
+    "url: login host with a space": ("authority", lambda c: Cloud.for_login_host("login.ex ample.com"),
+                                     ConfigurationError, None),
+    "url: login host with a newline": ("authority", lambda c: Cloud.for_login_host("login.a\nb"),
+                                       ConfigurationError, None),
+    "url: login host with brackets": ("authority", lambda c: Cloud.for_login_host("login.[x]"),
+                                      ConfigurationError, None),
     "url: discovery over http": ("authority", lambda c: Cloud.from_discovery("http://127.0.0.1:1"),
                                  ConfigurationError, "invalid_discovery_url"),
     "url: discovery names another issuer": ("authority", lambda c: Cloud.from_discovery(
@@ -587,3 +603,13 @@ def test_token_requests_do_not_follow_redirects(ctx, hostile):
             ctx.cc(answer, use_pop=use_pop)
         assert info.value.cause and info.value.fix
     assert seen and not any(path.startswith("/steal") for path in seen)
+
+
+def test_nothing_half_written_when_the_key_cannot_be_written(ctx, tmp_path):
+    """The certificate file is not left behind when its key file cannot be written."""
+    cert_path = tmp_path / "app.pem"
+    with pytest.raises(CertificateError):
+        ctx.cert.write_pem(cert_path, tmp_path / "missing" / "app.key")
+    with pytest.raises(CertificateError):
+        ctx.cert.write_pfx(tmp_path / "missing" / "app.pfx", PASSWORD)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

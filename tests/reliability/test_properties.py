@@ -142,8 +142,10 @@ def test_regions_are_host_labels_or_refused(region):
 
 
 @FAST
-@given(st.text(alphabet=string.ascii_letters + string.digits + ".-:/_", max_size=60))   # "[", spaces: see
-@example("login.microsoftonline.us")                                                   # test_exposed_bugs
+@given(st.text(max_size=60) | st.text(alphabet=string.ascii_letters + string.digits + ".-:/_[]", max_size=60))
+@example("login.microsoftonline.us")
+@example("[")
+@example("login.a\nb")
 @example("https://login.partner.microsoftonline.cn/path")
 @example("login.usgovcloudapi.net")
 def test_login_hosts_map_to_mtls_hosts_or_refuse(host):
