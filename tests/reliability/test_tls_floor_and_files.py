@@ -221,3 +221,15 @@ def test_no_key_file_outlives_loading_into_tls(world, lab):
     for path in glob.glob(os.path.join(folder, "*")):
         with open(path, encoding="utf-8", errors="replace") as handle:
             assert "PRIVATE KEY" not in handle.read(), path
+
+
+def test_every_listener_binds_loopback_only(lab):
+    """127.0.0.1 only: the same port on another loopback address (or any other address) refuses."""
+    urls = [lab.login_url, lab.mtls_url, lab.imds_url, lab.resource_url, *lab.regional_urls.values()]
+    for url in urls:
+        parts = urlsplit(url)
+        assert parts.hostname == "127.0.0.1"
+        with socket.create_connection(("127.0.0.1", parts.port), timeout=3):
+            pass
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.2", parts.port), timeout=3).close()
