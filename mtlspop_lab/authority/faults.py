@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from ..errors import ConfigurationError
 from .imds import imds_error
@@ -110,13 +111,24 @@ class FaultPlan:
             return [Fault(**vars(f)) for f in self._faults]
 
 
+def _client_facts(request: Request) -> dict:
+    """grant_type and client_id of a form POST, so a faulted exchange is still attributed in the trace."""
+    if request.method != "POST" or not request.body:
+        return {}
+    try:
+        form = dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {key: form[key] for key in ("grant_type", "client_id") if key in form}
+
+
 def fault_response(fault: Fault, request: Request, *, imds: bool) -> Response | None:
     """The answer that replaces the service's for ``status``, ``reset`` and ``malformed_json``.
 
     None for the kinds that let the service answer (``slow`` after its wait,
     ``bearer_downgrade`` with a flag).
     """
-    info = {"fault": fault.label}
+    info = {"fault": fault.label, **_client_facts(request)}
     if fault.kind == "status":
         headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
         if imds:

@@ -307,8 +307,10 @@ class LocalAuthority:
     def clear_trace(self) -> None:
         self._trace.clear()
 
-    def count_requests(self, listener: str | None = None, path_contains: str | None = None) -> int:
-        return self._trace.count(listener, path_contains)
+    def count_requests(self, listener: str | None = None, path_contains: str | None = None,
+                       client_id: str | None = None) -> int:
+        """How many HTTP exchanges the trace holds, filtered by listener, path and client."""
+        return self._trace.count(listener, path_contains, client_id)
 
     # -- minting for teaching and tests ---------------------------------------------------
     def issue_token(self, audience: str, *, client_id: str | None = None, certificate: Certificate | None = None,

@@ -118,13 +118,20 @@ class Trace:
             df["time"] = pd.to_datetime(df["timestamp"], unit="s", utc=True)
         return df
 
-    def count(self, listener: str | None = None, path_contains: str | None = None) -> int:
-        """HTTP exchanges (not TLS failures) on ``listener`` whose path contains ``path_contains``."""
+    def count(self, listener: str | None = None, path_contains: str | None = None,
+              client_id: str | None = None) -> int:
+        """HTTP exchanges (not TLS failures) on ``listener`` whose path contains ``path_contains``.
+
+        ``client_id`` keeps only one client's requests: a test sharing the
+        authority is then blind to a slow answer of an earlier test that is
+        recorded late.
+        """
         return sum(1 for e in self.entries()
                    if e.method != "TLS"
                    and (listener is None or e.listener == listener
                         or (listener == "regional" and e.listener.startswith("mtls:")))
-                   and (path_contains is None or path_contains in e.path))
+                   and (path_contains is None or path_contains in e.path)
+                   and (client_id is None or e.client_id == client_id))
 
 
 def _short(value, limit: int = 120):

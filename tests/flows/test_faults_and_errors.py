@@ -36,23 +36,23 @@ def _token_attempts(result):
 
 
 def test_429_with_retry_after_is_honoured(authority, fast_retry):
-    _, acquirer = _cc(authority, "fault-429", fast_retry)
+    app, acquirer = _cc(authority, "fault-429", fast_retry)
     authority.inject_fault("status", count=1, listener="mtls", status=429, retry_after=1)
     result = acquirer.acquire_token(GRAPH)
     attempts = _token_attempts(result)
     assert [t.status for t in attempts] == [429, 200]
     assert attempts[1].retry_delay_ms >= 1000          # waited Retry-After, not the 50 ms backoff cap
-    assert authority.count_requests(path_contains=TOKEN_PATH) == 2
+    assert authority.count_requests(path_contains=TOKEN_PATH, client_id=app.client_id) == 2
 
 
 def test_429_longer_than_the_budget_fails_fast(authority):
-    _, acquirer = _cc(authority, "fault-429-long", RetryPolicy(max_attempts=4, max_total_s=2))
+    app, acquirer = _cc(authority, "fault-429-long", RetryPolicy(max_attempts=4, max_total_s=2))
     authority.inject_fault("status", count=5, listener="mtls", status=429, retry_after=30)
     with pytest.raises(AuthorityError) as info:
         acquirer.acquire_token(GRAPH)
     assert info.value.code == "throttled" and info.value.status == 429
     assert [t.retry_delay_ms for t in acquirer.round_trips if t.kind == "token"] == [0.0]   # no 30 s wait
-    assert authority.count_requests(path_contains=TOKEN_PATH) == 1
+    assert authority.count_requests(path_contains=TOKEN_PATH, client_id=app.client_id) == 1
 
 
 def test_503_retried_then_success(authority, fast_retry):
@@ -64,12 +64,12 @@ def test_503_retried_then_success(authority, fast_retry):
 
 
 def test_503_persisting_gives_a_clear_error_after_bounded_attempts(authority, fast_retry):
-    _, acquirer = _cc(authority, "fault-503-long", fast_retry)
+    app, acquirer = _cc(authority, "fault-503-long", fast_retry)
     authority.inject_fault("status", count=10, listener="mtls", status=503)
     with pytest.raises(AuthorityError) as info:
         acquirer.acquire_token(GRAPH)
     assert info.value.code == "service_unavailable" and "Retry later" in info.value.fix
-    assert authority.count_requests(path_contains=TOKEN_PATH) == fast_retry.max_attempts
+    assert authority.count_requests(path_contains=TOKEN_PATH, client_id=app.client_id) == fast_retry.max_attempts
 
 
 def test_slow_answer_times_out_and_is_retried(authority, fast_retry):
@@ -109,26 +109,26 @@ def test_malformed_json_is_retried_then_reported(authority, fast_retry):
 
 
 def test_bearer_downgrade_is_refused_and_not_cached(authority, fast_retry):
-    _, acquirer = _cc(authority, "fault-downgrade", fast_retry)
+    app, acquirer = _cc(authority, "fault-downgrade", fast_retry)
     authority.inject_fault("bearer_downgrade", count=1, listener="mtls")
     with pytest.raises(TokenTypeMismatchError) as info:
         acquirer.acquire_token(GRAPH)
     assert info.value.code == "token_type_mismatch" and "mtls_pop" in info.value.message
-    assert authority.count_requests(path_contains=TOKEN_PATH) == 1          # not retried
+    assert authority.count_requests(path_contains=TOKEN_PATH, client_id=app.client_id) == 1          # not retried
     result = acquirer.acquire_token(GRAPH)                                  # nothing wrong was cached
     assert result.source == "identity_provider" and check_binding(result.access_token,
                                                                   result.binding_certificate).bound
 
 
 def test_valid_cached_token_served_while_the_authority_fails(authority, fast_retry):
-    _, acquirer = _cc(authority, "fault-fallback", fast_retry)
+    app, acquirer = _cc(authority, "fault-fallback", fast_retry)
     authority.set_token_lifetime(200)                     # inside msal's 5-minute refresh margin
     first = acquirer.acquire_token(GRAPH)
     authority.clear_trace()
     authority.inject_fault("status", count=10, listener="mtls", status=503)
     second = acquirer.acquire_token(GRAPH)
     assert second.source == "cache" and second.access_token == first.access_token
-    assert authority.count_requests(path_contains=TOKEN_PATH) == fast_retry.max_attempts
+    assert authority.count_requests(path_contains=TOKEN_PATH, client_id=app.client_id) == fast_retry.max_attempts
     authority.clear_faults()
     third = acquirer.acquire_token(GRAPH)                 # the authority is back: refreshed
     assert third.source == "identity_provider" and third.access_token != first.access_token
