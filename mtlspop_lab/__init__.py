@@ -23,7 +23,8 @@ _EXPORTS = {
     # client flows (flows/ package)
     "ManagedIdentityId": "flows", "MtlsPopTokenAcquirer": "flows", "FicLeg1Acquirer": "flows",
     "FicLeg2Exchanger": "flows", "TokenResult": "flows", "RoundTrip": "flows",
-    "call_resource": "flows",
+    "call_resource": "flows", "ResourceResponse": "flows", "RetryPolicy": "flows",
+    "TokenCache": "flows",
     "capabilities": "capabilities",
     # the binding inspector
     "decode_token": "inspect", "verify_token": "inspect", "check_binding": "inspect",
