@@ -51,7 +51,7 @@ def as_answer(status: int = 200, body=b"", headers: dict | None = None):
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    timeout = 2
+    timeout = 1           # idle keep-alive: a client holding a response (and so its socket) costs 1 s
 
     def log_message(self, *args):
         pass
