@@ -613,3 +613,18 @@ def test_nothing_half_written_when_the_key_cannot_be_written(ctx, tmp_path):
     with pytest.raises(CertificateError):
         ctx.cert.write_pfx(tmp_path / "missing" / "app.pfx", PASSWORD)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_cut_token_answer_is_not_logged_raw(ctx, caplog):
+    """msal logs a token answer it cannot parse verbatim, at ERROR; a response cut by a proxy would
+    put the whole access token into the learner's logs. The lab's filter redacts it."""
+    import logging
+    body = ('{"token_type": "mtls_pop", "expires_in": 3599, "access_token": "%s", "ext_exp'
+            % ctx.good_token).encode()
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(LabError) as info:
+            ctx.cc(lambda *a: as_answer(200, body, {"Content-Type": "application/json"}))
+    assert info.value.code == "malformed_response"
+    assert any("not in json format" in r.getMessage() for r in caplog.records), "msal logged nothing"
+    logged = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    assert ctx.good_token not in logged and not contains_secret(logged)
