@@ -34,14 +34,17 @@ class Panel(widgets.VBox):
         self.last_error: BaseException | None = None
         self.busy = False
         header = widgets.HTML(
-            value=(f"<div style='font-family:system-ui,sans-serif'><b style='font-size:15px'>"
+            value=(f"<div style='font-family:system-ui,sans-serif;line-height:1.4'><b style='font-size:15px'>"
                    f"{_html.esc(self.title)}</b>"
-                   + (f"<div style='font-size:13px;opacity:.85'>{_html.esc(self.intro)}</div>"
+                   + (f"<div style='font-size:13px;opacity:.85;margin-bottom:4px'>{_html.esc(self.intro)}</div>"
                       if self.intro else "") + "</div>"))
         super().__init__(children=[header, *controls, self.status, *results],
                          layout=widgets.Layout(width="100%", max_width="980px", padding="4px",
                                                border="1px solid #c0c0c0"),
                          **kwargs)
+        for button in self.buttons:   # never cut a button's label ("Replay as an a…")
+            button.layout.width = button.layout.width or "auto"
+            button.layout.min_width = button.layout.min_width or "120px"
         self.add_class("mtlspop-panel")
         self.add_class(f"mtlspop-{type(self).__name__.lower()}")
 

@@ -117,6 +117,13 @@ class LatencyPanel(Panel):
                           self.run_button, self.progress_out],
                          [self.table, self.ratios, self.chart])
         self.run_button.on_click(self._on_run)
+        self.experiment.observe(self._relevant_controls, names="value")
+        self._relevant_controls()
+
+    def _relevant_controls(self, _change=None) -> None:
+        """Region and concurrency only matter to one experiment each: grey them out elsewhere."""
+        self.region.disabled = self.experiment.value != "region"
+        self.concurrency.disabled = self.experiment.value != "parallel"
 
     def measure(self) -> bench.BenchResult:
         """What Run does: the chosen experiment, run by the latency lab."""

@@ -50,6 +50,15 @@ def test_the_delay_and_region_reach_the_scenarios():
     assert all(s.delay_ms == 15 for s in scenarios_for("standard", delay_ms=15, region="x", concurrency=1))
 
 
+def test_region_and_concurrency_are_enabled_only_where_they_matter(authority):
+    panel = LatencyPanel(authority)
+    assert (panel.region.disabled, panel.concurrency.disabled) == (True, True)
+    panel.experiment.value = "region"
+    assert (panel.region.disabled, panel.concurrency.disabled) == (False, True)
+    panel.experiment.value = "parallel"
+    assert (panel.region.disabled, panel.concurrency.disabled) == (True, False)
+
+
 def test_parallel_with_one_thread_is_a_readable_error(authority):
     panel = LatencyPanel(authority, experiment="parallel", iterations=1)
     panel.concurrency.value = 1
