@@ -79,12 +79,20 @@ def result_card(result, *, assertion=None, note: str = "") -> str:
         title, tone = "Bearer token: bound to no certificate", "warn"
     left = result.expires_in
     expires = f"{result.expires_on:%H:%M:%S} UTC ({_duration(left)})"
-    source = ("identity provider" + f" ({len(result.round_trips)} request{'s' if len(result.round_trips) != 1 else ''})"
-              if result.source != "cache" else "cache (no request sent)")
+    requests = len(result.round_trips) + (len(assertion.round_trips) if assertion is not None else 0)
+    if result.source != "cache":
+        source = f"identity provider ({requests} request{'s' if requests != 1 else ''})"
+    elif requests:
+        source = f"cache for leg 2; leg 1 made {requests} request{'s' if requests != 1 else ''}"
+    else:
+        source = "cache (no request sent)"
+    identity = result.identity or ""
+    if assertion is not None:
+        identity = f"leg 2: {identity}; leg 1: {assertion.identity or ''}"
     pairs = [
         ("Token type", _html.badge(result.token_type, "ok" if result.is_pop else "warn")),
         ("Source", _html.badge(source, "info")),
-        ("Identity", _html.esc(result.identity or "")),
+        ("Identity", _html.esc(identity)),
         ("Flow", _html.esc({"vanilla": "vanilla (one token request)",
                             "fic_leg2": "FIC two-leg (leg 2 result)"}.get(result.flow, result.flow))),
         ("Resource (aud)", _html.esc(result.resource or "")),
@@ -206,7 +214,7 @@ class FlowPanel(Panel):
             text = ("FIC two-leg: leg 1 (the identity above) gets a PoP assertion for "
                     f"{EXCHANGE_AUDIENCE}; leg 2 (app 'lab-leg2-app', a confidential client) "
                     "exchanges it over mTLS with leg 1's certificate. Token type applies to leg 2.")
-        self.explain.value = f"<div style='font-size:12px;opacity:.85'>{_html.esc(text)}</div>"
+        self.explain.value = f"<div style='font-size:12px;opacity:.85;line-height:1.4'>{_html.esc(text)}</div>"
 
     # -- the lab objects behind the choices ---------------------------------------------------
     @property

@@ -40,7 +40,7 @@ class TroubleshootPanel(Panel):
 
     def _describe(self, _change=None) -> None:
         failure = troubleshoot.FAILURES[self.failure.value]
-        self.how.value = (f"<div style='font-size:12px;opacity:.85'>{_html.esc(failure.section)} · "
+        self.how.value = (f"<div style='font-size:12px;opacity:.85;line-height:1.4'>{_html.esc(failure.section)} · "
                           f"{_html.esc(failure.how)}</div>")
 
     def _reproduce(self, key: str) -> troubleshoot.Reproduction:

@@ -149,6 +149,27 @@ def test_every_panel_works_in_jupyterlab(browser, jupyter_lab, artifacts):
     finally:
         page.close()
 
+    # 02: the two-leg flow, both legs drawn
+    page = open_notebook(browser, jupyter_lab, "02_fic_two_leg")
+    try:
+        count = run_notebook_but_last(page)
+        flow = page.locator(".mtlspop-flowpanel").first
+        flow.scroll_into_view_if_needed()
+        click(flow, "Run")
+        card = flow.locator(".mtlspop-result-card")
+        card.wait_for()
+        assert "Leg 1 assertion" in card.inner_text() and "fic_leg2" not in card.inner_text()
+        assert card.locator(".mtlspop-cert-x5t").inner_text() == card.locator(".mtlspop-cnf-x5t").inner_text()
+        flow.locator(".jp-RenderedMermaid figure img[src^='data:image/svg+xml']").first.wait_for()
+        page.wait_for_timeout(300)
+        flow.screenshot(path=str(artifacts / "02_flow_panel_fic.png"))
+        # the notebook's own sequence_diagram(...) cell is drawn by Mermaid too, without error
+        assert page.locator(".jp-RenderedMermaid.jp-mod-warning").count() == 0
+        assert page.locator(".jp-RenderedMermaid figure img").count() >= 2
+        close_authority(page, count)
+    finally:
+        page.close()
+
     # 03: a token, its verdict, and a refused replay
     page = open_notebook(browser, jupyter_lab, "03_binding_and_replay")
     try:

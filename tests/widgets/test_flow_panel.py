@@ -99,6 +99,9 @@ def test_fic_two_leg_binds_leg_2_to_leg_1_certificate(authority, leg1, token_typ
         assert result.flow == "fic_leg2" and result.token_type == token_type
         assert "federated credential trusting" in text(panel.card.value)
         assert "Leg 1 assertion" in text(panel.card.value)
+        requests = len(assertion.round_trips) + len(result.round_trips)
+        assert f"identity provider ({requests} requests)" in text(panel.card.value)
+        assert f"leg 2: app {panel.leg2_app.client_id}; leg 1: " in text(panel.card.value)
         if token_type == "mtls_pop":
             assert result.binding_certificate.x5t_s256 == assertion.binding_certificate.x5t_s256
             cert, cnf = cert_and_cnf(panel.card.value)
