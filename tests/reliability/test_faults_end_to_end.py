@@ -105,13 +105,14 @@ def test_transient_fault_is_retried_then_succeeds(lab, world, client, flow, faul
     assert not lab.pending_faults
 
 
-PERSISTENT_CODES = {
-    "429+Retry-After": {"throttled"},
-    "500": {"service_unavailable", "server_error", "imds_http_500", "service_unavailable"},
-    "503": {"service_unavailable", "server_error"},
-    "slow": {"read_timeout"},
-    "reset": {"connection_reset"},
-    "malformed_json": {"malformed_response"},
+# fault -> (error code, error type for the token service; IMDS answers raise ManagedIdentityError)
+PERSISTENT = {
+    "429+Retry-After": ("throttled", AuthorityError),
+    "500": ("service_unavailable", AuthorityError),
+    "503": ("service_unavailable", AuthorityError),
+    "slow": ("read_timeout", TransportError),
+    "reset": ("connection_reset", TransportError),
+    "malformed_json": ("malformed_response", AuthorityError),
 }
 
 
@@ -131,9 +132,10 @@ def test_persistent_fault_is_a_clear_error_after_bounded_attempts(lab, world, cl
     with pytest.raises(LabError) as info:
         c.acquire()
     _assert_useful(info.value)
-    assert info.value.code in PERSISTENT_CODES[fault], (info.value.code, str(info.value))
-    if kind == "slow":
-        assert isinstance(info.value, TransportError)
+    code, expected = PERSISTENT[fault]
+    if flow == "mi_bearer" and expected is AuthorityError:
+        expected = ManagedIdentityError
+    assert info.value.code == code and type(info.value) is expected, (type(info.value), str(info.value))
     assert time.monotonic() - started < 10
     lab.clear_faults()
     # bounded: max_attempts requests, not one more (the slow ones are traced when the server gives up)
