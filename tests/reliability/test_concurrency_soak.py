@@ -40,7 +40,7 @@ ATTEMPTS = 3
 RESOURCES = (GRAPH, VAULT, STORAGE, "api://mtlspop-lab-api")
 P_FAULT, P_CLEAR = 0.006, 0.02
 FAULTS = (("status", {"status": 503}), ("status", {"status": 429, "retry_after": 0}), ("reset", {}),
-          ("malformed_json", {}), ("slow", {"delay_ms": 600}), ("bearer_downgrade", {}))
+          ("malformed_json", {}), ("slow", {"delay_ms": 2000}), ("bearer_downgrade", {}))
 
 
 class Target:
@@ -54,7 +54,7 @@ class Target:
 
 def _targets(lab, world):
     retry = RetryPolicy.fast(ATTEMPTS)
-    timeout = (2.0, 0.4)
+    timeout = (2.0, 1.5)          # generous: only the injected slow answers may time out
     app_x5t = world.app.certificate.x5t_s256
     uami_cid = world.uami_record.client_id
     sami_cid = lab.directory.system_assigned.client_id
@@ -158,8 +158,12 @@ def test_soak(lab, world):
     for t in threads:
         t.join(120)
     elapsed = time.monotonic() - started
+    unconsumed_slow = sum(f.remaining for f in lab.pending_faults if f.kind == "slow")
     lab.clear_faults()
-    time.sleep(0.7)                                                # the last slow answers reach the trace
+    consumed_slow = faults_injected["slow"] - unconsumed_slow     # their answers reach the trace late
+    deadline = time.monotonic() + 5
+    while sum(1 for e in lab.trace if e.fault == "slow") < consumed_slow and time.monotonic() < deadline:
+        time.sleep(0.05)
     for close in closers:
         close()
 
