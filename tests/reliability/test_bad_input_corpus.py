@@ -23,11 +23,11 @@ import uuid
 import jwt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from mtlspop_lab.authority import LocalAuthority
-from mtlspop_lab.certs import Certificate, CertificateAuthority
+from mtlspop_lab.certs import Certificate
 from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import (AuthorityError, CertificateError, ConfigurationError, LabError,
                                 ManagedIdentityError, TokenFormatError, TokenTypeMismatchError, TransportError)
@@ -80,8 +80,6 @@ class Ctx:
 
     def imds_v2(self, platform=None, issued=None, token=None):
         """An IMDS v2 whose steps answer as given (None: a correct answer)."""
-        hostile = self.hostile
-
         def answer(kind, method, path, body):
             if kind == "getplatformmetadata":
                 return platform or as_answer(200, {"clientId": str(uuid.UUID(int=9)), "tenantId": TENANT,

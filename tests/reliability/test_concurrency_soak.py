@@ -27,10 +27,9 @@ import random
 import threading
 import time
 
-import pytest
-
-from mtlspop_lab.errors import LabError, TokenTypeMismatchError
-from mtlspop_lab.flows import FicLeg1Acquirer, MtlsPopTokenAcquirer, RetryPolicy
+from mtlspop_lab.certs import Certificate
+from mtlspop_lab.errors import LabError
+from mtlspop_lab.flows import MtlsPopTokenAcquirer, RetryPolicy, call_resource
 from mtlspop_lab.inspect import decode_token
 
 from reliability_support import GRAPH, STORAGE, TOKEN_PATH, VAULT, World
@@ -193,3 +192,81 @@ def test_soak(lab, world):
     assert (not errors) or harmful > 0
     assert {type(e).__name__ for e in errors} <= {"TokenTypeMismatchError", "AuthorityError", "TransportError",
                                                   "ManagedIdentityError"}
+
+
+def test_certificate_rotation_under_load(lab):
+    """Six threads acquire (emptying the cache now and then) while the app's certificate is rotated
+    30 times: every token is bound to the certificate its result names, one of the app's two, and
+    after the last rotation a new token is bound to the last certificate."""
+    app = lab.directory.register_app("soak-rotation")
+    second = Certificate.create_self_signed("CN=soak-rotation-2")
+    lab.directory.add_certificate(app, second)
+    allowed = {app.certificate.x5t_s256, second.x5t_s256}
+    acquirer = MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id, app.certificate,
+                                                            cloud=lab.cloud, retry=RetryPolicy.fast(ATTEMPTS))
+    acquirer.acquire_token(GRAPH)
+    stop = threading.Event()
+    problems, errors, done = [], [], collections.Counter()
+
+    def worker(index):
+        rng = random.Random(SEED + 100 + index)
+        while not stop.is_set():
+            if rng.random() < 0.2:
+                acquirer.cache.clear()
+            try:
+                result = acquirer.acquire_token(rng.choice((GRAPH, VAULT)))
+            except BaseException as error:  # noqa: BLE001 - none expected
+                errors.append(error)
+                continue
+            cnf = decode_token(result.access_token).claims["cnf"]["x5t#S256"]
+            if cnf != result.binding_certificate.x5t_s256 or cnf not in allowed:
+                problems.append(cnf)
+            done[result.source] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"rotation-{i}") for i in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(30):
+            acquirer.rotate_certificate(second if k % 2 == 0 else app.certificate)
+            time.sleep(0.03)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    final = acquirer.acquire_token(STORAGE)
+    acquirer.close()
+    assert errors == [] and problems == []
+    assert done["identity_provider"] > 10 and done["cache"] > 10
+    assert final.binding_certificate.x5t_s256 == app.certificate.x5t_s256          # the last rotation (k=29)
+
+
+def test_resource_calls_keep_each_certificate_on_its_own_connection(lab):
+    """20 identities (more than the 16 cached resource transports) called from 8 threads: every call
+    presents the right certificate, even while transports are evicted and closed."""
+    results = []
+    for i in range(20):
+        app = lab.directory.register_app(f"soak-resource-{i}")
+        with MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id, app.certificate,
+                                                          cloud=lab.cloud) as acquirer:
+            results.append(acquirer.acquire_token(GRAPH))
+    problems, errors = [], []
+
+    def caller(index):
+        rng = random.Random(SEED + 200 + index)
+        for _ in range(100):
+            result = rng.choice(results)
+            try:
+                answer = call_resource(lab.resource_url, result)
+            except BaseException as error:  # noqa: BLE001 - none expected
+                errors.append(error)
+                continue
+            if answer.status_code != 200 or answer.json()["x5t#S256"] != result.binding_certificate.x5t_s256:
+                problems.append(answer.status_code)
+
+    threads = [threading.Thread(target=caller, args=(i,), name=f"caller-{i}") for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and problems == []

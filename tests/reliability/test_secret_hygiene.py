@@ -41,8 +41,7 @@ import pytest
 
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import LabError
-from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, MtlsPopTokenAcquirer, RetryPolicy,
-                               call_resource)
+from mtlspop_lab.flows import FicLeg2Exchanger, MtlsPopTokenAcquirer, RetryPolicy, call_resource
 from mtlspop_lab.inspect import check_binding, decode_token, explain_claims
 from mtlspop_lab.redact import contains_secret
 
@@ -220,7 +219,7 @@ def sweep(lab, world):
         for kind, extra in (("bearer_downgrade", {}), ("status", {"status": 503}), ("malformed_json", {}),
                             ("reset", {}), ("status", {"status": 429, "retry_after": 0})):
             lab.inject_fault(kind, count=5, listener="mtls", **extra)
-            _provoke(scan, f"fault {kind}", lambda: cc.acquire_token(f"api://mtlspop-lab-api", use_pop=True))
+            _provoke(scan, f"fault {kind}", lambda: cc.acquire_token("api://mtlspop-lab-api", use_pop=True))
             lab.clear_faults()
         _provoke(scan, "not registered", lambda: MtlsPopTokenAcquirer.for_confidential_client(
             world.app.client_id, world.app.tenant_id, attacker, cloud=lab.cloud,
