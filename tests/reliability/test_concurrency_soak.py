@@ -18,6 +18,11 @@ the requested type and, when PoP, bound to the expected certificate (``cnf``
 equals the binding certificate, which is the identity's); every exception is a
 ``LabError``; the token requests the authority saw are exactly one clean request per
 fetched token plus the requests the injected faults spoiled.
+
+Then the same kind of load against moving parts: certificate rotation, more
+resource transports than the cache keeps, IMDS appearing and disappearing, the
+TLS trust store growing during handshakes, and the authority closing with
+requests in flight.
 """
 
 from __future__ import annotations
@@ -270,3 +275,116 @@ def test_resource_calls_keep_each_certificate_on_its_own_connection(lab):
     for t in threads:
         t.join(60)
     assert errors == [] and problems == []
+
+
+def _hammer(calls, chaos, threads=6):
+    """Run ``calls`` (picked at random) from ``threads`` threads while ``chaos()`` runs; tally outcomes."""
+    stop = threading.Event()
+    ok, errors, unexpected = collections.Counter(), collections.Counter(), []
+
+    def worker(index):
+        rng = random.Random(SEED + 300 + index)
+        while not stop.is_set():
+            try:
+                rng.choice(calls)()
+                ok["ok"] += 1
+            except LabError as error:
+                errors[f"{type(error).__name__}:{error.code}"] += 1
+            except BaseException as error:  # noqa: BLE001 - the test is about this
+                unexpected.append(f"{type(error).__name__}: {error}")
+
+    workers = [threading.Thread(target=worker, args=(i,), name=f"hammer-{i}") for i in range(threads)]
+    for t in workers:
+        t.start()
+    try:
+        chaos()
+    finally:
+        stop.set()
+        for t in workers:
+            t.join(30)
+    assert not any(t.is_alive() for t in workers), "a client hung"
+    assert unexpected == [], unexpected[:5]
+    return ok["ok"], errors
+
+
+def test_imds_appearing_and_disappearing_under_load(lab, world):
+    """IMDS toggled between v2, absent and v1-only while managed identity flows run: only the
+    documented errors, and everything works again once IMDS is back."""
+    acquirers = [MtlsPopTokenAcquirer.for_managed_identity(world.sami, cloud=lab.cloud,
+                                                           retry=RetryPolicy.fast(2)) for _ in range(2)]
+    calls = [lambda a=a, p=p: (a.cache.clear(), a.acquire_token(GRAPH, use_pop=p))
+             for a in acquirers for p in (False, True)]
+
+    def chaos():
+        for k in range(24):
+            lab.set_imds_mode(("absent", "v2", "v1_only", "v2")[k % 4])
+            time.sleep(0.05)
+        lab.set_imds_mode("v2")
+
+    ok, errors = _hammer(calls, chaos)
+    assert ok > 20
+    assert set(errors) <= {"ManagedIdentityError:imds_unreachable", "ManagedIdentityError:not_found",
+                           "ManagedIdentityError:mtls_pop_token_not_supported_in_imds_v1",
+                           "TransportError:connection_reset"}, errors
+    for acquirer in acquirers:
+        acquirer.cache.clear()
+        assert acquirer.acquire_token(VAULT, use_pop=True).token_type == "mtls_pop"
+        acquirer.close()
+
+
+def test_trust_store_grows_during_handshakes(lab):
+    """Registering apps adds certificates to the live TLS trust store while other clients shake hands."""
+    app = lab.directory.register_app("soak-trust")
+
+    def fresh_client():
+        with MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id, app.certificate,
+                                                          cloud=lab.cloud, retry=RetryPolicy.fast(2)) as acquirer:
+            acquirer.acquire_token(GRAPH)
+
+    registered = []
+
+    def chaos():
+        while len(registered) < 8:
+            registered.append(lab.directory.register_app(f"soak-trust-{len(registered)}"))
+
+    ok, errors = _hammer([fresh_client], chaos)
+    assert ok > 5 and not errors, errors
+    last = registered[-1]
+    with MtlsPopTokenAcquirer.for_confidential_client(last.client_id, last.tenant_id, last.certificate,
+                                                      cloud=lab.cloud) as acquirer:
+        assert acquirer.acquire_token(GRAPH).token_type == "mtls_pop"
+
+
+def test_closing_the_authority_with_requests_in_flight():
+    """close() with six threads mid-acquisition: it returns promptly, every client gets a LabError
+    (connection refused or reset), nobody hangs, and no thread survives."""
+    from mtlspop_lab.authority import LocalAuthority
+    before = set(threading.enumerate())
+    authority = LocalAuthority()
+    authority.set_delay(50)
+    app = authority.directory.register_app("soak-closing")
+    acquirers = [MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id, app.certificate,
+                                                              cloud=authority.cloud, retry=RetryPolicy.fast(2))
+                 for _ in range(3)]
+    calls = [lambda a=a: (a.cache.clear(), a.acquire_token(GRAPH)) for a in acquirers]
+    took = []
+
+    def chaos():
+        time.sleep(0.5)
+        started = time.monotonic()
+        authority.close()
+        took.append(time.monotonic() - started)
+        time.sleep(0.5)
+
+    try:
+        ok, errors = _hammer(calls, chaos)
+    finally:
+        authority.close()
+        for acquirer in acquirers:
+            acquirer.close()
+    assert ok > 3 and errors and took[0] < 5
+    assert set(errors) <= {"TransportError:connection_refused", "TransportError:connection_reset"}, errors
+    deadline = time.monotonic() + 5
+    while [t for t in set(threading.enumerate()) - before if t.is_alive()] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
