@@ -30,9 +30,10 @@ from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import (AuthorityError, CertificateError, ConfigurationError, LabError,
-                                ManagedIdentityError, TokenFormatError, TokenTypeMismatchError, TransportError)
+                                ManagedIdentityError, ResourceAccessError, TokenFormatError, TokenTypeMismatchError,
+                                TransportError)
 from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer,
-                               RetryPolicy, call_resource)
+                               RetryPolicy, TokenResult, call_resource)
 from mtlspop_lab.inspect import check_binding, decode_token
 from mtlspop_lab.redact import contains_secret
 
@@ -440,6 +441,21 @@ CASES = {
                                         "malformed_response"),
     "imds v2: mTLS endpoint over http": ("response", lambda c: c.mi(c.imds_v2(issued=lambda body: as_answer(
         200, c.issue(body, endpoint=c.hostile.http_url), IMDS)), use_pop=True), ManagedIdentityError, None),
+    "discovery: token endpoint over http": ("response", lambda c: _discover(c, lambda base: {
+        "issuer": base, "token_endpoint": "http://127.0.0.1:1/token", "jwks_uri": base + "/keys"}),
+        ConfigurationError, "discovery_malformed"),
+    "discovery: aliases not an object": ("response", lambda c: _discover(c, lambda base: {
+        "issuer": base, "token_endpoint": base + "/token", "jwks_uri": base + "/keys",
+        "mtls_endpoint_aliases": ["x"]}), ConfigurationError, "discovery_malformed"),
+    "discovery: a JSON list": ("response", lambda c: _discover(c, lambda base: []), ConfigurationError,
+                               "discovery_malformed"),
+    "discovery: not found": ("response", lambda c: _discover(c, None), ConfigurationError, "discovery_not_found"),
+    "resource: 401 echoing the token": ("response", lambda c: _resource(c, as_answer(
+        401, {"error": "invalid_token"}, {"WWW-Authenticate": f'Bearer error="invalid_token", '
+                                                              f'error_description="bad token {c.good_token}"'})),
+        ResourceAccessError, None),
+    "resource: 403": ("response", lambda c: _resource(c, as_answer(403, {"error": "forbidden"})),
+                      ResourceAccessError, "insufficient_permissions"),
     "imds v1: empty object": ("response", lambda c: c.mi(token_200({})), ManagedIdentityError, None),
     "imds v1: HTML": ("response", lambda c: c.mi(lambda *a: as_answer(200, b"<html/>")), ManagedIdentityError,
                       "malformed_response"),
@@ -482,6 +498,25 @@ CASES = {
         400, {"error": "invalid_scope", "error_description": "AADSTS70011: scope"})), use_pop=True),
         AuthorityError, "invalid_scope"),
 }
+
+
+def _discover(c, document):
+    """Cloud.from_discovery against the hostile server serving ``document(base)`` (None: a 404)."""
+    base = c.hostile.https_url
+    c.hostile.discovery_answer = (lambda p: as_answer(404, b"no")) if document is None else (
+        lambda p: as_answer(200, document(base)))
+    try:
+        return Cloud.from_discovery(base, ca_bundle=str(c.hostile.ca_bundle), timeout=3)
+    finally:
+        c.hostile.discovery_answer = None
+
+
+def _resource(c, answer):
+    """call_resource against the hostile server with a Bearer result."""
+    c.hostile.answer = lambda *a: answer
+    result = TokenResult(access_token=c.good_token, token_type="Bearer", cloud=c.hostile.cloud,
+                         expires_on=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    return call_resource(c.hostile.https_url, result)
 
 
 def _with_discovery(c, answer):
