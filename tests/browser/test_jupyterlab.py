@@ -105,9 +105,15 @@ def test_flow_panel_in_jupyterlab_shows_a_bound_token(browser, jupyter_lab, arti
         page.screenshot(path=str(artifacts / "01_vanilla_page.png"), full_page=True)
 
         # the last cell closes the authority: after it, the panel says so in words
+        assert_page_clean(page)
         run_cells(page, count - 1, count - 1)
         last_output = page.locator(".jp-Cell").nth(count - 1).locator(".jp-OutputArea").inner_text()
         assert "closed" in last_output.lower()
+        panel.scroll_into_view_if_needed()
+        panel.locator("button", has_text=re.compile(r"^\s*Run\s*$")).click()
+        error = panel.locator(".mtlspop-error")
+        error.wait_for()
+        assert "authority_closed" in error.inner_text() and "Run the notebook again from the top" in error.inner_text()
     except Exception:
         page.screenshot(path=str(artifacts / "01_vanilla_failure.png"), full_page=True)
         raise
@@ -126,7 +132,15 @@ def run_notebook_but_last(page) -> int:
     return count
 
 
+def assert_page_clean(page) -> None:
+    """Nothing on screen is a traceback, a complete token or a private key."""
+    from mtlspop_lab.redact import contains_secret
+    assert "Traceback (most recent call last)" not in page.locator(".jp-Notebook").inner_text()
+    assert not contains_secret(page.content())
+
+
 def close_authority(page, count: int) -> None:
+    assert_page_clean(page)
     run_cells(page, count - 1, count - 1)
     assert "closed" in page.locator(".jp-Cell").nth(count - 1).locator(".jp-OutputArea").inner_text().lower()
 
