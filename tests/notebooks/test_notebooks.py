@@ -1,8 +1,9 @@
 """Every notebook runs top to bottom offline, leaves nothing running, and shows no secret.
 
 Each notebook is executed with nbclient on a python3 kernel, in a temporary
-copy of ``notebooks/`` (outputs never go back into the repository), with a
-60 s timeout per cell. Then every output (text, HTML, Mermaid, errors) is
+copy of ``notebooks/`` (outputs never go back into the repository), within a
+60 s budget for the whole notebook: each cell's timeout is what is left of it
+(a workshop room cannot wait longer; this is a hang guard, not a benchmark). Then every output (text, HTML, Mermaid, errors) is
 scanned with :func:`mtlspop_lab.redact.contains_secret`: a complete signed JWT
 or a PEM private key anywhere fails the test.
 """
@@ -22,6 +23,7 @@ from nbclient import NotebookClient
 from mtlspop_lab.redact import contains_secret
 
 ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_BUDGET_S = 60
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = ["00_start_here", "01_vanilla", "02_fic_two_leg", "03_binding_and_replay",
@@ -49,7 +51,9 @@ def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
     path = workdir / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(_LEAK_CHECK))
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=False,
+    deadline = time.monotonic() + NOTEBOOK_BUDGET_S
+    client = NotebookClient(nb, timeout=NOTEBOOK_BUDGET_S, kernel_name="python3", allow_errors=False,
+                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
                             resources={"metadata": {"path": str(workdir)}})
     client.execute(env=kernel_env(), cwd=str(workdir))
     return nb
