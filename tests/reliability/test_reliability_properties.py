@@ -285,3 +285,53 @@ def test_any_wrong_pfx_password_is_a_certificate_error(password):
 
 
 _PFX = Certificate.create_self_signed("CN=pfx-property").to_pfx("pw")
+
+
+# -- the authority itself, fed garbage ----------------------------------------------------------------
+form_keys = st.sampled_from(["client_id", "grant_type", "scope", "token_type", "client_assertion",
+                             "client_assertion_type", "resource", "api-version", "cred-api-version",
+                             "object_id", "msi_res_id", "mi_res_id", "csr", "x"])
+form_values = st.text(max_size=40) | st.sampled_from(["", "mtls_pop", "client_credentials",
+                                                      "https://graph.microsoft.com/.default",
+                                                      "urn:ietf:params:oauth:client-assertion-type:jwt-pop"])
+
+
+@pytest.fixture(scope="module")
+def garbage_session(lab):
+    import requests
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = lab.ca_bundle
+    yield session
+    session.close()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["token:login", "token:mtls", "imds_v1", "getplatformmetadata", "issuecredential",
+                        "resource"]),
+       st.dictionaries(form_keys, form_values, max_size=6), st.one_of(json_values, st.text(max_size=30)))
+def test_the_authority_answers_garbage_with_a_4xx_error_object(lab, garbage_session, target, form, body):
+    """Whatever a client sends, the authority answers an error object (4xx), never a 5xx or a token."""
+    imds = {"Metadata": "true"}
+    if target.startswith("token:"):
+        answer = garbage_session.post(lab.token_endpoint(target[6:]), data=form, timeout=10)
+    elif target == "imds_v1":
+        answer = garbage_session.get(f"{lab.imds_url}/metadata/identity/oauth2/token", params=form, headers=imds,
+                                     timeout=10)
+    elif target == "getplatformmetadata":
+        answer = garbage_session.get(f"{lab.imds_url}/metadata/identity/getplatformmetadata", params=form,
+                                     headers=imds, timeout=10)
+    elif target == "issuecredential":
+        answer = garbage_session.post(f"{lab.imds_url}/metadata/identity/issuecredential",
+                                      params={"cred-api-version": "2.0"}, json=body, headers=imds, timeout=10)
+    else:
+        value = json.dumps(body)[:200].encode("ascii", "replace").decode("ascii")
+        answer = garbage_session.get(f"{lab.resource_url}/x", headers={"Authorization": f"mtls_pop {value}"},
+                                     timeout=10)
+    if answer.status_code == 200:
+        # only the IMDS v1 endpoint may accept a garbage *form*: it needs nothing but a known resource
+        assert target == "imds_v1" and form.get("resource") and "access_token" in answer.json()
+        return
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:200])
+    payload = answer.json()
+    assert isinstance(payload, dict) and payload.get("error") and "access_token" not in payload
