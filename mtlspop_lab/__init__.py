@@ -32,6 +32,7 @@ _EXPORTS = {
     "x5t_s256": "inspect", "x5t": "inspect", "sha1_thumbprint": "inspect",
     # the seed's testing checklist, executable
     "run_checklist": "checklist",
+    "sequence_diagram": "sequence", "recommend": "decision",
 }
 
 __all__ = sorted(_EXPORTS)
