@@ -24,7 +24,10 @@ RSA-2048 key:
 
 The issued certificate is kept per (IMDS, identity) for the whole process
 and reused while it has more than 24 hours left; an ``invalid_client`` answer
-re-mints it once, as MSAL.NET does.
+re-mints it once, as MSAL.NET does. :func:`forget_issued_certificates` drops
+them (the next PoP acquisition mints again); :func:`close_issued_connections`
+only drops their kept-alive mTLS connections (the next one opens a new TLS
+connection with the same certificate).
 
 Not testable here: a real IMDS (Azure VM), attestation (MAA tokens,
 KeyGuard), and the real ``{region}.mtlsauth.microsoft.com`` endpoints.
@@ -169,6 +172,13 @@ class _CredentialStore:
         for item in items:
             item.transport.close()
 
+    def close_connections(self) -> int:
+        with self._lock:
+            items = list(self._items.values())
+        for item in items:
+            item.transport.close()
+        return len(items)
+
 
 CREDENTIALS = _CredentialStore()
 
@@ -176,6 +186,23 @@ CREDENTIALS = _CredentialStore()
 def forget_issued_certificates() -> None:
     """Drop every IMDS v2 certificate this process holds (the next PoP acquisition re-mints)."""
     CREDENTIALS.clear()
+
+
+def close_issued_connections() -> int:
+    """Close the kept-alive mTLS connections of every IMDS v2 certificate, keeping the certificates.
+
+    Why: a new process on a VM whose certificate is still valid (or a new
+    acquirer after the connection went idle) pays a TLS handshake but no
+    mint. This reproduces that: the next PoP acquisition reuses the issued
+    certificate (no IMDS request) over a new TLS connection. Each
+    certificate's :class:`~mtlspop_lab.transport.Transport` stays usable:
+    closing a ``requests`` Session only empties its connection pools, which
+    refill on the next request. Call it between acquisitions, not while
+    another thread is acquiring with these certificates (a request that
+    already picked a pool would see it closed). Returns how many
+    certificates had their connections closed.
+    """
+    return CREDENTIALS.close_connections()
 
 
 def build_csr(key: rsa.RSAPrivateKey, client_id: str, tenant_id: str, cuid: dict) -> bytes:
