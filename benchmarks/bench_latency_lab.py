@@ -9,6 +9,8 @@ Prints (no assertions; the targets are the issue's, shown next to the numbers):
    difference of injected delay the two scenarios actually met.
 3. Parallel speed-up for 1..16 threads (20 ms injected).
 4. No injected delay: 6 scenarios x 200 iterations, wall time (target < 30 s).
+5. Managed identity, 20 ms injected: the process's first acquisition (IMDS v2
+   certificate minted) vs cold (certificate reused, new TLS connection) vs warm.
 Everything runs against one embedded authority on loopback.
 """
 
@@ -59,7 +61,7 @@ def main(argv=None) -> int:
     parser.add_argument("--speed-iterations", type=int, default=200, help="per scenario, no-delay run")
     parser.add_argument("--parallel-iterations", type=int, default=96, help="per thread count")
     parser.add_argument("--charts", metavar="DIR", help="write PNG charts there")
-    parser.add_argument("--sections", default="1,2,3,4", help="which parts to run, e.g. 4")
+    parser.add_argument("--sections", default="1,2,3,4,5", help="which parts to run, e.g. 4")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
     pd.set_option("display.width", 160)
@@ -79,6 +81,8 @@ def main(argv=None) -> int:
             third = _section_three(authority, args)
         if "4" in sections:
             _section_four(authority, args)
+        if "5" in sections:
+            _section_five(authority, n, args)
         if args.charts and first is not None and second is not None and third is not None:
             os.makedirs(args.charts, exist_ok=True)
             for name, fig in (("ecdf", charts.ecdf(first.acquisitions)),
@@ -172,6 +176,20 @@ def _section_four(authority, args):
     print(f"load average after the run: {fourth.meta.get('load_average')} on {os.cpu_count()} cores")
     print(_failures(fourth))
     return fourth
+
+
+def _section_five(authority, n, args):
+    """5. managed identity: certificate mint vs cold vs warm connection, 20 ms injected."""
+    fifth = bench.run(bench.managed_identity_scenarios(20), n, authority=authority, progress=args.progress)
+    print("\n== 5. managed identity PoP, 20 ms injected: certificate mint vs cold vs warm ==")
+    print(fifth.summary()[["scenario", "n", "n_failed", "p50_ms", "p90_ms", "round_trips_p50",
+                           "new_connections_p50"]].to_string(index=False))
+    print(fifth.ratios()[["comparison", "numerator", "denominator", "ratio_p50", "diff_p50_ms"]]
+          .to_string(index=False))
+    print("where the time goes (medians, ms):")
+    print(_breakdown(fifth, list(fifth.acquisitions["scenario"].unique())).to_string())
+    print(_failures(fifth))
+    return fifth
 
 
 if __name__ == "__main__":

@@ -14,10 +14,21 @@ Vocabulary (the ``state`` label):
     a new acquirer (empty token cache) and a new connection (new TLS
     handshake): what the first call of a fresh process pays. Constructing the
     acquirer is part of the cost (``setup_ms``). For a managed identity's PoP
-    token the process-wide IMDS v2 certificate is forgotten too (it owns the
-    kept-alive mTLS connection), so a cold acquisition mints one: platform
-    metadata, an RSA-2048 key and CSR, issuecredential, then the token (with
-    several threads: forgotten once per batch, then shared by the threads).
+    token the process-wide IMDS v2 certificate is kept, as MSAL does while it
+    has more than 24 h left, but its kept-alive mTLS connection is closed
+    (:func:`~mtlspop_lab.flows.close_issued_connections`): one token request
+    over a new TLS connection, no IMDS request. Each cold managed-identity
+    scenario gets one priming acquisition (``warmup=True``) so the certificate
+    exists before the first measured one. With several threads the
+    connections are closed once per batch, then shared by the threads (as the
+    threads of one process share the certificate's connection pool).
+``cold_mint``
+    a managed identity's first PoP acquisition in a process: ``cold`` plus
+    the process-wide IMDS v2 certificate forgotten before the call
+    (:func:`~mtlspop_lab.flows.forget_issued_certificates`), so it mints one:
+    platform metadata, an RSA-2048 key and CSR, issuecredential, then the
+    token. Only for managed-identity PoP (vanilla PoP, or two-leg whose leg 1
+    is PoP), single-threaded (a process mints once, whatever its threads).
 ``warm_connection``
     the acquirer's transport and its kept-alive connection are reused, but the
     token cache is bypassed (emptied before the call, outside the timing), so
@@ -49,7 +60,7 @@ target             str      "embedded authority" or "live cloud"
 identity           str      "confidential_client" | "managed_identity"
 flow               str      "vanilla" | "two_leg"
 token              str      "pop" | "bearer"
-state              str      "cold" | "warm_connection" | "cache_hit" | "reused"
+state              str      "cold" | "cold_mint" | "warm_connection" | "cache_hit" | "reused"
 region             str      Azure region of the token endpoint, or "global"
 delay              str      injected delay, e.g. "20 ms" or "5 ms regional, 20 ms mtls"
 delay_ms           float    injected delay per round trip at the scenario's token endpoint
@@ -106,14 +117,15 @@ from .errors import ConfigurationError
 
 __all__ = [
     "Scenario", "Identities", "BenchResult", "run", "standard_scenarios", "region_scenarios",
-    "parallel_scenarios", "acquirer_scenarios", "summarize", "ratios", "speedup",
+    "parallel_scenarios", "acquirer_scenarios", "managed_identity_scenarios", "summarize", "ratios", "speedup",
     "ACQUISITION_COLUMNS", "ROUND_TRIP_COLUMNS",
 ]
 
 IDENTITIES = ("confidential_client", "managed_identity")
 FLOWS = ("vanilla", "two_leg")
 TOKENS = ("pop", "bearer")
-STATES = ("cold", "warm_connection", "cache_hit", "reused")
+STATES = ("cold", "cold_mint", "warm_connection", "cache_hit", "reused")
+COLD_STATES = ("cold", "cold_mint")   # a new acquirer for every acquisition
 LABEL_COLUMNS = ("identity", "flow", "token", "state", "region", "delay", "concurrency")
 
 # column -> pandas dtype; the order is the frame's column order
@@ -172,6 +184,18 @@ class Scenario:
         if int(self.concurrency) < 1:
             raise ConfigurationError(f"concurrency must be >= 1, got {self.concurrency!r}.",
                                      fix="Pass the number of threads acquiring at the same time.")
+        if self.state == "cold_mint" and not self.uses_issued_certificate:
+            raise ConfigurationError(
+                "state='cold_mint' only applies to a managed identity's PoP token.",
+                cause="Only IMDS v2 (managed identity, PoP) mints a certificate on the first acquisition; "
+                      "a confidential client brings its own and IMDS v1 (Bearer) uses none.",
+                fix="Use identity='managed_identity' with token='pop' (or flow='two_leg'), or state='cold'.")
+        if self.state == "cold_mint" and int(self.concurrency) != 1:
+            raise ConfigurationError(
+                "state='cold_mint' runs on one thread only.",
+                cause="A process mints its IMDS v2 certificate once; threads racing the first acquisition "
+                      "wait for that one mint and then share it.",
+                fix="Use concurrency=1 for cold_mint, or state='cold' to measure threads.")
         if self.identity == "managed_identity" and self.region is not None:
             raise ConfigurationError(
                 "A managed identity does not choose its region.",
@@ -181,6 +205,11 @@ class Scenario:
             raise ConfigurationError("An injected delay cannot be negative.", fix="Pass 0 or more ms.")
         object.__setattr__(self, "listener_delays",
                            tuple((str(k), float(v)) for k, v in self.listener_delays))
+
+    @property
+    def uses_issued_certificate(self) -> bool:
+        """True when the scenario's token needs the process-wide IMDS v2 certificate."""
+        return self.identity == "managed_identity" and (self.token == "pop" or self.flow == "two_leg")
 
     @property
     def label(self) -> str:
@@ -229,7 +258,9 @@ def _fmt_ms(ms: float) -> str:
 def standard_scenarios(delay_ms: float = 20.0) -> list[Scenario]:
     """The six core comparisons (confidential client unless said): cold vanilla PoP,
     cold two-leg PoP, warm-connection vanilla PoP, cache-hit vanilla PoP, cold
-    vanilla Bearer, and cold vanilla PoP for a managed identity (IMDS v2)."""
+    vanilla Bearer, and cold vanilla PoP for a managed identity (its IMDS v2
+    certificate reused over a new TLS connection; the mint is
+    :func:`managed_identity_scenarios`' ``cold_mint``)."""
     return [
         Scenario(flow="vanilla", state="cold", delay_ms=delay_ms),
         Scenario(flow="two_leg", state="cold", delay_ms=delay_ms),
@@ -252,6 +283,13 @@ def region_scenarios(regional_ms: float = 5.0, global_ms: float = 20.0, region: 
 def acquirer_scenarios(delay_ms: float = 20.0) -> list[Scenario]:
     """Acquirer reused for every call vs re-created for every call (the seed's advice)."""
     return [Scenario(state="reused", delay_ms=delay_ms), Scenario(state="cold", delay_ms=delay_ms)]
+
+
+def managed_identity_scenarios(delay_ms: float = 20.0) -> list[Scenario]:
+    """A managed identity's PoP token: the process's first acquisition (certificate minted),
+    a cold one (certificate reused, new TLS connection) and one over a warm connection."""
+    return [Scenario(identity="managed_identity", state=state, delay_ms=delay_ms)
+            for state in ("cold_mint", "cold", "warm_connection")]
 
 
 def parallel_scenarios(delay_ms: float = 20.0, threads: Sequence[int] = (1, 2, 4, 8, 16),
@@ -347,6 +385,7 @@ def summarize(acquisitions: pd.DataFrame, value: str = "total_ms",
 COMPARISONS: tuple[tuple[str, str, Any, Any], ...] = (
     ("two-leg / vanilla", "flow", "two_leg", "vanilla"),
     ("cache hit / cold", "state", "cache_hit", "cold"),
+    ("certificate mint / cold", "state", "cold_mint", "cold"),
     ("warm connection / cold", "state", "warm_connection", "cold"),
     ("acquirer reused / re-created", "state", "reused", "cold"),
     ("regional / global", "region", "*", "global"),
@@ -532,12 +571,17 @@ class _Client:
                 part.close()
 
     @staticmethod
-    def forget_process_state(scenario: Scenario) -> None:
-        """Cold means nothing reused: for a managed identity's PoP, also drop the process-wide
-        IMDS v2 certificate (and its kept-alive mTLS connection), so it is minted again."""
-        if scenario.identity == "managed_identity" and (scenario.token == "pop" or scenario.flow == "two_leg"):
-            from .flows import forget_issued_certificates
+    def reset_process_state(scenario: Scenario) -> None:
+        """What a cold acquisition must not inherit from the process, for a managed identity's PoP:
+        ``cold`` closes the IMDS v2 certificate's kept-alive mTLS connection (the certificate
+        stays); ``cold_mint`` forgets the certificate too, so it is minted again."""
+        if not scenario.uses_issued_certificate:
+            return
+        from .flows import close_issued_connections, forget_issued_certificates
+        if scenario.state == "cold_mint":
             forget_issued_certificates()
+        elif scenario.state == "cold":
+            close_issued_connections()
 
 
 class _Recorder:
@@ -647,8 +691,8 @@ def _one(recorder: _Recorder, scenario: Scenario, name: str, iteration: int, war
     cache is cleared first (not timed). Returns the client for reuse (None
     when it could not be built).
     """
-    if client is None and scenario.state == "cold" and scenario.concurrency == 1:
-        _Client.forget_process_state(scenario)
+    if client is None and scenario.state in COLD_STATES and scenario.concurrency == 1:
+        _Client.reset_process_state(scenario)
     elif client is not None and scenario.state == "warm_connection":
         client.clear_cache()
     from .transport import record
@@ -698,17 +742,20 @@ class _Plan:
 
     def prepare(self, warmup: int) -> None:
         """Warm-up acquisitions (throwaway, cold) and, for warm_connection/cache_hit, one
-        priming acquisition per worker (opens its connection, fills its cache). All recorded
-        with ``warmup=True``."""
+        priming acquisition per worker (opens its connection, fills its cache); for a cold
+        managed-identity PoP scenario, one priming acquisition that leaves an IMDS v2
+        certificate for the measured ones to reuse. All recorded with ``warmup=True``."""
         for w in range(warmup):
             _close(self.once(w - warmup, True, 0))
+        if self.scenario.state == "cold" and self.scenario.uses_issued_certificate:
+            _close(self.once(-warmup - 1, True, 0))
         if self.scenario.state in ("warm_connection", "cache_hit"):
             for t in range(len(self.clients)):
                 self.clients[t] = self.once(-warmup - 1 - t, True, t)
 
     def step(self, iteration: int, thread: int) -> None:
         """One measured acquisition in this scenario's state."""
-        if self.scenario.state == "cold":
+        if self.scenario.state in COLD_STATES:
             _close(self.once(iteration, False, thread))
         else:  # reused / warm_connection / cache_hit: one client per worker, built on first need
             self.clients[thread] = self.once(iteration, False, thread, self.clients[thread])
@@ -729,9 +776,9 @@ def _run_batch(plan: _Plan, iterations: int) -> None:
             plan.step(i, t)
 
     if threads > 1 and plan.scenario.state == "cold":
-        # forgetting the IMDS v2 certificate while other threads use its connection would break
-        # them: with several threads it is forgotten once, before the batch, and then shared
-        _Client.forget_process_state(plan.scenario)
+        # closing the IMDS v2 certificate's connections while other threads use them would break
+        # them: with several threads they are closed once, before the batch, and then shared
+        _Client.reset_process_state(plan.scenario)
     start = time.perf_counter()
     if threads == 1:
         worker(0)
@@ -763,12 +810,12 @@ def _run_interleaved(plans: list[_Plan], iterations: int) -> None:
 
 
 def _forgetting_conflicts(scenarios: Sequence[Scenario]) -> bool:
-    """A cold managed-identity PoP scenario forgets the process-wide IMDS v2 certificate; interleaved
-    with a warm or cached managed-identity scenario it would make that one cold too."""
-    def forgets(s):
-        return s.identity == "managed_identity" and (s.token == "pop" or s.flow == "two_leg")
-    return any(forgets(s) and s.state == "cold" for s in scenarios) and \
-        any(forgets(s) and s.state != "cold" for s in scenarios)
+    """A cold managed-identity PoP scenario closes the process-wide IMDS v2 certificate's
+    connection (cold_mint forgets the certificate); interleaved with a warm, cached or reused
+    managed-identity PoP scenario it would make that one cold too."""
+    certified = [s for s in scenarios if s.uses_issued_certificate]
+    return any(s.state in COLD_STATES for s in certified) and \
+        any(s.state not in COLD_STATES for s in certified)
 
 
 def _close(client: _Client | None) -> None:
@@ -892,7 +939,8 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
             cloud = Cloud.public()
         target = "embedded authority" if getattr(cloud, "is_local", False) else "live cloud"
         names = _unique_names(scenarios)
-        primes = sum(s.concurrency for s in scenarios if s.state in ("warm_connection", "cache_hit"))
+        primes = sum(s.concurrency for s in scenarios if s.state in ("warm_connection", "cache_hit")) + \
+            sum(1 for s in scenarios if s.state == "cold" and s.uses_issued_certificate)
         total = len(scenarios) * (iterations + warmup) + primes
         run_id = uuid.uuid4().hex[:8]
         started_at = _dt.datetime.now(_dt.timezone.utc)

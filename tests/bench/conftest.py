@@ -14,6 +14,7 @@ def plan():
     """What the shared run measures: n per scenario, the regional/global delays, the scenarios."""
     regional_ms, global_ms = 3.0, 6.0
     scenarios = (bench.standard_scenarios(0)
+                 + [bench.Scenario(identity="managed_identity", state="cold_mint")]
                  + [bench.Scenario(flow="two_leg", token="bearer")]
                  + bench.region_scenarios(regional_ms, global_ms)
                  + [bench.Scenario(state="reused")]

@@ -112,11 +112,35 @@ def test_token_types_follow_the_request(result):
     assert (ok.loc[ok["token"] == "bearer", "token_type"] == "Bearer").all()
 
 
-def test_managed_identity_goes_through_imds(result):
+def _steps_per_acquisition(result, **labels) -> list[list[str]]:
+    rts = result.round_trips[~result.round_trips["warmup"]]
+    for column, value in labels.items():
+        rts = rts[rts[column] == value]
+    return rts.sort_values("rt_index").groupby("iteration", sort=True)["step"].apply(list).tolist()
+
+
+def test_cold_managed_identity_reuses_its_certificate_over_a_new_connection(result, plan):
+    """cold = new acquirer + new TLS connection; the process-wide IMDS v2 certificate is kept."""
+    steps = _steps_per_acquisition(result, identity="managed_identity", state="cold")
+    assert steps == [["token: token"]] * plan.n                      # no getplatformmetadata, no issuecredential
+    cold = _rows(result, identity="managed_identity", state="cold")
+    assert (cold["round_trips"] == 1).all() and (cold["new_connections"] == 1).all()
+    assert (cold["tls_handshake_ms"] > 0).all()
     rts = result.round_trips
-    mi = rts[(rts["identity"] == "managed_identity") & ~rts["warmup"]]
-    assert "imds" in set(mi["listener"])
-    assert (mi["status"] == 200).all()
+    cold_rts = rts[(rts["identity"] == "managed_identity") & (rts["state"] == "cold") & ~rts["warmup"]]
+    assert cold_rts["listener"].str.startswith("mtls").all() and (cold_rts["status"] == 200).all()
+
+
+def test_cold_mint_managed_identity_mints_once_per_acquisition_through_imds(result, plan):
+    steps = _steps_per_acquisition(result, identity="managed_identity", state="cold_mint")
+    assert steps == [["token: getplatformmetadata", "token: issuecredential", "token: token"]] * plan.n
+    rts = result.round_trips
+    mint = rts[(rts["state"] == "cold_mint") & ~rts["warmup"]]
+    listeners = mint["listener"].where(mint["listener"] == "imds", "mtls")   # IMDS names a regional one
+    assert listeners.value_counts().sort_index().to_dict() == {"imds": 2 * plan.n, "mtls": plan.n}
+    assert (mint["status"] == 200).all()
+    mint_rows = _rows(result, state="cold_mint")
+    assert (mint_rows["outcome"] == "ok").all() and (mint_rows["source"] == "identity_provider").all()
 
 
 def test_injected_delays_are_labelled_per_listener_and_really_applied(result, plan):
@@ -150,7 +174,7 @@ def test_ratios_pair_scenarios_that_differ_in_one_label(result):
     comparisons = set(table["comparison"])
     assert {"two-leg / vanilla", "cache hit / cold", "warm connection / cold",
             "acquirer reused / re-created", "westus3 / global", "PoP / Bearer",
-            "managed identity / app"} <= comparisons
+            "managed identity / app", "certificate mint / cold"} <= comparisons
     for _, row in table.iterrows():
         num, den = summary.loc[row["numerator"]], summary.loc[row["denominator"]]
         assert row["ratio_p50"] == pytest.approx(num["p50_ms"] / den["p50_ms"])
@@ -161,6 +185,8 @@ def test_ratios_pair_scenarios_that_differ_in_one_label(result):
     assert "cold two-leg PoP app" in set(cold["numerator"])
     hit = table[(table["comparison"] == "cache hit / cold")].iloc[0]
     assert hit["denominator"] == "cold vanilla PoP app"
+    mint = table[table["comparison"] == "certificate mint / cold"]
+    assert list(zip(mint["numerator"], mint["denominator"])) == [("cold mint vanilla PoP MI", "cold vanilla PoP MI")]
 
 
 def test_speedup_uses_batch_wall_time(result):
@@ -287,23 +313,46 @@ def test_live_endpoints_are_named_by_msal_host_rule():
     assert listener_of("https://graph.microsoft.com/v1.0/me") == "other"
 
 
-def test_cold_managed_identity_mints_and_warm_reuses_its_certificate(fresh_authority):
-    scenarios = [bench.Scenario(identity="managed_identity"),
-                 bench.Scenario(identity="managed_identity", state="warm_connection")]
-    result = bench.run(scenarios, 2, authority=fresh_authority, warmup=0, progress=False)
+def test_managed_identity_mint_cold_and_warm_states(fresh_authority):
+    fresh_authority.clear_trace()
+    result = bench.run(bench.managed_identity_scenarios(0), 2, authority=fresh_authority, warmup=0,
+                       progress=False)
     assert result.meta["interleaved"] is False        # interleaving would make the warm one cold
+    assert (result.acquisitions["outcome"] == "ok").all()
+    mint = _steps_per_acquisition(result, state="cold_mint")
+    assert mint == [["token: getplatformmetadata", "token: issuecredential", "token: token"]] * 2
+    assert _steps_per_acquisition(result, state="cold") == [["token: token"]] * 2
     rts = result.round_trips[~result.round_trips["warmup"]]
-    cold_steps = rts[rts["state"] == "cold"].groupby("iteration")["step"].apply(list).tolist()
-    assert all(steps == ["token: getplatformmetadata", "token: issuecredential", "token: token"]
-               for steps in cold_steps)
+    assert rts.loc[rts["state"] == "cold", "new_connection"].all()
     warm = rts[rts["state"] == "warm_connection"]
     assert list(warm["step"]) == ["token: token"] * 2 and not warm["new_connection"].any()
+    # the cold scenario's priming acquisition (warmup=True, no warm-ups asked) found the certificate
+    # the mint left, so the run minted exactly twice: the server agrees
+    primes = result.acquisitions[result.acquisitions["warmup"]]
+    assert sorted(primes["state"]) == ["cold", "warm_connection"]
+    issued = [e for e in fresh_authority.trace if e.path.split("?")[0].endswith("/issuecredential")]
+    assert len(issued) == 2
 
 
-def test_parallel_cold_managed_identity_threads_share_one_minted_certificate(fresh_authority):
+def test_a_cold_managed_identity_scenario_never_measures_a_mint(fresh_authority):
+    from mtlspop_lab.flows import forget_issued_certificates
+
+    forget_issued_certificates()       # as in a fresh process: the priming acquisition mints
+    result = bench.run(bench.Scenario(identity="managed_identity"), 2, authority=fresh_authority,
+                       warmup=0, progress=False)
+    prime = result.round_trips[result.round_trips["warmup"]]
+    assert list(prime["step"]) == ["token: getplatformmetadata", "token: issuecredential", "token: token"]
+    assert _steps_per_acquisition(result) == [["token: token"]] * 2
+
+
+def test_parallel_cold_managed_identity_threads_share_the_certificate_without_minting(fresh_authority):
     result = bench.run(bench.Scenario(identity="managed_identity", concurrency=3), 6,
                        authority=fresh_authority, warmup=0, progress=False)
     acq = result.acquisitions
     assert (acq["outcome"] == "ok").all(), acq["outcome"].tolist()
-    issued = result.round_trips["step"].eq("token: issuecredential").sum()
-    assert issued == 1     # minted once per batch: threads racing the first mint wait for it
+    rts = result.round_trips
+    measured = rts[~rts["warmup"]]
+    assert not measured["step"].isin(["token: getplatformmetadata", "token: issuecredential"]).any()
+    assert list(measured["step"]) == ["token: token"] * 6
+    # the connections are closed once, before the batch: the first token request opens one
+    assert measured["new_connection"].any()

@@ -55,6 +55,9 @@ def test_empty_frames_have_the_schema():
     ({"token": "dpop"}, "token"), ({"state": "lukewarm"}, "state"),
     ({"concurrency": 0}, "concurrency"), ({"delay_ms": -1}, "negative"),
     ({"identity": "managed_identity", "region": "westus3"}, "region"),
+    ({"state": "cold_mint"}, "managed identity"),
+    ({"identity": "managed_identity", "token": "bearer", "state": "cold_mint"}, "PoP"),
+    ({"identity": "managed_identity", "state": "cold_mint", "concurrency": 2}, "one thread"),
 ])
 def test_bad_scenarios_raise_configuration_errors_that_say_what_to_do(kwargs, word):
     with pytest.raises(ConfigurationError) as info:
@@ -83,6 +86,17 @@ def test_standard_scenarios_are_six_distinct_conditions():
     assert len({s.label for s in scenarios}) == 6
     assert {s.state for s in scenarios} == {"cold", "warm_connection", "cache_hit"}
     assert all(s.delay_ms == 20 for s in scenarios)
+
+
+def test_managed_identity_scenarios_set_the_mint_apart_from_cold():
+    scenarios = bench.managed_identity_scenarios(20)
+    assert [s.state for s in scenarios] == ["cold_mint", "cold", "warm_connection"]
+    assert all(s.identity == "managed_identity" and s.token == "pop" and s.delay_ms == 20 for s in scenarios)
+    assert scenarios[0].label == "cold mint vanilla PoP MI"
+    # two-leg's leg 1 is a PoP token from IMDS v2 even when the final token is Bearer
+    assert bench.Scenario(identity="managed_identity", flow="two_leg", token="bearer",
+                          state="cold_mint").uses_issued_certificate
+    assert "cold_mint" in bench.__doc__ and "cold_mint" in bench.STATES
 
 
 def test_duplicate_labels_are_made_unique_with_the_delay():
