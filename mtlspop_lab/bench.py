@@ -584,20 +584,39 @@ class _Client:
             close_issued_connections()
 
 
+def _progress_bar(total: int):
+    """A tqdm.auto bar: a widget in notebooks, text in terminals."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="bench", unit="acq", leave=True)
+
+
+class _NoBar:
+    """Stands in for the bar when progress is off (tqdm, even disabled, starts a thread)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_description(self, desc: str, refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class _Recorder:
     """Collects rows from worker threads; owns the progress bar."""
 
     def __init__(self, run_id: str, target: str, listener_of: Callable[[str], str], total: int,
                  progress: bool):
-        from tqdm.auto import tqdm
-
         self.run_id, self.target, self.listener_of = run_id, target, listener_of
         self.delays: dict[str, dict[str, float]] = {}   # scenario -> listener -> ms (authority's word)
         self.acq_rows: list[dict] = []
         self.rt_rows: list[dict] = []
         self.lock = threading.Lock()
         self.t0 = time.perf_counter()
-        self.bar = tqdm(total=total, desc="bench", unit="acq", disable=not progress, leave=True)
+        # No bar at all without progress: even a disabled tqdm starts a monitor thread
+        # that outlives the run by up to 10 s.
+        self.bar = _progress_bar(total) if progress else _NoBar()
 
     def labels(self, scenario: Scenario, name: str, iteration: int, warmup: bool, thread: int) -> dict:
         return {"run_id": self.run_id, "scenario": name, "target": self.target,

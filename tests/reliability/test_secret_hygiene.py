@@ -240,7 +240,6 @@ def sweep(lab, world):
         # the latency lab and the executable checklist, on the same authority
         from mtlspop_lab import bench
         measured = bench.run(bench.standard_scenarios(0), iterations=2, authority=lab, progress=False)
-        _stop_tqdm_monitor()          # bench starts tqdm's monitor thread even with progress=False
         scan.show("bench result", measured)
         for df in (measured.acquisitions, measured.round_trips, measured.summary()):
             scan.add("bench frame", df.to_string(), df.to_csv(), df._repr_html_())
@@ -262,19 +261,6 @@ def sweep(lab, world):
     scan.add("logs", *lines)
     assert any("msal" in line for line in lines) and any("urllib3" in line for line in lines)
     return scan, results
-
-
-def _stop_tqdm_monitor() -> None:
-    """tqdm starts a monitor thread with its first bar, even a disabled one, and keeps it ~10 s."""
-    import threading
-
-    from tqdm import auto, std
-    from tqdm._monitor import TMonitor
-    for thread in threading.enumerate():
-        if isinstance(thread, TMonitor):
-            thread.exit()
-    for cls in (std.tqdm, auto.tqdm):
-        cls.monitor = None
 
 
 def _walk(widget):
