@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import LabError
 
-SUITES = ("standard", "regions", "acquirer", "parallel")
+SUITES = ("standard", "regions", "acquirer", "parallel", "managed_identity")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +66,8 @@ def scenarios_for(args) -> list:
         elif suite == "acquirer":
             chosen += [s for s in bench.acquirer_scenarios(args.delay)
                        if s not in chosen]
+        elif suite == "managed_identity":
+            chosen += [s for s in bench.managed_identity_scenarios(args.delay) if s not in chosen]
         elif suite == "parallel":
             chosen += [s for s in bench.parallel_scenarios(args.delay, _threads(args.threads))
                        if s not in chosen]
