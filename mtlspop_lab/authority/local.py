@@ -224,6 +224,31 @@ class LocalAuthority:
             self._trusted.add(certificate.x5t_s256)
             self._client_cert_ctx.load_verify_locations(cadata=certificate.pem)
 
+    def trust_issuer(self, issuer: str, jwks: dict) -> None:
+        """Make the protected API accept tokens of another issuer, verified with its JWKS.
+
+        For interop with other RFC 8705 servers (tests/interop: oidc-provider).
+        The API's audience and binding rules are unchanged; their clients'
+        certificates must still pass TLS (:meth:`trust_client_certificate`).
+        In force until close(); calling again replaces the issuer's keys.
+        """
+        import jwt
+
+        if not isinstance(issuer, str) or not issuer.startswith("https://") or issuer == self.issuer:
+            raise ConfigurationError(f"{str(issuer)[:80]!r} cannot be trusted as another issuer.",
+                                     cause="An issuer is the https URL in its tokens' iss claim, and "
+                                           "not this authority's own.",
+                                     fix="Pass the other server's issuer, e.g. Cloud.from_discovery(url).issuer.")
+        try:
+            if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+                raise ValueError("no keys")
+            keys = jwt.PyJWKSet.from_dict(jwks)
+        except Exception:
+            raise ConfigurationError("The JWKS to trust has no usable public key.",
+                                     cause='A JWK Set is {"keys": [...]} with RSA or EC public keys.',
+                                     fix="Pass the JSON served at the issuer's jwks_uri.") from None
+        self.resource_api.trust_issuer(issuer, keys)
+
     # -- knobs -----------------------------------------------------------------------------
     def _selected(self, listener: str) -> list[Listener]:
         check_listener_selector(listener, list(self._listeners))

@@ -6,12 +6,18 @@ not expired, and its ``cnf.x5t#S256`` equals the SHA-256 of the certificate
 presented in *this* TLS handshake. A stolen bound token is useless without
 the private key of that certificate; that is the whole point of PoP.
 
+Another issuer's tokens (an RFC 8705 server such as oidc-provider) are
+accepted once :meth:`ResourceApi.trust_issuer` names it with its JWKS: same
+audience and binding rules, verified with that issuer's keys.
+
 Each refusal is a 401 with ``WWW-Authenticate: mtls_pop error="invalid_token",
 error_description="..."`` and a distinct description, so a learner can tell
 "wrong certificate" from "no certificate" from "wrong scheme".
 """
 
 from __future__ import annotations
+
+import jwt
 
 from ..certs import x5t_s256_of_der
 from ..cloud import TOKEN_EXCHANGE_AUDIENCE
@@ -30,6 +36,44 @@ _REASONS = {
 }
 
 
+_FOREIGN_ALGORITHMS = ("RS256", "PS256", "ES256")
+
+
+def _unverified_issuer(token: str) -> str | None:
+    try:
+        iss = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except Exception:  # not a JWT: the signer's own checks say why
+        return None
+    return iss if isinstance(iss, str) else None
+
+
+def _verify_with(token: str, keys: "jwt.PyJWKSet") -> dict:
+    """A trusted foreign issuer's token: algorithm, kid, signature, exp/nbf (strict, like Signer.verify)."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.exceptions.PyJWTError:
+        raise TokenCheckError("malformed", "The token header is not base64url JSON.") from None
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg.lower() == "none":
+        raise TokenCheckError("alg_none", "The token is unsigned (alg 'none').")
+    if alg not in _FOREIGN_ALGORITHMS:
+        raise TokenCheckError("alg_not_allowed", f"The token algorithm {alg[:20]!r} is not accepted.")
+    key = next((k for k in keys.keys if k.key_id is not None and k.key_id == header.get("kid")), None)
+    if key is None:
+        raise TokenCheckError("unknown_key", "The token's kid is not in the trusted issuer's JWKS.")
+    try:
+        return jwt.decode(token, key.key, algorithms=[alg],
+                          options={"verify_aud": False, "verify_iss": False, "require": ["exp"]})
+    except jwt.exceptions.ExpiredSignatureError:
+        raise TokenCheckError("expired", "The token is expired.") from None
+    except jwt.exceptions.ImmatureSignatureError:
+        raise TokenCheckError("not_yet_valid", "The token is not valid yet.") from None
+    except jwt.exceptions.InvalidSignatureError:
+        raise TokenCheckError("bad_signature", "The token signature does not verify.") from None
+    except jwt.exceptions.PyJWTError:
+        raise TokenCheckError("malformed", "The token cannot be verified with the trusted issuer's key.") from None
+
+
 def refusal(description: str, error: str = "invalid_token", status: int = 401, scheme: str = "mtls_pop") -> Response:
     challenge = f'{scheme} error="{error}", error_description="{description}"'
     return Response.json(status, {"ok": False, "error": error, "error_description": description},
@@ -43,6 +87,21 @@ class ResourceApi:
         self.directory = directory
         self.signer = signer
         self.issuer = issuer
+        self.trusted_issuers: dict = {}   # issuer -> jwt.PyJWKSet
+
+    def trust_issuer(self, issuer: str, keys: "jwt.PyJWKSet") -> None:
+        """Also accept tokens whose ``iss`` is ``issuer``, verified with ``keys``.
+
+        An RFC 8705 server labels its bound tokens Bearer (RFC 8705 section 3
+        keeps RFC 6750's scheme), so for such an issuer a bound token is taken
+        with the ``Bearer`` scheme as well as ``mtls_pop``; its ``cnf`` is
+        enforced either way.
+        """
+        self.trusted_issuers[issuer] = keys
+
+    def _verify(self, token: str) -> dict:
+        keys = self.trusted_issuers.get(_unverified_issuer(token))
+        return self.signer.verify(token) if keys is None else _verify_with(token, keys)
 
     def handle(self, request: Request) -> Response:
         authorization = request.header("authorization")
@@ -55,18 +114,19 @@ class ResourceApi:
                            error="invalid_request")
         info = {"request_body": {"authorization_scheme": scheme, "access_token": token}}
         try:
-            claims = self.signer.verify(token)
+            claims = self._verify(token)
         except TokenCheckError as exc:
             response = refusal(_REASONS.get(exc.reason, str(exc)))
             response.info.update(info)
             return response
         result = self._authorize(request, scheme, claims)
         result.info.update(info)
-        result.info.setdefault("client_id", claims.get("azp"))
+        result.info.setdefault("client_id", claims.get("azp") or claims.get("client_id"))
         return result
 
     def _authorize(self, request: Request, scheme: str, claims: dict) -> Response:
-        if claims.get("iss") != self.issuer:
+        foreign = isinstance(claims.get("iss"), str) and claims["iss"] in self.trusted_issuers
+        if claims.get("iss") != self.issuer and not foreign:
             return refusal("the token was issued by another issuer")
         aud = claims.get("aud")
         resource = self.directory.find_resource(aud) if isinstance(aud, str) else None
@@ -81,7 +141,7 @@ class ResourceApi:
                 return refusal("the token is not certificate-bound (no cnf claim) but was sent with the mtls_pop scheme")
             scheme_name = "Bearer"
         else:
-            if not is_pop_scheme:
+            if not is_pop_scheme and not foreign:
                 return refusal("a certificate-bound token was presented with the Bearer scheme; use 'mtls_pop'")
             if not resource.accepts_bound_tokens:
                 return refusal(f"the resource {resource.uri} does not accept certificate-bound tokens")
@@ -90,7 +150,7 @@ class ResourceApi:
             if presented != bound_to:
                 return refusal("the presented certificate does not match the token's cnf (x5t#S256): "
                                "the token is bound to another certificate")
-            scheme_name = "mtls_pop"
+            scheme_name = "mtls_pop" if is_pop_scheme else "Bearer"
         return Response.json(200, {"ok": True, "aud": aud, "sub": claims.get("sub"), "scheme": scheme_name,
                                    "x5t#S256": presented, "path": request.path},
                              token_type=scheme_name)
