@@ -33,6 +33,9 @@ _EXPORTS = {
     # the seed's testing checklist, executable
     "run_checklist": "checklist",
     "sequence_diagram": "sequence", "recommend": "decision",
+    # any RFC 8705 server (read from its discovery document)
+    "CertificateBoundClient": "rfc8705", "CertificateBoundResult": "rfc8705",
+    "compare_tokens": "rfc8705",
 }
 
 __all__ = sorted(_EXPORTS)

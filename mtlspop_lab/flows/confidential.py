@@ -176,6 +176,13 @@ class ConfidentialClientFlow:
                 fix="Load it with Certificate.load_pfx(path, password) or Certificate.load_pem(cert, key).",
                 code="mtls_certificate_not_provided")
         certificate.check_usable()
+        if cloud is not None and cloud.is_discovered:
+            raise ConfigurationError(
+                f"{cloud.describe()} is a generic RFC 8705 server, not an Entra-style authority.",
+                cause="This flow follows Entra's rules (tenant paths, the mtlsauth host, "
+                      "token_type=mtls_pop); a discovered server names its own endpoints.",
+                fix="Use lab.CertificateBoundClient(client_id, certificate, cloud=cloud) for it.",
+                code="not_an_entra_authority")
         self.cloud = cloud or Cloud.public()
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)

@@ -80,8 +80,8 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
     ``certificate``: present this one instead (with key) - e.g. to show that a
     stolen token fails with another certificate. ``scheme``: override the
     Authorization scheme (``"Bearer"`` to show a bound token refused).
-    ``ca_bundle``: trust for the API; defaults to the token's local cloud's
-    CA, else the system store.
+    ``ca_bundle``: trust for the API; defaults to the trust of the cloud the
+    token came from (the system store for live clouds).
     """
     if not isinstance(result, TokenResult):
         raise ConfigurationError("call_resource needs a TokenResult.", cause=f"Got {type(result).__name__}.",
@@ -92,8 +92,8 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
                                cause="A TLS client certificate needs its key for the handshake.",
                                fix="Pass the certificate loaded with its private key.",
                                code="cert_without_private_key")
-    if ca_bundle is None and result.cloud is not None and getattr(result.cloud, "is_local", False):
-        ca_bundle = result.cloud.ca_bundle
+    if ca_bundle is None and result.cloud is not None:
+        ca_bundle = result.cloud.ca_bundle     # None for live clouds: the system trust
     target = url.rstrip("/") + ("/" + path.lstrip("/") if path else "")
     scheme = scheme or ("mtls_pop" if result.is_pop else "Bearer")
     transport = _transport(cert, ca_bundle)

@@ -172,3 +172,12 @@ def test_entra_binds_per_request_rfc8705_servers_per_registration(authority, oid
     with CertificateBoundClient(oidc_provider.pki_client_id, oidc_provider.pki_certificate, cloud=cloud,
                                 ask_mtls_pop=False) as client:
         assert client.acquire_token(oidc_provider.resource).is_bound
+
+
+def test_entra_flow_refuses_a_discovered_server_and_names_the_generic_client(cloud, self_signed_client):
+    from mtlspop_lab import MtlsPopTokenAcquirer
+    from mtlspop_lab.errors import ConfigurationError
+    certificate = self_signed_client.certificate
+    with pytest.raises(ConfigurationError) as info:
+        MtlsPopTokenAcquirer.for_confidential_client("any-client", "any-tenant", certificate, cloud=cloud)
+    assert info.value.code == "not_an_entra_authority" and "CertificateBoundClient" in info.value.fix
