@@ -27,7 +27,8 @@ NOTEBOOK_BUDGET_S = 60
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = ["00_start_here", "01_vanilla", "02_fic_two_leg", "03_binding_and_replay",
-            "04_latency_and_cache", "05_troubleshooting", "06_live_azure"]
+            "04_latency_and_cache", "05_troubleshooting", "06_live_azure", "07_beyond_entra"]
+NO_PANEL = {"06_live_azure", "07_beyond_entra"}  # code only: live Azure; two servers side by side
 
 # What each notebook must show once run: the idea it teaches, seen in its outputs.
 SHOWS = {
@@ -42,14 +43,23 @@ SHOWS = {
                              "later : identity_provider new token: True"],
     "05_troubleshooting": ["[imds_unreachable]", "[identity_not_assigned]", "7 passed, 0 failed"],
     "06_live_azure": ["Offline: nothing was sent."],
+    "07_beyond_entra": ["cnf.x5t#S256", "Entra-style   token_type=mtls_pop", "another certificate: bound=False",
+                        "The local authority is closed."],
 }
+# 07 with node (always in CI): the oidc-provider side ran; without node: it says so and shows Entra only.
+RFC8705_SIDE = ["oidc-provider token_type: Bearer", "bound by: cnf.x5t#S256", "RFC 8705 (oidc-provider)",
+                "oidc-provider token_type=Bearer   right certificate: bound=True | another certificate: bound=False",
+                "API: 200 with the Bearer scheme"]
+NO_NODE_SENTENCE = "oidc-provider cannot run here, so this notebook shows only the Entra side."
 
-# Appended to the temporary copy: proves the notebook closed every authority it started.
+# Appended to the temporary copy: proves the notebook closed every authority (and oidc-provider) it started.
 _LEAK_CHECK = """
 import gc, json
 from mtlspop_lab.authority import LocalAuthority
+from mtlspop_lab.oidc_provider import OidcProvider
 _open = [a for a in gc.get_objects() if isinstance(a, LocalAuthority) and not a.closed]
-print(json.dumps({"open_authorities": len(_open)}))
+_op = [o for o in gc.get_objects() if isinstance(o, OidcProvider) and not o.closed]
+print(json.dumps({"open_authorities": len(_open), "open_oidc_providers": len(_op)}))
 """
 
 
@@ -61,7 +71,20 @@ def kernel_env() -> dict:
     return env
 
 
-def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def oidc_provider_can_run() -> bool:
+    """node and npm are here and the pinned oidc-provider is installed (the interop tests install it)."""
+    from mtlspop_lab import oidc_provider
+
+    if not (shutil.which("node") and shutil.which("npm")):
+        return False
+    return oidc_provider.installed_version(oidc_provider.project_dir()) == oidc_provider.pinned_version()
+
+
+def execute(name: str, workdir: Path, env: dict | None = None) -> nbformat.NotebookNode:
     shutil.copytree(NOTEBOOK_DIR, workdir, dirs_exist_ok=True)
     path = workdir / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
@@ -70,7 +93,7 @@ def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
     client = NotebookClient(nb, timeout=NOTEBOOK_BUDGET_S, kernel_name="python3", allow_errors=False,
                             timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
                             resources={"metadata": {"path": str(workdir)}})
-    client.execute(env=kernel_env(), cwd=str(workdir))
+    client.execute(env=env or kernel_env(), cwd=str(workdir))
     return nb
 
 
@@ -84,7 +107,7 @@ def all_output_text(nb: nbformat.NotebookNode) -> list[str]:
     return texts
 
 
-def test_the_seven_notebooks_exist():
+def test_the_eight_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
@@ -106,7 +129,7 @@ def test_notebook_teaches_with_text_a_panel_and_code(path):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert markdown and markdown[0].source.startswith("# "), "each notebook opens with a title"
     assert "import mtlspop_lab as lab" in code
-    if path.stem != "06_live_azure":
+    if path.stem not in NO_PANEL:
         assert "Panel(" in code, "each workshop notebook shows a panel"
     if "LocalAuthority(" in code:
         assert "authority.close()" in code, "a notebook that starts an authority closes it"
@@ -118,14 +141,33 @@ def test_notebook_runs_offline_and_shows_no_secret(path, tmp_path):
     nb = execute(path.stem, tmp_path / "nb")
     elapsed = time.perf_counter() - started
     print(f"{path.stem}: executed in {elapsed:.1f} s")
+    check_ran_and_taught(nb, path.stem, SHOWS[path.stem])
+    if path.stem == "07_beyond_entra":
+        if in_ci():
+            assert oidc_provider_can_run(), "CI must run 07 with node and the pinned oidc-provider"
+        expected = RFC8705_SIDE if oidc_provider_can_run() else [NO_NODE_SENTENCE]
+        check_ran_and_taught(nb, path.stem, expected)
 
+
+def test_beyond_entra_runs_without_node(tmp_path):
+    """Binder without Node.js: 07 still runs top to bottom, says why, and shows the Entra side only."""
+    env = kernel_env()
+    env["PATH"] = str(tmp_path / "empty-bin")  # no node, no npm (the kernel is started by absolute path)
+    nb = execute("07_beyond_entra", tmp_path / "nb", env=env)
+    check_ran_and_taught(nb, "07_beyond_entra", SHOWS["07_beyond_entra"] + [NO_NODE_SENTENCE, "node and npm are needed"])
+    shown = "\n".join(all_output_text(nb))
+    assert "RFC 8705 (oidc-provider)" not in shown and "oidc-provider token_type" not in shown
+
+
+def check_ran_and_taught(nb: nbformat.NotebookNode, name: str, needles: list[str]) -> None:
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     leaks = [text[:200] for text in all_output_text(nb) if contains_secret(text)]
-    assert leaks == [], f"{path.stem}: a complete token or private key is in the outputs"
+    assert leaks == [], f"{name}: a complete token or private key is in the outputs"
     leak_check = nb.cells[-1].outputs[0]["text"]
-    assert json.loads(leak_check) == {"open_authorities": 0}, f"{path.stem} left an authority running"
+    assert json.loads(leak_check) == {"open_authorities": 0, "open_oidc_providers": 0}, \
+        f"{name} left an authority or an oidc-provider running"
     # the notebook really taught its idea: what it must show is in its outputs
     shown = "\n".join(text for text in all_output_text(nb))
-    missing = [needle for needle in SHOWS[path.stem] if json.dumps(needle)[1:-1] not in shown]
-    assert missing == [], f"{path.stem} does not show {missing}"
+    missing = [needle for needle in needles if json.dumps(needle)[1:-1] not in shown]
+    assert missing == [], f"{name} does not show {missing}"

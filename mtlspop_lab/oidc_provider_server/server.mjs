@@ -1,10 +1,10 @@
-// A third-party RFC 8705 authorization server for the interop tests: the
+// A third-party RFC 8705 authorization server for the interop tests and notebook 07: the
 // OpenID Certified `oidc-provider` package, configured for certificate-bound
 // access tokens and both mutual-TLS client authentication methods.
 //
 // Usage: node server.mjs <config.json>
 //
-// The config (written by tests/interop/conftest.py) names the TLS files, the
+// The config (written by mtlspop_lab/oidc_provider.py) names the TLS files, the
 // clients and the resource servers. Once both listeners are up, one JSON line
 // goes to stdout: {"issuer", "login_url", "mtls_url", "token_endpoint",
 // "mtls_token_endpoint", "jwks_uri"}. The process exits when stdin closes, so
