@@ -35,7 +35,7 @@ _EXPORTS = {
     "sequence_diagram": "sequence", "recommend": "decision",
     # any RFC 8705 server (read from its discovery document)
     "CertificateBoundClient": "rfc8705", "CertificateBoundResult": "rfc8705",
-    "compare_tokens": "rfc8705",
+    "compare_tokens": "rfc8705", "OidcProvider": "oidc_provider",
 }
 
 __all__ = sorted(_EXPORTS)
