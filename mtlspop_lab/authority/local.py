@@ -330,6 +330,7 @@ class LocalAuthority:
         return self._trace.frame()
 
     def clear_trace(self) -> None:
+        """Start a fresh record: exchanges already under way (a slow answer) are not recorded either."""
         self._trace.clear()
 
     def count_requests(self, listener: str | None = None, path_contains: str | None = None,

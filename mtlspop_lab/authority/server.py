@@ -53,6 +53,7 @@ class Request:
     body: bytes
     client_cert_der: bytes | None       # the TLS client certificate, when one was presented
     new_connection: bool                # first request on its connection
+    received_at: float = field(default_factory=time.monotonic)   # when the request was read
 
     @property
     def path(self) -> str:

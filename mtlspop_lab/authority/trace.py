@@ -74,8 +74,11 @@ class Trace:
     def __init__(self, max_entries: int = 20000):
         self._lock = threading.Lock()
         self._entries: collections.deque = collections.deque(maxlen=max_entries)
+        self._cleared_at = float("-inf")   # time.monotonic() of the last clear()
 
     def record(self, request: Request, response: Response, elapsed_ms: float, injected_delay_ms: float) -> None:
+        if request.received_at < self._cleared_at:
+            return   # arrived before clear(): a slow answer to an earlier experiment, not this one's
         info = response.info
         entry = TraceEntry(
             listener=request.listener, method=request.method, path=redact_text(request.target)[:2048],
@@ -90,7 +93,8 @@ class Trace:
                                       else (response.body if response.status >= 400 else None)),
         )
         with self._lock:
-            self._entries.append(entry)
+            if request.received_at >= self._cleared_at:
+                self._entries.append(entry)
 
     def record_tls_failure(self, listener: str, reason: str) -> None:
         entry = TraceEntry(listener=listener, method="TLS", path="", status=0, elapsed_ms=0.0,
@@ -105,7 +109,9 @@ class Trace:
             return list(self._entries)
 
     def clear(self) -> None:
+        """Forget every entry, and every exchange already under way (its request came before)."""
         with self._lock:
+            self._cleared_at = time.monotonic()
             self._entries.clear()
 
     def frame(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from urllib.parse import urlsplit
 
 import jwt
@@ -146,6 +147,24 @@ def test_slow_fault_exceeds_client_timeout(authority, app, session_for):
     with pytest.raises(requests.exceptions.Timeout):
         _pop(session, authority, app, timeout=0.3)
     assert _pop(session_for(app.certificate), authority, app, timeout=10).status_code == 200
+
+
+def test_clear_trace_forgets_exchanges_already_under_way(authority, app, session_for):
+    """A slow answer to an earlier experiment must not land in the next experiment's record."""
+    authority.inject_fault("slow", count=1, listener="mtls", delay_ms=600)
+    answers = []
+    slow = threading.Thread(target=lambda: answers.append(_pop(session_for(app.certificate), authority, app,
+                                                              timeout=10).status_code))
+    slow.start()
+    deadline = time.monotonic() + 5
+    while authority.pending_faults and time.monotonic() < deadline:
+        time.sleep(0.01)     # once the slow request has taken its fault, it is under way
+    authority.clear_trace()
+    slow.join(10)
+    assert answers == [200]
+    assert authority.count_requests("mtls") == 0
+    assert _pop(session_for(app.certificate), authority, app, timeout=10).status_code == 200
+    assert authority.count_requests("mtls", client_id=app.client_id) == 1
 
 
 def test_unknown_fault_kind_and_bad_count(authority):
