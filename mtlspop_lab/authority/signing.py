@@ -61,19 +61,7 @@ class Signer:
         Audience and binding are left to the caller, who knows what it expects.
         Raises :class:`TokenCheckError` with a distinct ``reason`` per failure.
         """
-        if not isinstance(token, str) or token.count(".") != 2:
-            raise TokenCheckError("malformed", "The token is not a compact JWS (three dot-separated parts).")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.exceptions.DecodeError:
-            raise TokenCheckError("malformed", "The token header is not base64url JSON.") from None
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg.lower() == "none":
-            raise TokenCheckError("alg_none", "The token is unsigned (alg 'none'); unsigned tokens are never accepted.")
-        if alg != ALGORITHM:
-            raise TokenCheckError("alg_not_allowed", f"The token algorithm {alg!r} is not accepted; this authority signs with RS256.")
-        if header.get("kid") != self.kid:
-            raise TokenCheckError("unknown_key", "The token's kid is not in this authority's JWKS; it was not issued here.")
+        check_header(token, (ALGORITHM,), (self.kid,), who="this authority")
         try:
             claims = jwt.decode(token, self.public_key, algorithms=[ALGORITHM],
                                 options={"verify_aud": False, "verify_exp": False, "verify_nbf": False,
@@ -91,6 +79,31 @@ class Signer:
         if isinstance(nbf, (int, float)) and moment + leeway < nbf:
             raise TokenCheckError("not_yet_valid", "The token is not valid yet (nbf is in the future).")
         return claims
+
+
+def check_header(token, algorithms, kids, *, who: str) -> dict:
+    """Structure, algorithm and key id of a JWS, checked before any key is touched.
+
+    Shared by the authority's own verification and the protected API's check
+    of a trusted foreign issuer, so both refuse the same things for the same
+    reasons (``alg: none`` first of all).
+    """
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise TokenCheckError("malformed", "The token is not a compact JWS (three dot-separated parts).")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.exceptions.PyJWTError:
+        raise TokenCheckError("malformed", "The token header is not base64url JSON.") from None
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg.lower() == "none":
+        raise TokenCheckError("alg_none", "The token is unsigned (alg 'none'); unsigned tokens are never accepted.")
+    if alg not in algorithms:
+        raise TokenCheckError("alg_not_allowed", f"The token algorithm {alg[:20]!r} is not accepted; "
+                                                 f"{who} signs with {', '.join(algorithms)}.")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in kids:
+        raise TokenCheckError("unknown_key", f"The token's kid is not in {who}'s JWKS; it was not issued there.")
+    return header
 
 
 def new_uti() -> str:
