@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jwt  # noqa: E402
 
 from mtlspop_lab.certs import Certificate  # noqa: E402
-from mtlspop_lab.inspect import check_binding, decode_token  # noqa: E402
+from mtlspop_lab.inspector import check_binding, decode_token  # noqa: E402
 
 TARGET = 20_000
 

@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import pandas as pd  # noqa: E402
 
-from mtlspop_lab import bench, charts  # noqa: E402
+from mtlspop_lab import latency as bench  # noqa: E402
+from mtlspop_lab.latency import charts  # noqa: E402
 from mtlspop_lab.authority import LocalAuthority  # noqa: E402
 
 

@@ -17,6 +17,7 @@ _EXPORTS = {
     "TokenTypeMismatchError": "errors", "ManagedIdentityError": "errors",
     "TransportError": "errors", "ResourceAccessError": "errors",
     "Certificate": "certs", "CertificateAuthority": "certs",
+    "x5t_s256": "certs", "x5t": "certs", "sha1_thumbprint": "certs",
     "Cloud": "cloud",
     "redact_token": "redact",
     "LocalAuthority": "authority",
@@ -25,17 +26,17 @@ _EXPORTS = {
     "FicLeg2Exchanger": "flows", "TokenResult": "flows", "RoundTrip": "flows",
     "call_resource": "flows", "ResourceResponse": "flows", "RetryPolicy": "flows",
     "TokenCache": "flows",
-    "capabilities": "capabilities",
+    "capabilities": "flows.capabilities",
     # the binding inspector
-    "decode_token": "inspect", "verify_token": "inspect", "check_binding": "inspect",
-    "explain_claims": "inspect", "BindingVerdict": "inspect", "DecodedToken": "inspect",
-    "x5t_s256": "inspect", "x5t": "inspect", "sha1_thumbprint": "inspect",
-    # the seed's testing checklist, executable
-    "run_checklist": "checklist",
-    "sequence_diagram": "sequence", "recommend": "decision",
+    "decode_token": "inspector", "verify_token": "inspector", "check_binding": "inspector",
+    "explain_claims": "inspector", "BindingVerdict": "inspector", "DecodedToken": "inspector",
+    "compare_tokens": "inspector",
+    # the guide's testing checklist, executable
+    "run_checklist": "workshop.checklist",
+    "sequence_diagram": "transport.sequence", "recommend": "workshop.decision",
     # any RFC 8705 server (read from its discovery document)
-    "CertificateBoundClient": "rfc8705", "CertificateBoundResult": "rfc8705",
-    "compare_tokens": "rfc8705", "OidcProvider": "oidc_provider",
+    "CertificateBoundClient": "flows.rfc8705", "CertificateBoundResult": "flows.rfc8705",
+    "OidcProvider": "interop.oidc_provider",
 }
 
 __all__ = sorted(_EXPORTS)

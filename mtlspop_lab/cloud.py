@@ -30,6 +30,8 @@ MTLS_UNSUPPORTED_HOSTS = frozenset({"login.usgovcloudapi.net", "login.chinacloud
 UNTENANTED = frozenset({"common", "organizations", "consumers"})
 LIVE_IMDS_URL = "http://169.254.169.254"
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+# the resource every demo, panel and notebook asks for unless told otherwise
+GRAPH = "https://graph.microsoft.com"
 
 _REGION_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 _HOST_RE = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")

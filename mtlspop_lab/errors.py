@@ -1,7 +1,7 @@
 """One exception tree for everything the lab raises.
 
 Every error carries three strings besides its type: what happened (the
-message), the likely ``cause`` and what to do (``fix``). The seed's
+message), the likely ``cause`` and what to do (``fix``). the guide's
 troubleshooting tables are the starting list. Messages never contain a token,
 an assertion or a private key: callers pass redacted material only, and
 :func:`LabError.__init__` has no parameter for raw secrets on purpose.

@@ -11,9 +11,35 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mtlspop_lab.authority import LocalAuthority
+
+# Test tiers (markers registered in pyproject.toml). The fast tier is
+#   python3 -m pytest -m "not browser and not node and not notebooks and not slow"
+# and .ci/run runs everything. Markers are given by where a test lives or what it
+# needs, so a new test lands in the right tier without remembering to mark it.
+SLOW_MODULES = {
+    "test_concurrency_soak.py", "test_reliability_properties.py", "test_bench_threads.py",
+    "test_faults_end_to_end.py", "test_authority_concurrency.py", "test_runner.py",
+    "test_latency_panel.py", "test_authority_fuzz.py", "test_secret_hygiene.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        folder = path.parent.name
+        if folder == "browser":
+            item.add_marker(pytest.mark.browser)
+        if folder == "notebooks":
+            item.add_marker(pytest.mark.notebooks)
+        if "oidc_provider" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.node)
+        if path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 _SESSION_AUTHORITIES: list = []

@@ -41,8 +41,7 @@ from ..cloud import Cloud, check_region
 from ..errors import ConfigurationError
 from .directory import Directory
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
-from .imds import SERVER_HEADER as IMDS_SERVER_HEADER
-from .imds import Imds
+from .imds import SERVER_HEADER as IMDS_SERVER_HEADER, Imds
 from .resource_api import ResourceApi
 from .server import Listener, Request, Response
 from .signing import Signer, access_token_claims

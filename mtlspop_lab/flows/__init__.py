@@ -1,4 +1,4 @@
-"""Client flows: the seed's vanilla and FIC two-leg flows, by every identity.
+"""Client flows: the guide's vanilla and FIC two-leg flows, by every identity.
 
 - :class:`ManagedIdentityId` - which managed identity (SAMI, UAMI by client/resource/object id)
 - :class:`MtlsPopTokenAcquirer` - vanilla: one call, Bearer or mTLS PoP
@@ -22,6 +22,7 @@ embedded authority uses the documented ones).
 """
 
 from ..transport import RoundTrip
+from ..transport.retry import RetryPolicy
 from .acquirer import MtlsPopTokenAcquirer
 from .cache import CacheKey, TokenCache
 from .fic import FicLeg1Acquirer, FicLeg2Exchanger
@@ -29,7 +30,6 @@ from .identity import ManagedIdentityId
 from .managed_identity import close_issued_connections, forget_issued_certificates
 from .resource import ResourceResponse, call_resource
 from .result import TokenResult
-from .retry import RetryPolicy
 
 __all__ = ["ManagedIdentityId", "MtlsPopTokenAcquirer", "FicLeg1Acquirer", "FicLeg2Exchanger",
            "TokenResult", "RoundTrip", "call_resource", "ResourceResponse", "TokenCache", "CacheKey",

@@ -1,11 +1,11 @@
-"""MtlsPopTokenAcquirer: the seed's vanilla flow, one call for a token, by any identity.
+"""MtlsPopTokenAcquirer: the guide's vanilla flow, one call for a token, by any identity.
 
     acq = MtlsPopTokenAcquirer.for_managed_identity(ManagedIdentityId.system_assigned(), cloud=cloud)
     acq = MtlsPopTokenAcquirer.for_confidential_client(client_id, tenant_id, certificate, cloud=cloud)
     result = acq.acquire_token("https://graph.microsoft.com", use_pop=True)
 
 The acquirer owns a binding-aware :class:`~mtlspop_lab.flows.cache.TokenCache`
-(pass ``cache=`` to share one) and its transports; reuse it, as the seed
+(pass ``cache=`` to share one) and its transports; reuse it, as the guide
 advises: a new acquirer pays discovery and new TLS connections again.
 ``cloud=None`` targets live Entra ID and IMDS.
 """
@@ -19,12 +19,12 @@ from dataclasses import replace
 from ..cloud import Cloud
 from ..errors import ConfigurationError
 from ..transport import record
+from ..transport.retry import RetryPolicy
 from .cache import TokenCache
 from .confidential import ConfidentialClientFlow
 from .identity import ManagedIdentityId
 from .managed_identity import MIN_CERT_LIFETIME, ManagedIdentityFlow
 from .result import IDENTITY_PROVIDER, TokenResult
-from .retry import RetryPolicy
 
 
 def check_resource(resource) -> str:

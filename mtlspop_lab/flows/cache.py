@@ -21,7 +21,6 @@ proceed in parallel. Thread-safe.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import threading
 import time
 from dataclasses import dataclass
@@ -172,7 +171,3 @@ def _own_copy(error: BaseException) -> BaseException:
 
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
-
-
-def utc_from_timestamp(ts: float) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)

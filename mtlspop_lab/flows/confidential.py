@@ -32,15 +32,16 @@ import time
 
 import msal
 
+from ..certs import Certificate
 from ..cloud import Cloud, check_tenant
-from ..errors import AuthorityError, TokenTypeMismatchError
+from ..errors import AuthorityError, CertificateError, ConfigurationError, TokenTypeMismatchError
 from ..redact import redact_text
 from ..transport import Transport
+from ..transport.retry import RetryPolicy
 from .cache import CacheKey, TokenCache
 from .diagnose import authority_error
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache, call_msal
 from .result import TokenResult, expiry_from, lifetime_seconds
-from .retry import RetryPolicy
 
 MTLS_POP = "mtls_pop"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -164,8 +165,6 @@ class ConfidentialClientFlow:
     def __init__(self, client_id: str, tenant_id: str, certificate, *, cloud: Cloud | None = None,
                  region: str | None = None, retry: RetryPolicy | None = None,
                  timeout: float | tuple = (5.0, 15.0)):
-        from ..certs import Certificate
-        from ..errors import CertificateError, ConfigurationError
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("A client id is required.",
                                      fix="Pass the app registration's 'Application (client) ID'.")

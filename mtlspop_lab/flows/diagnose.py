@@ -4,7 +4,7 @@ Entra answers ``{"error", "error_description": "AADSTSnnnnn: ...",
 "error_codes": [n], "correlation_id", ...}``; IMDS answers
 ``{"error", "error_description"}``. The AADSTS number is the most precise
 signal, so the table below maps the numbers a learner meets in mTLS PoP and
-FIC work to the seed's troubleshooting entries (tenant or app not found,
+FIC work to the guide's troubleshooting entries (tenant or app not found,
 certificate not registered, invalid FIC assertion, resource cannot take
 bound tokens...). Unknown numbers fall back to the OAuth ``error``.
 

@@ -23,15 +23,15 @@ import time
 from collections import OrderedDict
 from dataclasses import replace
 
-from ..cloud import Cloud, TOKEN_EXCHANGE_AUDIENCE, check_tenant
+from ..cloud import TOKEN_EXCHANGE_AUDIENCE, Cloud, check_tenant
 from ..errors import CertificateError, ConfigurationError
 from ..transport import Transport, record
+from ..transport.retry import RetryPolicy
 from .acquirer import MtlsPopTokenAcquirer, check_resource
 from .cache import CacheKey, TokenCache
 from .confidential import JWT_POP, MTLS_POP, _MsalApp, result_from_token_response, scope_for
 from .identity import ManagedIdentityId
 from .result import IDENTITY_PROVIDER, TokenResult
-from .retry import RetryPolicy
 
 
 def _placeholder_assertion() -> str:
@@ -99,7 +99,7 @@ class FicLeg2Exchanger:
     @classmethod
     def create(cls, client_id: str, tenant_id: str, cloud: Cloud | None = None, certificate=None,
                region: str | None = None, **kwargs) -> "FicLeg2Exchanger":
-        """The seed's ``FicLeg2Exchanger.Create``. ``certificate`` is only needed when the
+        """the guide's ``FicLeg2Exchanger.Create``. ``certificate`` is only needed when the
         assertion will be passed as a bare string (it must be leg 1's binding certificate, with key)."""
         return cls(client_id, tenant_id, cloud=cloud, certificate=certificate, region=region, **kwargs)
 

@@ -53,18 +53,17 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from ..certs import Certificate
-from ..cloud import Cloud, LIVE_IMDS_URL
-from ..errors import AuthorityError, LabError, ManagedIdentityError, TokenTypeMismatchError
+from ..cloud import LIVE_IMDS_URL, Cloud
+from ..errors import AuthorityError, ConfigurationError, ManagedIdentityError, TokenTypeMismatchError
 from ..redact import redact_text
 from ..transport import Transport, is_connect_failure, transport_error
+from ..transport.retry import RetryPolicy
 from .cache import CacheKey, TokenCache
-from .confidential import (MTLS_POP, malformed_answer, result_from_token_response, scope_for,
-                           token_payload_problem)
+from .confidential import MTLS_POP, malformed_answer, result_from_token_response, scope_for, token_payload_problem
 from .diagnose import imds_error
 from .identity import ManagedIdentityId
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache
 from .result import TokenResult, expiry_from
-from .retry import RetryPolicy
 
 CUID_OID = ObjectIdentifier("1.3.6.1.4.1.311.90.2.10")
 CRED_API_VERSION = "2.0"
@@ -208,7 +207,7 @@ def close_issued_connections() -> int:
 def build_csr(key: rsa.RSAPrivateKey, client_id: str, tenant_id: str, cuid: dict) -> bytes:
     """The IMDS v2 CSR as DER: CN/DC subject, cuId attribute, RSASSA-PSS (SHA-256, MGF1-SHA256, salt 32)."""
     from cryptography.x509 import NameAttribute
-    from cryptography.x509.name import _ASN1Type   # the attribute must be a UTF8String
+    from cryptography.x509.name import _ASN1Type  # the attribute must be a UTF8String
     cuid_json = json.dumps({k: v for k, v in (cuid or {}).items() if v is not None}, separators=(",", ":"))
     subject = x509.Name([NameAttribute(NameOID.COMMON_NAME, client_id),
                          NameAttribute(NameOID.DOMAIN_COMPONENT, tenant_id)])
@@ -227,7 +226,6 @@ class ManagedIdentityFlow:
                  retry: RetryPolicy | None = None, timeout: float | tuple = IMDS_TIMEOUT,
                  min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME):
         if not isinstance(identity, ManagedIdentityId):
-            from ..errors import ConfigurationError
             raise ConfigurationError(
                 f"Expected a ManagedIdentityId, got {type(identity).__name__}.",
                 fix="Use ManagedIdentityId.system_assigned() or ManagedIdentityId.user_assigned_client_id(...).")
@@ -236,7 +234,6 @@ class ManagedIdentityFlow:
         self.base = imds_base(self.cloud)
         source = msal.managed_identity.get_managed_identity_source()
         if self.cloud.is_local and source is not msal.managed_identity.DEFAULT_TO_VM:
-            from ..errors import ConfigurationError
             raise ConfigurationError(
                 "msal would not use IMDS here: this environment looks like App Service, Azure Arc, "
                 "Cloud Shell, Machine Learning or Service Fabric.",
@@ -352,7 +349,7 @@ class ManagedIdentityFlow:
             payload = response.json()
         except ValueError:
             payload = None
-        return response.status_code, payload, response.headers
+        return response.status_code, payload, dict(response.headers)
 
     def _credential(self, trips, *, force: IssuedCredential | None = None) -> IssuedCredential:
         """The identity's IMDS v2 certificate, minted when absent, short-lived or ``force``d."""

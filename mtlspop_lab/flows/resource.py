@@ -1,4 +1,4 @@
-"""call_resource: the seed's ResourceCaller.
+"""call_resource: the guide's ResourceCaller.
 
 A bound token is only usable together with its certificate: the request goes
 over mTLS presenting the binding certificate, with ``Authorization: mtls_pop
@@ -25,8 +25,8 @@ import requests
 from ..errors import CertificateError, ConfigurationError, ResourceAccessError
 from ..redact import redact_text
 from ..transport import Transport, record, transport_error
+from ..transport.retry import RetryPolicy
 from .result import TokenResult
-from .retry import RetryPolicy
 
 _TRANSPORTS: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()

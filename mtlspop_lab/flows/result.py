@@ -2,7 +2,7 @@
 
 ``token_type`` (``"mtls_pop"`` or ``"Bearer"``) and ``binding_certificate``
 (the certificate the token is bound to, public part only; None for Bearer)
-are the two fields the seed's code checks; ``source`` says whether the token
+are the two fields the guide's code checks; ``source`` says whether the token
 came from the identity provider or the cache (msal's ``token_source``);
 ``round_trips`` are the timed HTTP exchanges this acquisition made.
 
@@ -23,6 +23,7 @@ import datetime as _dt
 import html
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..errors import ConfigurationError
 from ..redact import redact_token
@@ -39,7 +40,7 @@ class TokenResult:
     token_type: str
     expires_on: _dt.datetime
     source: str = IDENTITY_PROVIDER
-    binding_certificate: object | None = None        # public-only lab Certificate
+    binding_certificate: Any = None        # public-only lab Certificate
     round_trips: tuple = ()
     elapsed_ms: float = 0.0
     resource: str | None = None
@@ -49,8 +50,8 @@ class TokenResult:
     tenant_id: str | None = None
     flow: str = "vanilla"                             # vanilla | fic_leg1 | fic_leg2
     refresh_on: _dt.datetime | None = None
-    cloud: object | None = field(default=None, compare=False)          # the Cloud it came from
-    _credential: object | None = field(default=None, compare=False)   # binding cert WITH key
+    cloud: Any = field(default=None, compare=False)          # the Cloud it came from
+    _credential: Any = field(default=None, compare=False)   # binding cert WITH key
 
     # -- facts --------------------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ from typing import Callable, TypeVar
 
 import ipywidgets as widgets
 
-from . import _html
+from .. import _html
 
 T = TypeVar("T")
 

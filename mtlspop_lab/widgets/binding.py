@@ -1,6 +1,6 @@
 """BindingPanel: is this token bound to that certificate, and what happens to a stolen token?
 
-A thin view over :func:`mtlspop_lab.inspect.check_binding` (the verdict card)
+A thin view over :func:`mtlspop_lab.inspector.check_binding` (the verdict card)
 and :func:`mtlspop_lab.flows.call_resource` (the protected API, which checks
 the TLS client certificate against the token's ``cnf.x5t#S256``).
 
@@ -11,13 +11,15 @@ handshake): a PoP token is refused, a Bearer token is accepted.
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as widgets
 
-from .. import flows
+from .. import _html, flows
 from ..certs import Certificate
 from ..errors import ConfigurationError, ResourceAccessError
+from ..inspector import check_binding, decode_token
 from ..redact import redact_token
-from . import _html
 from ._base import Panel, labelled
 from .flow import DEFAULT_RESOURCE, check_open
 
@@ -52,8 +54,8 @@ class BindingPanel(Panel):
         self.token_line = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.verdict_box = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.call_box = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self.verdict = None
-        self.response = None
+        self.verdict: Any = None
+        self.response: Any = None
         self.call_error: ResourceAccessError | None = None
         self._fresh = None
         self._attacker: Certificate | None = None
@@ -113,7 +115,6 @@ class BindingPanel(Panel):
     # -- actions ------------------------------------------------------------------------------------
     def check(self) -> str:
         """The verdict for the chosen token and certificate (also kept in ``.verdict``)."""
-        from ..inspect import check_binding, decode_token
 
         token = self.token()
         text = token if isinstance(token, str) else token.access_token

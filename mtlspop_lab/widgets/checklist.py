@@ -1,6 +1,6 @@
-"""ChecklistPanel: run the seed's Testing Checklist against a target and read the evidence.
+"""ChecklistPanel: run the guide's Testing Checklist against a target and read the evidence.
 
-A thin view over :func:`mtlspop_lab.checklist.run_checklist`, with a progress
+A thin view over :func:`mtlspop_lab.workshop.checklist.run_checklist`, with a progress
 bar fed by its ``on_progress`` callback.
 """
 
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from .. import checklist, flows
+from .. import _html, flows
 from ..errors import ConfigurationError
-from . import _html
+from ..flows.capabilities import capabilities
+from ..workshop import checklist
 from ._base import Panel, labelled
 from .flow import check_open
 
@@ -21,7 +22,7 @@ class ChecklistPanel(Panel):
     """Pick a target, press Run checklist, read pass/fail and the evidence of each item."""
 
     title = "Testing checklist"
-    intro = ("The seed's pre-production checklist, executed: each item runs against the target "
+    intro = ("the guide's pre-production checklist, executed: each item runs against the target "
              "and shows its evidence. Items only a person can judge are marked MANUAL.")
 
     def __init__(self, authority=None):
@@ -53,7 +54,6 @@ class ChecklistPanel(Panel):
         """What Run does, for the chosen target."""
         target = self.target.value
         if target == LIVE:
-            from ..capabilities import capabilities
             found = capabilities(probe=True, timeout=0.5)
             if not found.imds_reachable:
                 raise ConfigurationError(

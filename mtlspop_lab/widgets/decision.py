@@ -1,6 +1,6 @@
-"""DecisionPanel: the seed's decision tree as three questions and an answer.
+"""DecisionPanel: the guide's decision tree as three questions and an answer.
 
-The advice itself is :func:`mtlspop_lab.decision.recommend`; this panel only
+The advice itself is :func:`mtlspop_lab.workshop.decision.recommend`; this panel only
 asks. The answer updates as soon as the questions are answered, and "Start
 over" clears them.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from .. import decision
-from . import _html
+from .. import _html
+from ..workshop import decision
 from ._base import Panel
 
 _YES_NO = [("Yes", True), ("No", False)]

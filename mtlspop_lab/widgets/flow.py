@@ -4,7 +4,7 @@ A thin view over :class:`~mtlspop_lab.flows.MtlsPopTokenAcquirer` (vanilla)
 and :class:`~mtlspop_lab.flows.FicLeg1Acquirer` +
 :class:`~mtlspop_lab.flows.FicLeg2Exchanger` (two-leg), against a
 :class:`~mtlspop_lab.authority.LocalAuthority`. Acquirers are kept per
-identity, as the seed advises ("create once, reuse"), so pressing Run twice
+identity, as the guide advises ("create once, reuse"), so pressing Run twice
 shows a cache hit; "Forget tokens" starts over with new acquirers.
 
 For the two-leg flow the panel registers the federated credential that leg 2
@@ -13,20 +13,19 @@ needs (the leg-2 app trusts the leg-1 identity) and says so on the card.
 
 from __future__ import annotations
 
-import datetime as _dt
-
 import ipywidgets as widgets
 
-from .. import flows
+from .. import _html, flows
+from ..cloud import GRAPH
 from ..errors import ConfigurationError
+from ..inspector import decode_token
 from ..redact import redact_token
-from ..sequence import SequenceDiagram
-from . import _html
+from ..transport.sequence import SequenceDiagram
 from ._base import Panel, labelled
 
 VANILLA, FIC = "vanilla", "fic"
 POP, BEARER = "mtls_pop", "Bearer"
-DEFAULT_RESOURCE = "https://graph.microsoft.com"
+DEFAULT_RESOURCE = GRAPH
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 
 
@@ -66,7 +65,6 @@ def check_open(authority) -> None:
 
 def result_card(result, *, assertion=None, note: str = "") -> str:
     """The result card: token type, source, identity, binding certificate and cnf, expiry."""
-    from ..inspect import decode_token
 
     cnf = decode_token(result.access_token).x5t_s256
     cert = result.binding_certificate

@@ -1,7 +1,7 @@
 """LatencyPanel: run a latency experiment on the embedded authority and read the numbers.
 
-A thin view over :func:`mtlspop_lab.bench.run` and :mod:`mtlspop_lab.charts`:
-choose an experiment (the seed's claims: vanilla vs two-leg and cache hits,
+A thin view over :func:`mtlspop_lab.latency.run` and :mod:`mtlspop_lab.latency.charts`:
+choose an experiment (the guide's claims: vanilla vs two-leg and cache hits,
 regional vs global, acquirer reuse, parallel acquisitions), the iterations,
 the delay injected per round trip, the region and the concurrency; Run shows
 the latency lab's progress bar, then the percentile table (with ``n``), the
@@ -14,9 +14,9 @@ import base64
 
 import ipywidgets as widgets
 
-from .. import bench
+from .. import _html, latency as latency_lab
 from ..errors import ConfigurationError
-from . import _html
+from ..latency import charts
 from ._base import Panel, labelled
 from .flow import check_open
 
@@ -28,25 +28,25 @@ EXPERIMENTS = {
 }
 
 
-def scenarios_for(experiment: str, *, delay_ms: float, region: str, concurrency: int) -> list[bench.Scenario]:
+def scenarios_for(experiment: str, *, delay_ms: float, region: str, concurrency: int) -> list[latency_lab.Scenario]:
     """The latency lab's scenarios for one panel experiment."""
     if experiment == "standard":
-        return bench.standard_scenarios(delay_ms)
+        return latency_lab.standard_scenarios(delay_ms)
     if experiment == "region":
-        return bench.region_scenarios(regional_ms=max(delay_ms / 4, 1.0), global_ms=delay_ms, region=region)
+        return latency_lab.region_scenarios(regional_ms=max(delay_ms / 4, 1.0), global_ms=delay_ms, region=region)
     if experiment == "acquirer":
-        return bench.acquirer_scenarios(delay_ms)
+        return latency_lab.acquirer_scenarios(delay_ms)
     if experiment == "parallel":
         threads = [k for k in (1, 2, 4, 8, 16) if k <= concurrency] + (
             [concurrency] if concurrency not in (1, 2, 4, 8, 16) else [])
         if len(threads) < 2:
             raise ConfigurationError("A speed-up needs at least two thread counts.",
                                      fix="Set concurrency to 2 or more.", code="concurrency_too_low")
-        return bench.parallel_scenarios(delay_ms, threads=sorted(set(threads)))
+        return latency_lab.parallel_scenarios(delay_ms, threads=sorted(set(threads)))
     raise ConfigurationError(f"Unknown experiment {experiment!r}.", fix=f"Use one of: {', '.join(EXPERIMENTS)}.")
 
 
-def percentile_table(result: bench.BenchResult) -> str:
+def percentile_table(result: latency_lab.BenchResult) -> str:
     summary = result.summary()
     data = [[row["scenario"], int(row["n"]), int(row["n_failed"]), f"{row['p50_ms']:.1f}", f"{row['p90_ms']:.1f}",
              f"{row['p99_ms']:.1f}", f"{row['round_trips_p50']:.0f}", row["delay"]]
@@ -56,7 +56,7 @@ def percentile_table(result: bench.BenchResult) -> str:
             + "</div>")
 
 
-def ratio_table(result: bench.BenchResult) -> str:
+def ratio_table(result: latency_lab.BenchResult) -> str:
     frames = []
     ratios = result.ratios()
     if len(ratios):
@@ -109,7 +109,7 @@ class LatencyPanel(Panel):
         self.table = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.ratios = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.chart = widgets.Output(layout=widgets.Layout(width="100%"))
-        self.result: bench.BenchResult | None = None
+        self.result: latency_lab.BenchResult | None = None
         super().__init__([labelled("Experiment", self.experiment), labelled("Iterations", self.iterations),
                           labelled("Delay per round trip (ms)", self.delay, width="190px"),
                           labelled("Region", self.region), labelled("Concurrency (threads)", self.concurrency,
@@ -125,14 +125,14 @@ class LatencyPanel(Panel):
         self.region.disabled = self.experiment.value != "region"
         self.concurrency.disabled = self.experiment.value != "parallel"
 
-    def measure(self) -> bench.BenchResult:
+    def measure(self) -> latency_lab.BenchResult:
         """What Run does: the chosen experiment, run by the latency lab."""
         check_open(self.authority)
         scenarios = scenarios_for(self.experiment.value, delay_ms=float(self.delay.value),
                                   region=self.region.value, concurrency=int(self.concurrency.value))
         self.progress_out.outputs = ()
         with self.progress_out:   # in a notebook, the latency lab's tqdm bar lands here
-            return bench.run(scenarios, iterations=int(self.iterations.value), authority=self.authority,
+            return latency_lab.run(scenarios, iterations=int(self.iterations.value), authority=self.authority,
                              warmup=1, progress=True)
 
     def _on_run(self, _button=None) -> None:
@@ -144,7 +144,6 @@ class LatencyPanel(Panel):
         self.result = result
         self.table.value = percentile_table(result)
         self.ratios.value = ratio_table(result)
-        from .. import charts
         figure = charts.dashboard(result.acquisitions, result.round_trips,
                                   title=EXPERIMENTS[self.experiment.value])
         figure_output(self.chart, figure)

@@ -1,6 +1,6 @@
-"""TroubleshootPanel: pick a symptom from the seed's list, watch it happen, read cause and fix.
+"""TroubleshootPanel: pick a symptom from the guide's list, watch it happen, read cause and fix.
 
-A thin view over :func:`mtlspop_lab.troubleshoot.reproduce`: the failure is
+A thin view over :func:`mtlspop_lab.workshop.troubleshoot.reproduce`: the failure is
 provoked for real on the embedded authority and the lab's own error is shown.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from .. import troubleshoot
-from . import _html
+from .. import _html
+from ..workshop import troubleshoot
 from ._base import Panel, labelled
 from .flow import check_open
 

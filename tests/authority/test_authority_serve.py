@@ -18,7 +18,7 @@ def test_serve_prints_a_working_curl_and_stops_on_ctrl_c():
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k != "AZURE_POD_IDENTITY_AUTHORITY_HOST"}
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.Popen([sys.executable, "-m", "mtlspop_lab.authority.serve", "--regions", "westus3"],
+    proc = subprocess.Popen([sys.executable, "-m", "mtlspop_lab.cli.serve", "--regions", "westus3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
     try:
         lines = []

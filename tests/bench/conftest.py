@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mtlspop_lab import bench
+from mtlspop_lab import latency as bench
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtlspop_lab import charts
+from mtlspop_lab.latency import charts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -37,7 +37,7 @@ def test_charts_do_not_load_pyplot():
     """No global figure state: importing and drawing never loads pyplot (Agg-safe, notebook-safe)."""
     import subprocess
     import sys
-    code = ("import sys, pandas as pd; import mtlspop_lab.charts as c, mtlspop_lab.bench as b; "
+    code = ("import sys, pandas as pd; import mtlspop_lab.latency.charts as c, mtlspop_lab.latency as b; "
             "c.ecdf(b.empty_acquisitions()); print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlspop_lab import bench
+from mtlspop_lab import latency as bench
+from mtlspop_lab.latency import runner
 from mtlspop_lab.redact import contains_secret
 
 def _rows(result, **labels):
@@ -32,7 +33,7 @@ def test_frames_follow_the_schema(result):
 
 def test_every_iteration_is_a_row(result, plan):
     acq = result.acquisitions
-    names = bench._unique_names(plan.scenarios)
+    names = runner._unique_names(plan.scenarios)
     assert list(dict.fromkeys(acq["scenario"])) == names
     for name in names:
         rows = acq[acq["scenario"] == name]
@@ -305,7 +306,7 @@ def test_identities_that_cannot_run_a_scenario_are_refused_before_any_request():
 def test_live_endpoints_are_named_by_msal_host_rule():
     from mtlspop_lab.cloud import Cloud
 
-    listener_of = bench._listener_map(Cloud.public())
+    listener_of = runner._listener_map(Cloud.public())
     assert listener_of("https://login.microsoftonline.com/t/oauth2/v2.0/token") == "login"
     assert listener_of("https://mtlsauth.microsoft.com/t/oauth2/v2.0/token") == "mtls"
     assert listener_of("https://westus3.mtlsauth.microsoft.com/t/oauth2/v2.0/token") == "mtls:westus3"

@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from mtlspop_lab import bench, bench_cli
+from mtlspop_lab import latency as bench
+from mtlspop_lab.latency import runner
+from mtlspop_lab.cli import bench as bench_cli
 from mtlspop_lab.errors import ConfigurationError
 
 _DTYPE_WORDS = {"str": "object", "float": "float64", "int": "int64", "bool": "bool"}
@@ -100,9 +102,9 @@ def test_managed_identity_scenarios_set_the_mint_apart_from_cold():
 
 
 def test_duplicate_labels_are_made_unique_with_the_delay():
-    names = bench._unique_names([bench.Scenario(delay_ms=0), bench.Scenario(delay_ms=20)])
+    names = runner._unique_names([bench.Scenario(delay_ms=0), bench.Scenario(delay_ms=20)])
     assert names == ["cold vanilla PoP app @0 ms", "cold vanilla PoP app @20 ms"]
-    names = bench._unique_names([bench.Scenario(), bench.Scenario()])
+    names = runner._unique_names([bench.Scenario(), bench.Scenario()])
     assert len(set(names)) == 2
 
 

@@ -11,7 +11,7 @@ import pytest
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.flows import ManagedIdentityId, MtlsPopTokenAcquirer
 from mtlspop_lab.flows.confidential import certificate_credential
-from mtlspop_lab.inspect import check_binding, decode_token
+from mtlspop_lab.inspector import check_binding, decode_token
 from mtlspop_lab.transport import Transport
 
 GRAPH = "https://graph.microsoft.com"

@@ -16,7 +16,7 @@ from mtlspop_lab.errors import (AuthorityError, ConfigurationError, ManagedIdent
 from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer,
                                RetryPolicy)
 from mtlspop_lab.flows.managed_identity import CREDENTIALS, IssuedCredential
-from mtlspop_lab.inspect import check_binding
+from mtlspop_lab.inspector import check_binding
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.transport import Transport
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mtlspop_lab.flows import (ManagedIdentityId, MtlsPopTokenAcquirer, close_issued_connections,
                                forget_issued_certificates)
-from mtlspop_lab.inspect import check_binding
+from mtlspop_lab.inspector import check_binding
 
 GRAPH = "https://graph.microsoft.com"
 

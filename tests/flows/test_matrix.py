@@ -6,7 +6,7 @@ import pytest
 
 from mtlspop_lab.errors import ResourceAccessError
 from mtlspop_lab.flows import FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer, call_resource
-from mtlspop_lab.inspect import check_binding, decode_token
+from mtlspop_lab.inspector import check_binding, decode_token
 
 GRAPH = "https://graph.microsoft.com"
 

@@ -19,7 +19,7 @@ from mtlspop_lab.flows import (CacheKey, FicLeg2Exchanger, ManagedIdentityId, Mt
 from mtlspop_lab.flows.confidential import ConfidentialClientFlow, scope_for
 from mtlspop_lab.flows.diagnose import authority_error, imds_error
 from mtlspop_lab.flows.managed_identity import CUID_OID, ImdsRoute, build_csr, imds_base
-from mtlspop_lab.flows.retry import parse_retry_after
+from mtlspop_lab.transport.retry import parse_retry_after
 from mtlspop_lab.redact import contains_secret
 
 GUID = "6325cd32-9911-41f3-819c-416cdf9104e7"

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mtlspop_lab.errors import LabError
-from mtlspop_lab.inspect import BindingVerdict, check_binding, decode_token, explain_claims, verify_token, x5t_s256
+from mtlspop_lab.inspector import BindingVerdict, check_binding, decode_token, explain_claims, verify_token, x5t_s256
 from mtlspop_lab.redact import contains_secret
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from mtlspop_lab.inspect import BindingVerdict, check_binding, x5t_s256
+from mtlspop_lab.inspector import BindingVerdict, check_binding, x5t_s256
 from mtlspop_lab.redact import contains_secret
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import subprocess
 import sys
 
-from mtlspop_lab.inspect import explain_claims, verify_token
+from mtlspop_lab.inspector import explain_claims, verify_token
 
 
 def test_table_shape_and_meanings(make_token, client_cert):
@@ -57,7 +57,7 @@ def test_cnf_variants_are_explained(make_token):
 
 
 def test_importing_the_inspector_does_not_load_pandas():
-    code = "import sys, mtlspop_lab.inspect; print('pandas' in sys.modules, 'jwt' in sys.modules)"
+    code = "import sys, mtlspop_lab.inspector; print('pandas' in sys.modules, 'jwt' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=60).stdout.split()
     assert out == ["False", "False"]

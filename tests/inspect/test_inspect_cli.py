@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mtlspop_lab.inspect_cli import main
+from mtlspop_lab.cli.inspect import main
 from mtlspop_lab.redact import contains_secret
 
 ROOT = Path(__file__).resolve().parents[2]

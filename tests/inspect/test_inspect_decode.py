@@ -10,7 +10,7 @@ import pytest
 
 import mtlspop_lab as lab
 from mtlspop_lab.errors import TokenFormatError
-from mtlspop_lab.inspect import DecodedToken, decode_token
+from mtlspop_lab.inspector import DecodedToken, decode_token
 from mtlspop_lab.redact import contains_secret
 
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from mtlspop_lab.errors import CertificateError
-from mtlspop_lab.inspect import sha1_thumbprint, x5t, x5t_s256
+from mtlspop_lab.inspector import sha1_thumbprint, x5t, x5t_s256
 
 
 def _expected(cert):

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mtlspop_lab.errors import ConfigurationError, TokenValidationError
-from mtlspop_lab.inspect import decode_token, verify_token
+from mtlspop_lab.inspector import decode_token, verify_token
 from mtlspop_lab.redact import contains_secret
 
 

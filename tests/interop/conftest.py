@@ -1,6 +1,6 @@
 """Fixtures for interop tests: a real third-party RFC 8705 server (oidc-provider).
 
-``oidc_provider`` is :class:`mtlspop_lab.oidc_provider.OidcProvider`: it installs
+``oidc_provider`` is :class:`mtlspop_lab.interop.oidc_provider.OidcProvider`: it installs
 the pinned npm project of ``mtlspop_lab/oidc_provider_server`` (``npm ci``
 once; ``node_modules`` is git-ignored and reused), makes every certificate at
 run time and starts ``server.mjs`` on 127.0.0.1 (see that module).
@@ -16,9 +16,9 @@ import os
 
 import pytest
 
-from mtlspop_lab import oidc_provider as launcher
+from mtlspop_lab.interop import oidc_provider as launcher
 from mtlspop_lab.errors import ConfigurationError
-from mtlspop_lab.oidc_provider import OidcProvider
+from mtlspop_lab.interop.oidc_provider import OidcProvider
 
 
 def _in_ci() -> bool:

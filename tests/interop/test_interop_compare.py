@@ -8,7 +8,8 @@ from mtlspop_lab.certs import Certificate
 from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import ConfigurationError
 from mtlspop_lab.flows import MtlsPopTokenAcquirer
-from mtlspop_lab.rfc8705 import CertificateBoundClient, compare_tokens
+from mtlspop_lab.flows.rfc8705 import CertificateBoundClient
+from mtlspop_lab.inspector import compare_tokens
 
 LAB_API = "api://mtlspop-lab-api"
 

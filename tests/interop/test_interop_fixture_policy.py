@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mtlspop_lab import oidc_provider as launcher
+from mtlspop_lab.interop import oidc_provider as launcher
 from mtlspop_lab.errors import ConfigurationError
 
 
@@ -91,11 +91,11 @@ def test_node_found_when_installed(interop_conftest):
 
 
 def test_the_project_is_package_data_and_the_lock_file_pins_the_installed_version():
-    assert launcher.SOURCE_DIR.parent.name == "mtlspop_lab"
+    assert launcher.SOURCE_DIR.parent.name == "interop" and launcher.SOURCE_DIR.parents[1].name == "mtlspop_lab"
     assert all((launcher.SOURCE_DIR / name).is_file() for name in launcher.PROJECT_FILES)
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     for name in launcher.PROJECT_FILES:
-        assert f"oidc_provider_server/{name}" in pyproject, f"{name} is not package data"
+        assert f"interop/oidc_provider_server/{name}" in pyproject, f"{name} is not package data"
     lock = json.loads((launcher.SOURCE_DIR / "package-lock.json").read_text())
     pinned = launcher.pinned_version()
     assert lock["packages"]["node_modules/oidc-provider"]["version"] == pinned

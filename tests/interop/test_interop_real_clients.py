@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from mtlspop_lab.certs import Certificate
-from mtlspop_lab.inspect import check_binding, verify_token
+from mtlspop_lab.inspector import check_binding, verify_token
 
 GRAPH = "https://graph.microsoft.com"
 CURL = shutil.which("curl")

@@ -14,7 +14,7 @@ import pytest
 from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import ConfigurationError, ResourceAccessError
 from mtlspop_lab.flows import call_resource
-from mtlspop_lab.rfc8705 import CertificateBoundClient
+from mtlspop_lab.flows.rfc8705 import CertificateBoundClient
 
 LAB_API = "api://mtlspop-lab-api"
 

@@ -56,7 +56,7 @@ NO_NODE_SENTENCE = "oidc-provider cannot run here, so this notebook shows only t
 _LEAK_CHECK = """
 import gc, json
 from mtlspop_lab.authority import LocalAuthority
-from mtlspop_lab.oidc_provider import OidcProvider
+from mtlspop_lab.interop.oidc_provider import OidcProvider
 _open = [a for a in gc.get_objects() if isinstance(a, LocalAuthority) and not a.closed]
 _op = [o for o in gc.get_objects() if isinstance(o, OidcProvider) and not o.closed]
 print(json.dumps({"open_authorities": len(_open), "open_oidc_providers": len(_op)}))
@@ -77,7 +77,7 @@ def in_ci() -> bool:
 
 def oidc_provider_can_run() -> bool:
     """node and npm are here and the pinned oidc-provider is installed (the interop tests install it)."""
-    from mtlspop_lab import oidc_provider
+    from mtlspop_lab.interop import oidc_provider
 
     if not (shutil.which("node") and shutil.which("npm")):
         return False

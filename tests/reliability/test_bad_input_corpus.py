@@ -34,7 +34,7 @@ from mtlspop_lab.errors import (AuthorityError, CertificateError, ConfigurationE
                                 TransportError)
 from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer,
                                RetryPolicy, TokenResult, call_resource)
-from mtlspop_lab.inspect import check_binding, decode_token
+from mtlspop_lab.inspector import check_binding, decode_token
 from mtlspop_lab.redact import contains_secret
 
 from hostile_server import TENANT, HostileServer, as_answer

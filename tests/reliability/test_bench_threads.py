@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from mtlspop_lab import bench
+from mtlspop_lab import latency as bench
 
 
 def test_bench_without_progress_starts_no_thread(lab):

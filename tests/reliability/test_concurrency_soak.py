@@ -35,7 +35,7 @@ import time
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import LabError
 from mtlspop_lab.flows import MtlsPopTokenAcquirer, RetryPolicy, call_resource
-from mtlspop_lab.inspect import decode_token
+from mtlspop_lab.inspector import decode_token
 
 from reliability_support import GRAPH, STORAGE, TOKEN_PATH, VAULT, World
 

@@ -25,7 +25,7 @@ from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import (AuthorityError, LabError, ManagedIdentityError, TokenTypeMismatchError,
                                 TransportError)
 from mtlspop_lab.flows import FicLeg1Acquirer, MtlsPopTokenAcquirer, RetryPolicy
-from mtlspop_lab.inspect import check_binding, decode_token
+from mtlspop_lab.inspector import check_binding, decode_token
 
 from reliability_support import GRAPH, TOKEN_PATH, VAULT, World
 

@@ -26,8 +26,8 @@ from mtlspop_lab.errors import AuthorityError, CertificateError, ConfigurationEr
 from mtlspop_lab.errors import TokenFormatError
 from mtlspop_lab.flows import ManagedIdentityId
 from mtlspop_lab.flows.diagnose import authority_error, imds_error
-from mtlspop_lab.flows.retry import RetryPolicy, parse_retry_after
-from mtlspop_lab.inspect import decode_token
+from mtlspop_lab.transport.retry import RetryPolicy, parse_retry_after
+from mtlspop_lab.inspector import decode_token
 from mtlspop_lab.redact import contains_secret, redact_text, redact_token
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

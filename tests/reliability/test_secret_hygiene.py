@@ -42,7 +42,7 @@ import pytest
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import LabError
 from mtlspop_lab.flows import FicLeg2Exchanger, MtlsPopTokenAcquirer, RetryPolicy, call_resource
-from mtlspop_lab.inspect import check_binding, decode_token, explain_claims
+from mtlspop_lab.inspector import check_binding, decode_token, explain_claims
 from mtlspop_lab.redact import contains_secret
 
 from reliability_support import GRAPH, VAULT, World
@@ -175,7 +175,7 @@ def sweep(lab, world):
                 scan.show("verdict", check_binding(result.access_token, result.binding_certificate))
                 scan.show("verdict other", check_binding(result.access_token, world.leg2_app.certificate))
         # the demo and the FlowPanel
-        from mtlspop_lab.demo import run_matrix
+        from mtlspop_lab.workshop.demo import run_matrix
         scan.add("demo rows", json.dumps(run_matrix(lab)))
         from mtlspop_lab.widgets.flow import FlowPanel, identity_options
         panel = FlowPanel(lab)
@@ -238,12 +238,12 @@ def sweep(lab, world):
         cc.close()
 
         # the latency lab and the executable checklist, on the same authority
-        from mtlspop_lab import bench
+        from mtlspop_lab import latency as bench
         measured = bench.run(bench.standard_scenarios(0), iterations=2, authority=lab, progress=False)
         scan.show("bench result", measured)
         for df in (measured.acquisitions, measured.round_trips, measured.summary()):
             scan.add("bench frame", df.to_string(), df.to_csv(), df._repr_html_())
-        from mtlspop_lab.checklist import run_checklist
+        from mtlspop_lab.workshop.checklist import run_checklist
         report = run_checklist(authority=lab)
         scan.show("checklist", report)
         scan.add("checklist records", json.dumps(report.as_records(), default=str))

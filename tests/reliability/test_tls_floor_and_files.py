@@ -33,7 +33,7 @@ from mtlspop_lab.certs import Certificate, CertificateAuthority
 from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import LabError, TokenValidationError, TransportError
 from mtlspop_lab.flows import MtlsPopTokenAcquirer, RetryPolicy, TokenResult, call_resource
-from mtlspop_lab.inspect import verify_token
+from mtlspop_lab.inspector import verify_token
 from mtlspop_lab.transport import build_ssl_context
 
 from reliability_support import GRAPH

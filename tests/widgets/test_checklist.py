@@ -8,7 +8,7 @@ import re
 import pytest
 
 import mtlspop_lab as lab
-from mtlspop_lab import checklist
+from mtlspop_lab.workshop import checklist
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import ConfigurationError
@@ -144,7 +144,7 @@ def test_panel_runs_each_local_target(authority):
 
 
 def test_panel_live_target_explains_what_live_needs(authority):
-    from mtlspop_lab.capabilities import capabilities
+    from mtlspop_lab.flows.capabilities import capabilities
     panel = ChecklistPanel(authority)
     panel.target.value = "live"
     panel.run_button.click()

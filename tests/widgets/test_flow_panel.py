@@ -7,7 +7,7 @@ import re
 import pytest
 
 from mtlspop_lab.authority import LocalAuthority
-from mtlspop_lab.inspect import decode_token
+from mtlspop_lab.inspector import decode_token
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.widgets import FlowPanel
 

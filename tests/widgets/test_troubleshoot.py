@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mtlspop_lab import troubleshoot
+from mtlspop_lab.workshop import troubleshoot
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.errors import ConfigurationError, LabError
 from mtlspop_lab.redact import contains_secret

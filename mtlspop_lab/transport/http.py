@@ -17,7 +17,7 @@ Why not a plain ``requests.Session``:
   was needed and how long that handshake took. A flow wraps its work in
   :func:`record` to collect exactly its own round trips, even when many
   threads share one transport.
-* Retries (see :mod:`mtlspop_lab.flows.retry`) happen here, below msal.
+* Retries (see :mod:`mtlspop_lab.transport.retry`) happen here, below msal.
 
 Nothing secret is recorded: URLs pass through :func:`~mtlspop_lab.redact.redact_text`
 and bodies are never kept.
@@ -42,10 +42,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from .errors import TransportError
-from .redact import redact_text
-
-# mtlspop_lab.flows.retry is imported inside functions: the flows package imports this module.
+from ..errors import TransportError
+from ..redact import redact_text
+from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 _local = threading.local()
 
@@ -246,7 +245,6 @@ class Transport:
     def __init__(self, *, certificate=None, ca_bundle: str | None = None,
                  retry: "RetryPolicy | None" = None, timeout: float | tuple = (5.0, 15.0),
                  expect_json: bool = True, trace_size: int = 500, name: str = "transport"):
-        from .flows.retry import RetryPolicy
         self.certificate = certificate.public_only() if certificate is not None else None
         self.ca_bundle = ca_bundle
         self.retry = retry or RetryPolicy()
@@ -344,7 +342,6 @@ class Transport:
         with self._trace_lock:
             self._trace.append(trip)
         _publish(trip)
-        from .flows.retry import parse_retry_after
         retry_after = None
         if response is not None:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -359,7 +356,6 @@ class Transport:
             return True
 
     def _retryable_response(self, response) -> bool:
-        from .flows.retry import RETRYABLE_STATUS
         return response.status_code in RETRYABLE_STATUS or self._malformed(response)
 
     def _retryable_exception(self, exc: Exception) -> bool:

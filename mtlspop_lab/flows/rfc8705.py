@@ -25,7 +25,7 @@ its own small client, built on the same pieces (real msal, the lab's
    (``ask_mtls_pop``): Entra-like servers bind, and RFC 8705 servers ignore
    the unknown parameter (RFC 6749 section 3.2 says they must). Either way
    binding is decided by ``cnf.x5t#S256`` in the token
-   (:func:`~mtlspop_lab.inspect.check_binding`), never by the label, and the
+   (:func:`~mtlspop_lab.inspector.check_binding`), never by the label, and the
    result says so (:attr:`CertificateBoundResult.binding`, ``bound_by``).
 4. **Resource.** Entra names the resource inside the scope
    (``<resource>/.default``); RFC 8707 servers take a ``resource``
@@ -44,24 +44,24 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 import msal
 
-from .certs import Certificate
-from .cloud import Cloud
-from .errors import AuthorityError, CertificateError, ConfigurationError, TokenFormatError
-from .flows.diagnose import authority_error
-from .flows.msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache, call_msal
-from .flows.result import IDENTITY_PROVIDER, TokenResult, expiry_from
-from .flows.retry import RetryPolicy
-from .inspect import BindingVerdict, check_binding, decode_token
-from .redact import redact_token
-from .transport import Transport, record
+from ..certs import Certificate
+from ..cloud import Cloud
+from ..errors import AuthorityError, CertificateError, ConfigurationError, TokenFormatError
+from ..inspector import BindingVerdict, check_binding
+from ..redact import redact_token
+from ..transport import Transport, record
+from ..transport.retry import RetryPolicy
+from .cache import REFRESH_MARGIN_S
+from .diagnose import authority_error
+from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache, call_msal
+from .result import IDENTITY_PROVIDER, TokenResult, expiry_from
 
-__all__ = ["CertificateBoundClient", "CertificateBoundResult", "compare_tokens"]
+__all__ = ["CertificateBoundClient", "CertificateBoundResult"]
 
-REFRESH_MARGIN_S = 300.0  # as msal and the lab's cache: renew 5 minutes before expiry
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -70,7 +70,7 @@ class CertificateBoundResult(TokenResult):
 
     ``token_type`` is what the server said (usually ``Bearer``), so
     ``authorization_header`` is ``Bearer <token>`` as RFC 8705 resources
-    expect. ``binding`` is :func:`~mtlspop_lab.inspect.check_binding` of the
+    expect. ``binding`` is :func:`~mtlspop_lab.inspector.check_binding` of the
     token against the client certificate; ``binding_certificate`` is set only
     when that verdict is bound.
     """
@@ -228,7 +228,7 @@ class CertificateBoundClient:
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None and cached.expires_in > REFRESH_MARGIN_S:
-            return cached.cached_copy((time.perf_counter() - start) * 1000)
+            return cached.cached_copy((time.perf_counter() - start) * 1000)  # type: ignore[return-value]
         with record("token") as trips:
             data = {"resource": resource} if resource else {}
             if self.ask_mtls_pop:
@@ -286,77 +286,3 @@ class CertificateBoundClient:
     def __repr__(self) -> str:
         return (f"<CertificateBoundClient {self.client_id} cert={self.certificate.x5t_s256} "
                 f"on {self.cloud.describe()}>")
-
-
-# -- side by side ---------------------------------------------------------------------------------
-def _describe(token: Any, certificate: Any) -> dict:
-    decoded = decode_token(token)
-    header, claims = decoded.header, decoded.claims
-    if certificate is None and hasattr(token, "binding_certificate"):
-        certificate = token.binding_certificate
-    verdict = check_binding(decoded, certificate) if certificate is not None else None
-    cnf = claims.get("cnf")
-    iat, exp = claims.get("iat"), claims.get("exp")
-    token_type = decoded.token_type
-    scheme = None
-    if isinstance(token, TokenResult):
-        scheme = token.authorization_header.split(" ", 1)[0]
-    elif token_type:
-        scheme = "mtls_pop" if token_type.lower() == "mtls_pop" else "Bearer"
-    client = claims.get("appid") or claims.get("azp") or claims.get("client_id")
-    client_claim = next((n for n in ("appid", "azp", "client_id") if n in claims), None)
-    return {
-        "token_type (token response)": token_type or "(not given)",
-        "Authorization scheme": scheme or "(not given)",
-        "JWS alg": header.get("alg"),
-        "JWS typ": header.get("typ"),
-        "kid in header": "yes" if header.get("kid") else "no",
-        "iss": claims.get("iss"),
-        "aud": claims.get("aud"),
-        "sub": claims.get("sub"),
-        "client claim": f"{client_claim} = {client}" if client_claim else "(none)",
-        "scope claim": claims.get("scp") or claims.get("scope") or claims.get("roles") or "(none)",
-        "cnf": "x5t#S256" if isinstance(cnf, dict) and "x5t#S256" in cnf else ("(none)" if cnf is None else "other"),
-        "cnf.x5t#S256": cnf.get("x5t#S256") if isinstance(cnf, dict) else None,
-        "bound to the given certificate": None if verdict is None else verdict.bound,
-        "lifetime (s)": int(exp - iat) if isinstance(exp, (int, float)) and isinstance(iat, (int, float)) else None,
-        "claims": ", ".join(sorted(claims)),
-    }
-
-
-_NOTES = {
-    "token_type (token response)": "Entra binds when the request asks (token_type=mtls_pop) and says mtls_pop; "
-                                   "RFC 8705 servers bind by client registration and say Bearer. "
-                                   "Binding is in cnf, not in this label.",
-    "Authorization scheme": "Entra's resources want 'mtls_pop <token>'; RFC 8705 resources take 'Bearer <token>' "
-                            "and check the TLS certificate against cnf.",
-    "JWS typ": "RFC 9068 JWT access tokens use 'at+jwt'; Entra writes 'JWT'.",
-    "client claim": "Entra: appid/azp; RFC 9068: client_id.",
-    "cnf.x5t#S256": "Both: base64url(SHA-256(DER of the client certificate)), RFC 8705 section 3.1.",
-    "bound to the given certificate": "check_binding: the one check a resource server makes.",
-}
-
-
-def compare_tokens(a: Any, b: Any, *, certificate_a: Any = None, certificate_b: Any = None,
-                   labels: tuple[str, str] = ("Entra-style mtls_pop", "RFC 8705 (oidc-provider)")):
-    """A pandas DataFrame: two certificate-bound tokens side by side, one row per aspect.
-
-    ``a``/``b``: token strings, token responses (dicts with ``access_token``
-    and ``token_type``) or token results. ``certificate_a``/``_b``: the
-    certificates to check the binding against (a result's
-    ``binding_certificate`` by default). Nothing secret is shown: claims and
-    thumbprints only, never the token or its signature. Columns: ``aspect``,
-    the two labels, ``same`` and ``note``.
-    """
-    import pandas as pd
-
-    if not (isinstance(labels, (tuple, list)) and len(labels) == 2 and labels[0] != labels[1]):
-        raise ConfigurationError("labels must be two different column names.", cause=f"Got {labels!r}.",
-                                 fix='labels=("Entra", "oidc-provider")')
-    left, right = _describe(a, certificate_a), _describe(b, certificate_b)
-    rows = []
-    for aspect in left:
-        va, vb = left[aspect], right[aspect]
-        rows.append({"aspect": aspect, labels[0]: va, labels[1]: vb, "same": va == vb,
-                     "note": _NOTES.get(aspect, "")})
-    return pd.DataFrame(rows, columns=["aspect", labels[0], labels[1], "same", "note"])

@@ -15,10 +15,10 @@ import importlib
 import sys
 
 VERBS = {
-    "demo": ("mtlspop_lab.demo", "run every identity and flow on the embedded authority"),
-    "serve": ("mtlspop_lab.authority.serve", "run the embedded authority as a standalone process"),
-    "inspect": ("mtlspop_lab.inspect_cli", "check a token's cnf binding against a certificate"),
-    "bench": ("mtlspop_lab.bench_cli", "measure vanilla vs two-leg, cache hits, regions, parallelism"),
+    "demo": ("mtlspop_lab.cli.demo", "run every identity and flow on the embedded authority"),
+    "serve": ("mtlspop_lab.cli.serve", "run the embedded authority as a standalone process"),
+    "inspect": ("mtlspop_lab.cli.inspect", "check a token's cnf binding against a certificate"),
+    "bench": ("mtlspop_lab.cli.bench", "measure vanilla vs two-leg, cache hits, regions, parallelism"),
 }
 
 

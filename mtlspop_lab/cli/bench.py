@@ -4,7 +4,7 @@
 
 The run starts its own embedded authority (loopback, real TLS), injects
 ``--delay`` ms per round trip on the server side, runs the chosen suites and
-prints p50/p90/p99/n per scenario and the ratios that answer the seed's claims.
+prints p50/p90/p99/n per scenario and the ratios that answer the guide's claims.
 ``--out`` writes the raw rows (one per acquisition, plus ``<stem>-round-trips.csv``);
 ``--plot`` writes a chart (PNG or SVG by suffix) that states n, the delay and
 the target.
@@ -19,7 +19,9 @@ import sys
 
 import pandas as pd
 
-from .errors import LabError
+from .. import latency
+from ..errors import ConfigurationError, LabError
+from ..latency import charts
 
 SUITES = ("standard", "regions", "acquirer", "parallel", "managed_identity")
 
@@ -52,7 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def scenarios_for(args) -> list:
-    from . import bench
 
     suites = args.suite or ["standard"]
     if "all" in suites:
@@ -60,16 +61,16 @@ def scenarios_for(args) -> list:
     chosen = []
     for suite in dict.fromkeys(suites):
         if suite == "standard":
-            chosen += bench.standard_scenarios(args.delay)
+            chosen += latency.standard_scenarios(args.delay)
         elif suite == "regions":
-            chosen += bench.region_scenarios(args.regional_delay, args.global_delay)
+            chosen += latency.region_scenarios(args.regional_delay, args.global_delay)
         elif suite == "acquirer":
-            chosen += [s for s in bench.acquirer_scenarios(args.delay)
+            chosen += [s for s in latency.acquirer_scenarios(args.delay)
                        if s not in chosen]
         elif suite == "managed_identity":
-            chosen += [s for s in bench.managed_identity_scenarios(args.delay) if s not in chosen]
+            chosen += [s for s in latency.managed_identity_scenarios(args.delay) if s not in chosen]
         elif suite == "parallel":
-            chosen += [s for s in bench.parallel_scenarios(args.delay, _threads(args.threads))
+            chosen += [s for s in latency.parallel_scenarios(args.delay, _threads(args.threads))
                        if s not in chosen]
     if args.handshake_delay:
         chosen = [dataclasses.replace(s, handshake_delay=True) for s in chosen]
@@ -77,7 +78,6 @@ def scenarios_for(args) -> list:
 
 
 def _threads(text: str) -> list[int]:
-    from .errors import ConfigurationError
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -109,7 +109,6 @@ def report(result) -> str:
 
 def check_outputs(args) -> None:
     """Fail before the run, not after a minute of measuring, on an output that cannot be written."""
-    from .errors import ConfigurationError
 
     for option, path, suffixes in (("--out", args.out, (".csv",)),
                                    ("--plot", args.plot, (".png", ".svg", ".pdf")),
@@ -129,11 +128,10 @@ def check_outputs(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from . import bench, charts
 
         check_outputs(args)
         scenarios = scenarios_for(args)
-        result = bench.run(scenarios, args.iterations, warmup=args.warmup, progress=not args.no_progress)
+        result = latency.run(scenarios, args.iterations, warmup=args.warmup, progress=not args.no_progress)
     except LabError as exc:
         print(f"mtlspop-lab bench: {exc}", file=sys.stderr)
         return 2

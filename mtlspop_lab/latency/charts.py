@@ -13,7 +13,7 @@ Honesty rules every chart follows (design.md, "Honest measurement"):
   how many failed;
 - cold, warm-connection and cache-hit scenarios are separate series, never pooled.
 
-Inputs are the frames of :class:`mtlspop_lab.bench.BenchResult`.
+Inputs are the frames of :class:`mtlspop_lab.latency.BenchResult`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ import io
 import os
 from typing import Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
-import matplotlib
 from matplotlib.figure import Figure
+
+from .summary import speedup as _speedup
 
 _MPL_VERSION = tuple(int(p) for p in matplotlib.__version__.split(".")[:2] if p.isdigit())
 
@@ -225,11 +227,11 @@ def time_breakdown(acquisitions: pd.DataFrame, round_trips: pd.DataFrame, *,
                                               client_ms=("client_ms", "mean")).reindex(names)
     per_scenario["server_ms"] = (per_scenario["http_ms"] - per_scenario["tls_handshake_ms"]
                                  - per_scenario["injected_ms"]).clip(lower=0)
-    left = np.zeros(len(names))
+    stacked_left = np.zeros(len(names))
     for column, label, color in _COMPONENTS:
         widths = per_scenario[column].fillna(0).clip(lower=0).to_numpy(dtype=float)
-        ax_comp.barh(y, widths, left=left, color=color, label=label, edgecolor="white", linewidth=0.5)
-        left += widths
+        ax_comp.barh(y, widths, left=stacked_left, color=color, label=label, edgecolor="white", linewidth=0.5)
+        stacked_left += widths
     ax_comp.set_xlabel("ms per acquisition (mean), by component")
     ax_comp.set_title("by component")
     ax_comp.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
@@ -247,7 +249,6 @@ def speedup_curve(acquisitions: pd.DataFrame, *, ax=None,
     Speed-up is throughput(k threads) / throughput(1 thread), throughput being
     successful acquisitions per second of wall time for the whole batch.
     """
-    from .bench import speedup as _speedup
 
     fig, ax = _new_figure(ax, (6.5, 4.5))
     table = _speedup(acquisitions)
@@ -282,7 +283,6 @@ def dashboard(acquisitions: pd.DataFrame, round_trips: pd.DataFrame | None = Non
 
     For the CLI's ``--plot``: one file that still states n, delay and target.
     """
-    from .bench import speedup as _speedup
 
     has_speedup = len(_speedup(acquisitions)) > 0
     fig = LabFigure(figsize=(14, 5.2 if not has_speedup else 5.0), layout="constrained")

@@ -1,4 +1,4 @@
-"""The seed's troubleshooting list, reproduced on the embedded authority.
+"""the guide's troubleshooting list, reproduced on the embedded authority.
 
 Why: a table of symptoms teaches less than meeting each one. Every
 :class:`Failure` here provokes its symptom for real, with the lab's own flows
@@ -20,24 +20,41 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import html
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .certs import Certificate, new_guid
-from .errors import LabError
-
-GRAPH = "https://graph.microsoft.com"
+from .._html import badge, card, esc, rows
+from ..certs import Certificate, new_guid
+from ..cloud import GRAPH
+from ..errors import (
+    AuthorityError,
+    CertificateError,
+    ConfigurationError,
+    LabError,
+    ManagedIdentityError,
+    ResourceAccessError,
+    TokenTypeMismatchError,
+    TransportError,
+)
+from ..flows import (
+    FicLeg1Acquirer,
+    FicLeg2Exchanger,
+    ManagedIdentityId,
+    MtlsPopTokenAcquirer,
+    RetryPolicy,
+    call_resource,
+    forget_issued_certificates,
+)
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One entry of the catalogue: the symptom as the seed names it, and how to provoke it."""
+    """One entry of the catalogue: the symptom as the guide names it, and how to provoke it."""
 
     key: str
-    symptom: str                 # the seed's wording
-    section: str                 # the seed's troubleshooting section
+    symptom: str                 # the guide's wording
+    section: str                 # the guide's troubleshooting section
     how: str                     # what the reproduction does, in one sentence
     expected: tuple              # exception types that count as reproduced (empty: no error expected)
     run: Callable = field(repr=False, compare=False)
@@ -69,8 +86,7 @@ class Reproduction:
                 "error": err, "observation": self.observation}
 
     def _repr_html_(self) -> str:
-        from .widgets._html import badge, card, esc, rows
-        pairs = [("Symptom (seed)", esc(self.failure.symptom)),
+        pairs = [("Symptom (the guide)", esc(self.failure.symptom)),
                  ("Reproduced by", esc(self.failure.how))]
         if self.observation:
             pairs.append(("Observed", esc(self.observation)))
@@ -81,7 +97,7 @@ class Reproduction:
                       ("What to do", f"<b>{esc(self.error.fix)}</b>")]
         elif self.error is not None:
             pairs.append(("Error", esc(f"{type(self.error).__name__}: {self.error}")))
-        pairs.append(("Reproduced?", badge("yes, as the seed describes", "ok") if self.as_expected
+        pairs.append(("Reproduced?", badge("yes, as the guide describes", "ok") if self.as_expected
                       else badge("no: the lab did not fail as expected", "bad")))
         tone = "warn" if self.as_expected else "bad"
         return card(f"{self.failure.symptom}", rows(pairs), tone=tone, css_class="mtlspop-reproduction")
@@ -109,44 +125,33 @@ def _knobs(authority):
         authority.set_token_lifetime(lifetime)
 
 
-def _lab():
-    import mtlspop_lab as lab
-    return lab
-
-
 def _app(authority, name: str, certificate: Certificate | None = None):
     return authority.directory.register_app(f"troubleshoot-{name}", certificate=certificate)
 
 
 def _cc(authority, app, certificate=None, **kwargs):
-    lab = _lab()
-    return lab.MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id,
+    return MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id,
                                                            certificate or app.certificate,
                                                            cloud=authority.cloud, **kwargs)
 
 
 # -- the reproductions ---------------------------------------------------------------------
 def _imds_absent(authority):
-    lab = _lab()
-    from .flows import forget_issued_certificates
     authority.set_imds_mode("absent")
     forget_issued_certificates()   # else a certificate issued earlier would skip IMDS entirely
-    lab.MtlsPopTokenAcquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
+    MtlsPopTokenAcquirer.for_managed_identity(ManagedIdentityId.system_assigned(),
                                                   cloud=authority.cloud).acquire_token(GRAPH)
 
 
 def _imds_v1_only(authority):
-    lab = _lab()
-    from .flows import forget_issued_certificates
     authority.set_imds_mode("v1_only")
     forget_issued_certificates()
-    lab.MtlsPopTokenAcquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
+    MtlsPopTokenAcquirer.for_managed_identity(ManagedIdentityId.system_assigned(),
                                                   cloud=authority.cloud).acquire_token(GRAPH, use_pop=True)
 
 
 def _uami_unknown(authority):
-    lab = _lab()
-    lab.MtlsPopTokenAcquirer.for_managed_identity(lab.ManagedIdentityId.user_assigned_client_id(new_guid()),
+    MtlsPopTokenAcquirer.for_managed_identity(ManagedIdentityId.user_assigned_client_id(new_guid()),
                                                   cloud=authority.cloud).acquire_token(GRAPH)
 
 
@@ -174,60 +179,53 @@ def _cert_expired(authority):
 
 
 def _wrong_tenant(authority):
-    lab = _lab()
     app = _app(authority, "wrong-tenant")
-    lab.MtlsPopTokenAcquirer.for_confidential_client(app.client_id, new_guid(), app.certificate,
+    MtlsPopTokenAcquirer.for_confidential_client(app.client_id, new_guid(), app.certificate,
                                                      cloud=authority.cloud).acquire_token(GRAPH)
 
 
 def _unknown_app(authority):
-    lab = _lab()
     stranger = Certificate.create_self_signed("CN=troubleshoot-unregistered")
     authority.trust_client_certificate(stranger)
-    lab.MtlsPopTokenAcquirer.for_confidential_client(new_guid(), authority.tenant_id, stranger,
+    MtlsPopTokenAcquirer.for_confidential_client(new_guid(), authority.tenant_id, stranger,
                                                      cloud=authority.cloud).acquire_token(GRAPH)
 
 
 def _leg1(authority):
-    lab = _lab()
-    return lab.FicLeg1Acquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
+    return FicLeg1Acquirer.for_managed_identity(ManagedIdentityId.system_assigned(),
                                                     cloud=authority.cloud).acquire_assertion()
 
 
 def _fic_not_configured(authority):
-    lab = _lab()
     app = _app(authority, "no-fic")     # no federated credential trusts the managed identity
-    lab.FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud
+    FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud
                                 ).exchange_assertion_for_access_token(_leg1(authority), GRAPH)
 
 
 def _fic_expired_assertion(authority):
-    lab = _lab()
     app = _app(authority, "fic-expired")
-    authority.directory.add_federated_credential(app, trusted=lab.ManagedIdentityId.system_assigned())
+    authority.directory.add_federated_credential(app, trusted=ManagedIdentityId.system_assigned())
     authority.set_token_lifetime(1)
-    lab_leg1 = lab.FicLeg1Acquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
+    lab_leg1 = FicLeg1Acquirer.for_managed_identity(ManagedIdentityId.system_assigned(),
                                                         cloud=authority.cloud)
     assertion = lab_leg1.acquire_assertion()
     time.sleep(max(0.0, assertion.expires_in) + 1.1)
-    lab.FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud
+    FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud
                                 ).exchange_assertion_for_access_token(assertion, GRAPH)
 
 
 def _fic_wrong_certificate(authority):
-    lab = _lab()
     app = _app(authority, "fic-other-cert")
-    authority.directory.add_federated_credential(app, trusted=lab.ManagedIdentityId.system_assigned())
+    authority.directory.add_federated_credential(app, trusted=ManagedIdentityId.system_assigned())
     other = Certificate.create_self_signed("CN=troubleshoot-not-leg-1")
     authority.trust_client_certificate(other)
     assertion = _leg1(authority)
-    lab.FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud, certificate=other
+    FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud, certificate=other
                                 ).exchange_assertion_for_access_token(assertion.access_token, GRAPH)
 
 
 def _mi_leg2(authority):
-    lab = _lab()
-    lab.FicLeg2Exchanger.for_managed_identity(lab.ManagedIdentityId.system_assigned(), cloud=authority.cloud)
+    FicLeg2Exchanger.for_managed_identity(ManagedIdentityId.system_assigned(), cloud=authority.cloud)
 
 
 def _resource_no_pop(authority):
@@ -235,22 +233,18 @@ def _resource_no_pop(authority):
 
 
 def _wrong_audience(authority):
-    lab = _lab()
     assertion = _leg1(authority)          # audience api://AzureADTokenExchange, not the API
-    lab.call_resource(authority.resource_url, assertion)
+    call_resource(authority.resource_url, assertion)
 
 
 def _stolen_token(authority):
-    lab = _lab()
     token = _cc(authority, _app(authority, "victim")).acquire_token(GRAPH, use_pop=True)
     attacker = Certificate.create_self_signed("CN=attacker")
     authority.trust_client_certificate(attacker)
-    lab.call_resource(authority.resource_url, token, certificate=attacker)
+    call_resource(authority.resource_url, token, certificate=attacker)
 
 
 def _throttled(authority):
-    lab = _lab()
-    from .flows import RetryPolicy
     app = _app(authority, "throttled")
     authority.inject_fault("status", count=20, listener="mtls", status=429, retry_after=0)
     _cc(authority, app, retry=RetryPolicy.fast(3)).acquire_token(GRAPH)
@@ -264,8 +258,6 @@ def _bearer_downgrade(authority):
 
 
 def _catalogue() -> list[Failure]:
-    from .errors import (AuthorityError, CertificateError, ConfigurationError, ManagedIdentityError,
-                         ResourceAccessError, TokenTypeMismatchError, TransportError)
     return [
         Failure("imds_absent", "Timeout calling IMDS endpoint", "Runtime Issues",
                 "Ask for a system-assigned identity's token where no IMDS answers (like a laptop).",
@@ -326,7 +318,6 @@ FAILURES: dict[str, Failure] = {f.key: f for f in _catalogue()}
 
 def reproduce(key: str, authority) -> Reproduction:
     """Provoke failure ``key`` on ``authority``; the knobs it turns are restored afterwards."""
-    from .errors import ConfigurationError
     failure = FAILURES.get(key)
     if failure is None:
         raise ConfigurationError(f"Unknown failure {key!r}.", fix=f"Use one of: {', '.join(FAILURES)}.")
@@ -342,11 +333,3 @@ def reproduce(key: str, authority) -> Reproduction:
             error = exc
     observation = getattr(error, "observation", "") if error is not None else "no error was raised"
     return Reproduction(failure, error, observation, (time.perf_counter() - start) * 1000)
-
-
-def catalogue_html() -> str:
-    """The catalogue as a table (symptom, seed section, how it is reproduced)."""
-    rows = "".join(f"<tr><td>{html.escape(f.symptom)}</td><td>{html.escape(f.section)}</td>"
-                   f"<td>{html.escape(f.how)}</td></tr>" for f in FAILURES.values())
-    return (f"<table><thead><tr><th>Symptom</th><th>Seed section</th><th>How the lab reproduces it</th>"
-            f"</tr></thead><tbody>{rows}</tbody></table>")

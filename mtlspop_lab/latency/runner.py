@@ -1,100 +1,4 @@
-"""The latency lab: run token-acquisition scenarios, get tidy DataFrames, summarize them.
-
-Why: the seed claims that the vanilla flow is faster than the FIC two-leg flow
-(one round trip against two), that MSAL's cache and reusing an acquirer matter,
-that regional endpoints lower latency and that parallel acquisitions help.
-This module measures each claim with the lab's real client flows against the
-embedded authority (real TLS, real signed tokens), on loopback with a delay
-injected per round trip on the server side, so the numbers say what the
-protocol costs rather than what this laptop's network does.
-
-Vocabulary (the ``state`` label):
-
-``cold``
-    a new acquirer (empty token cache) and a new connection (new TLS
-    handshake): what the first call of a fresh process pays. Constructing the
-    acquirer is part of the cost (``setup_ms``). For a managed identity's PoP
-    token the process-wide IMDS v2 certificate is kept, as MSAL does while it
-    has more than 24 h left, but its kept-alive mTLS connection is closed
-    (:func:`~mtlspop_lab.flows.close_issued_connections`): one token request
-    over a new TLS connection, no IMDS request. Each cold managed-identity
-    scenario gets one priming acquisition (``warmup=True``) so the certificate
-    exists before the first measured one. With several threads the
-    connections are closed once per batch, then shared by the threads (as the
-    threads of one process share the certificate's connection pool).
-``cold_mint``
-    a managed identity's first PoP acquisition in a process: ``cold`` plus
-    the process-wide IMDS v2 certificate forgotten before the call
-    (:func:`~mtlspop_lab.flows.forget_issued_certificates`), so it mints one:
-    platform metadata, an RSA-2048 key and CSR, issuecredential, then the
-    token. Only for managed-identity PoP (vanilla PoP, or two-leg whose leg 1
-    is PoP), single-threaded (a process mints once, whatever its threads).
-``warm_connection``
-    the acquirer's transport and its kept-alive connection are reused, but the
-    token cache is bypassed (emptied before the call, outside the timing), so
-    every acquisition goes to the identity provider.
-``cache_hit``
-    a second (or later) acquisition on the same acquirer for the same resource:
-    served from the cache, no round trip. The priming acquisition is recorded
-    with ``warmup=True``.
-``reused``
-    the seed's "create once, reuse" pattern: one acquirer for every iteration,
-    nothing primed (the first iteration pays the identity provider, the others
-    hit the cache). Compared with ``cold`` ("re-created each time").
-
-One run returns a :class:`BenchResult` with two tidy frames. Every iteration is
-recorded, failures included (``outcome`` is the exception type's name). Round
-trips are collected with :func:`mtlspop_lab.transport.record` around each
-acquisition, so a failed one keeps the requests it made. Single-thread
-scenarios are interleaved round by round (see :func:`run`), so a busy machine
-slows both sides of a ratio alike; the run's load average is in ``meta``.
-
-``acquisitions`` -- one row per acquisition (see :data:`ACQUISITION_COLUMNS`):
-
-=================  =======  ======================================================
-column             dtype    meaning
-=================  =======  ======================================================
-run_id             str      one id per :func:`run` call
-scenario           str      readable scenario name (unique within a run)
-target             str      "embedded authority" or "live cloud"
-identity           str      "confidential_client" | "managed_identity"
-flow               str      "vanilla" | "two_leg"
-token              str      "pop" | "bearer"
-state              str      "cold" | "cold_mint" | "warm_connection" | "cache_hit" | "reused"
-region             str      Azure region of the token endpoint, or "global"
-delay              str      injected delay, e.g. "20 ms" or "5 ms regional, 20 ms mtls"
-delay_ms           float    injected delay per round trip at the scenario's token endpoint
-concurrency        int      threads acquiring at the same time
-iteration          int      0..N-1 (warm-up rows count from -W to -1)
-warmup             bool     True for warm-up/priming rows (left out of summaries)
-thread             int      index of the worker thread (0 when concurrency is 1)
-outcome            str      "ok" or the exception type ("AuthorityError", ...)
-error_code         str      the LabError ``code`` (or MSAL/AADSTS code) when there is one
-source             str      "identity_provider" | "cache" (final token); "" on failure
-token_type         str      "mtls_pop" | "Bearer" as returned; "" on failure
-round_trips        int      HTTP exchanges made by this acquisition (0 for a cache hit)
-new_connections    int      of which opened a new connection
-tls_handshake_ms   float    time spent in TLS handshakes (sum over round trips)
-http_ms            float    time spent in round trips (sum of their elapsed_ms)
-injected_ms        float    server-side delay injected into those round trips (sum)
-setup_ms           float    constructing the acquirer(s) in this iteration (0 if reused)
-acquire_ms         float    the acquire call(s), measured around them with perf_counter
-total_ms           float    setup_ms + acquire_ms: what the caller waited
-client_ms          float    total_ms - http_ms: time in the client (msal, JWTs, keys)
-started_s          float    start of the acquisition, seconds since the run began
-batch_wall_ms      float    wall time of the scenario's measured batch; NaN when interleaved
-=================  =======  ======================================================
-
-``round_trips`` -- one row per HTTP exchange (see :data:`ROUND_TRIP_COLUMNS`):
-the scenario labels above (run_id .. warmup, thread) plus ``rt_index`` (order
-within the acquisition), ``leg`` ("token", "leg1", "leg2", "imds"... as the
-flow names it), ``step`` (a short label "leg: METHOD /path" used by charts),
-``listener`` (which authority listener served it; "other" when unknown), ``endpoint`` (URL without
-query), ``method``, ``status``, ``new_connection``, ``tls_handshake_ms``,
-``elapsed_ms`` and ``injected_delay_ms``.
-
-Summaries (:func:`summarize`, :func:`ratios`, :func:`speedup`) use successful,
-non-warm-up rows only, and always carry ``n``.
+"""The runner: executes scenarios against an authority and records every acquisition and round trip.
 """
 
 from __future__ import annotations
@@ -107,359 +11,27 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 import pandas as pd
 
-from .errors import ConfigurationError
-
-__all__ = [
-    "Scenario", "Identities", "BenchResult", "run", "standard_scenarios", "region_scenarios",
-    "parallel_scenarios", "acquirer_scenarios", "managed_identity_scenarios", "summarize", "ratios", "speedup",
-    "ACQUISITION_COLUMNS", "ROUND_TRIP_COLUMNS",
-]
-
-IDENTITIES = ("confidential_client", "managed_identity")
-FLOWS = ("vanilla", "two_leg")
-TOKENS = ("pop", "bearer")
-STATES = ("cold", "cold_mint", "warm_connection", "cache_hit", "reused")
-COLD_STATES = ("cold", "cold_mint")   # a new acquirer for every acquisition
-LABEL_COLUMNS = ("identity", "flow", "token", "state", "region", "delay", "concurrency")
-
-# column -> pandas dtype; the order is the frame's column order
-ACQUISITION_COLUMNS: dict[str, str] = {
-    "run_id": "object", "scenario": "object", "target": "object",
-    "identity": "object", "flow": "object", "token": "object", "state": "object",
-    "region": "object", "delay": "object", "delay_ms": "float64", "concurrency": "int64",
-    "iteration": "int64", "warmup": "bool", "thread": "int64",
-    "outcome": "object", "error_code": "object", "source": "object", "token_type": "object",
-    "round_trips": "int64", "new_connections": "int64",
-    "tls_handshake_ms": "float64", "http_ms": "float64", "injected_ms": "float64",
-    "setup_ms": "float64", "acquire_ms": "float64", "total_ms": "float64",
-    "client_ms": "float64", "started_s": "float64", "batch_wall_ms": "float64",
-}
-_RT_LABELS = ("run_id", "scenario", "target", "identity", "flow", "token", "state", "region",
-              "delay", "delay_ms", "concurrency", "iteration", "warmup", "thread")
-ROUND_TRIP_COLUMNS: dict[str, str] = {
-    **{c: ACQUISITION_COLUMNS[c] for c in _RT_LABELS},
-    "rt_index": "int64", "leg": "object", "step": "object", "listener": "object",
-    "endpoint": "object", "method": "object", "status": "int64", "new_connection": "bool",
-    "tls_handshake_ms": "float64", "elapsed_ms": "float64", "injected_delay_ms": "float64",
-}
-
-
-# --------------------------------------------------------------------------- scenarios
-@dataclass(frozen=True)
-class Scenario:
-    """One experimental condition. Every field becomes a label column.
-
-    ``delay_ms`` is injected per round trip on every listener of the embedded
-    authority; ``listener_delays`` then overrides named listeners, in order
-    (e.g. ``(("regional", 5), ("mtls", 20))``). ``handshake_delay``: a new TLS
-    connection pays the delay once more, as its handshake round trip would on
-    a real network (the authority's ``set_delay(..., handshake=True)``).
-    ``name`` defaults to a readable label built from the other fields.
-    """
-
-    identity: str = "confidential_client"
-    flow: str = "vanilla"
-    token: str = "pop"
-    state: str = "cold"
-    region: str | None = None
-    delay_ms: float = 0.0
-    listener_delays: tuple[tuple[str, float], ...] = ()
-    handshake_delay: bool = False
-    concurrency: int = 1
-    resource: str = "https://graph.microsoft.com"
-    name: str | None = None
-
-    def __post_init__(self):
-        for value, allowed, what in ((self.identity, IDENTITIES, "identity"), (self.flow, FLOWS, "flow"),
-                                     (self.token, TOKENS, "token"), (self.state, STATES, "state")):
-            if value not in allowed:
-                raise ConfigurationError(f"Unknown {what} {value!r} in a bench scenario.",
-                                         fix=f"Use one of: {', '.join(allowed)}.")
-        if int(self.concurrency) < 1:
-            raise ConfigurationError(f"concurrency must be >= 1, got {self.concurrency!r}.",
-                                     fix="Pass the number of threads acquiring at the same time.")
-        if self.state == "cold_mint" and not self.uses_issued_certificate:
-            raise ConfigurationError(
-                "state='cold_mint' only applies to a managed identity's PoP token.",
-                cause="Only IMDS v2 (managed identity, PoP) mints a certificate on the first acquisition; "
-                      "a confidential client brings its own and IMDS v1 (Bearer) uses none.",
-                fix="Use identity='managed_identity' with token='pop' (or flow='two_leg'), or state='cold'.")
-        if self.state == "cold_mint" and int(self.concurrency) != 1:
-            raise ConfigurationError(
-                "state='cold_mint' runs on one thread only.",
-                cause="A process mints its IMDS v2 certificate once; threads racing the first acquisition "
-                      "wait for that one mint and then share it.",
-                fix="Use concurrency=1 for cold_mint, or state='cold' to measure threads.")
-        if self.identity == "managed_identity" and self.region is not None:
-            raise ConfigurationError(
-                "A managed identity does not choose its region.",
-                cause="IMDS v2 answers with the mTLS endpoint to use (mtls_authentication_endpoint).",
-                fix="Use region=None for managed identity scenarios, or a confidential client.")
-        if float(self.delay_ms) < 0 or any(float(ms) < 0 for _, ms in self.listener_delays):
-            raise ConfigurationError("An injected delay cannot be negative.", fix="Pass 0 or more ms.")
-        object.__setattr__(self, "listener_delays",
-                           tuple((str(k), float(v)) for k, v in self.listener_delays))
-
-    @property
-    def uses_issued_certificate(self) -> bool:
-        """True when the scenario's token needs the process-wide IMDS v2 certificate."""
-        return self.identity == "managed_identity" and (self.token == "pop" or self.flow == "two_leg")
-
-    @property
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        parts = [self.state.replace("_", " "), self.flow.replace("_", "-"),
-                 "PoP" if self.token == "pop" else "Bearer",
-                 "app" if self.identity == "confidential_client" else "MI"]
-        if self.region:
-            parts.append(self.region)
-        elif self.listener_delays:
-            parts.append("global")
-        if self.concurrency > 1:
-            parts.append(f"x{self.concurrency}")
-        return " ".join(parts)
-
-    @property
-    def delay_label(self) -> str:
-        """``"20 ms"``, or ``"5 ms regional, 20 ms mtls"`` when listeners differ."""
-        text = [f"{_fmt_ms(ms)} {listener}" for listener, ms in self.listener_delays]
-        if self.delay_ms or not text:
-            text.insert(0, f"{_fmt_ms(self.delay_ms)}" + (" elsewhere" if text else ""))
-        return ", ".join(text) + (" (+1 per new TLS connection)" if self.handshake_delay else "")
-
-    def delay_for(self, listener: str) -> float:
-        """The delay the authority injects on ``listener`` ("mtls:westus3", "login", ...)."""
-        delay = float(self.delay_ms)
-        for name, ms in self.listener_delays:
-            if name == "all" or name == listener or (name == "regional" and listener.startswith("mtls:")):
-                delay = ms
-        return delay
-
-    def token_listener(self) -> str:
-        """The listener that serves this scenario's token request (for ``delay_ms``)."""
-        if self.region:
-            return f"mtls:{self.region}"
-        if self.token == "bearer" and self.flow == "vanilla" and self.identity == "confidential_client":
-            return "login"
-        return "mtls"
-
-
-def _fmt_ms(ms: float) -> str:
-    return f"{ms:g} ms"
-
-
-def standard_scenarios(delay_ms: float = 20.0) -> list[Scenario]:
-    """The six core comparisons (confidential client unless said): cold vanilla PoP,
-    cold two-leg PoP, warm-connection vanilla PoP, cache-hit vanilla PoP, cold
-    vanilla Bearer, and cold vanilla PoP for a managed identity (its IMDS v2
-    certificate reused over a new TLS connection; the mint is
-    :func:`managed_identity_scenarios`' ``cold_mint``)."""
-    return [
-        Scenario(flow="vanilla", state="cold", delay_ms=delay_ms),
-        Scenario(flow="two_leg", state="cold", delay_ms=delay_ms),
-        Scenario(flow="vanilla", state="warm_connection", delay_ms=delay_ms),
-        Scenario(flow="vanilla", state="cache_hit", delay_ms=delay_ms),
-        Scenario(flow="vanilla", token="bearer", state="cold", delay_ms=delay_ms),
-        Scenario(identity="managed_identity", flow="vanilla", state="cold", delay_ms=delay_ms),
-    ]
-
-
-def region_scenarios(regional_ms: float = 5.0, global_ms: float = 20.0, region: str = "westus3",
-                     state: str = "cold") -> list[Scenario]:
-    """Regional vs global mTLS endpoint, with the regional listeners ``regional_ms``
-    and the global one ``global_ms`` away (same delay configuration for both)."""
-    delays = (("regional", regional_ms), ("mtls", global_ms))
-    return [Scenario(state=state, region=region, listener_delays=delays),
-            Scenario(state=state, region=None, listener_delays=delays)]
-
-
-def acquirer_scenarios(delay_ms: float = 20.0) -> list[Scenario]:
-    """Acquirer reused for every call vs re-created for every call (the seed's advice)."""
-    return [Scenario(state="reused", delay_ms=delay_ms), Scenario(state="cold", delay_ms=delay_ms)]
-
-
-def managed_identity_scenarios(delay_ms: float = 20.0) -> list[Scenario]:
-    """A managed identity's PoP token: the process's first acquisition (certificate minted),
-    a cold one (certificate reused, new TLS connection) and one over a warm connection."""
-    return [Scenario(identity="managed_identity", state=state, delay_ms=delay_ms)
-            for state in ("cold_mint", "cold", "warm_connection")]
-
-
-def parallel_scenarios(delay_ms: float = 20.0, threads: Sequence[int] = (1, 2, 4, 8, 16),
-                       state: str = "cold") -> list[Scenario]:
-    """The same acquisition run by 1..16 threads at once (speed-up curve)."""
-    return [Scenario(state=state, delay_ms=delay_ms, concurrency=int(k)) for k in threads]
-
-
-# --------------------------------------------------------------------------- result
-@dataclass
-class BenchResult:
-    """What :func:`run` returns: the two frames and a description of the run."""
-
-    acquisitions: pd.DataFrame
-    round_trips: pd.DataFrame
-    meta: dict = field(default_factory=dict)
-
-    def summary(self, **kwargs) -> pd.DataFrame:
-        return summarize(self.acquisitions, **kwargs)
-
-    def ratios(self, **kwargs) -> pd.DataFrame:
-        return ratios(self.acquisitions, **kwargs)
-
-    def speedup(self) -> pd.DataFrame:
-        return speedup(self.acquisitions)
-
-    def to_csv(self, path, round_trips_path=None) -> tuple[str, str]:
-        """Write the raw rows: ``path`` (acquisitions) and ``<stem>-round-trips.csv``."""
-        import pathlib
-        path = pathlib.Path(path)
-        rt_path = pathlib.Path(round_trips_path) if round_trips_path else \
-            path.with_name(f"{path.stem}-round-trips{path.suffix or '.csv'}")
-        self.acquisitions.to_csv(path, index=False)
-        self.round_trips.to_csv(rt_path, index=False)
-        return str(path), str(rt_path)
-
-    def __repr__(self) -> str:
-        acq = self.acquisitions
-        return (f"BenchResult({acq['scenario'].nunique() if len(acq) else 0} scenarios, "
-                f"{len(acq)} acquisitions, {len(self.round_trips)} round trips, "
-                f"target={self.meta.get('target')!r})")
-
-
-def empty_acquisitions() -> pd.DataFrame:
-    return _typed(pd.DataFrame(columns=list(ACQUISITION_COLUMNS)), ACQUISITION_COLUMNS)
-
-
-def empty_round_trips() -> pd.DataFrame:
-    return _typed(pd.DataFrame(columns=list(ROUND_TRIP_COLUMNS)), ROUND_TRIP_COLUMNS)
-
-
-def _typed(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
-    frame = frame.reindex(columns=list(schema))
-    return frame.astype(schema)
-
-
-# --------------------------------------------------------------------------- summaries
-def _ok(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[(frame["outcome"] == "ok") & ~frame["warmup"].astype(bool)]
-
-
-def summarize(acquisitions: pd.DataFrame, value: str = "total_ms",
-              by: str | Sequence[str] = "scenario") -> pd.DataFrame:
-    """p50/p90/p99/mean/min/max and ``n`` per scenario, over successful, non-warm-up rows.
-
-    ``n_failed`` counts the failed (non-warm-up) iterations, so a fast but
-    failing scenario cannot hide. Label columns are carried along.
-    """
-    by = [by] if isinstance(by, str) else list(by)
-    measured = acquisitions[~acquisitions["warmup"].astype(bool)]
-    rows = []
-    for key, group in measured.groupby(by, sort=False):
-        ok = group[group["outcome"] == "ok"]
-        values = ok[value].astype(float)
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        row.update({c: group[c].iloc[0] for c in LABEL_COLUMNS if c in group and c not in by})
-        row.update({
-            "n": int(len(ok)), "n_failed": int(len(group) - len(ok)),
-            "p50_ms": values.quantile(0.50) if len(ok) else float("nan"),
-            "p90_ms": values.quantile(0.90) if len(ok) else float("nan"),
-            "p99_ms": values.quantile(0.99) if len(ok) else float("nan"),
-            "mean_ms": values.mean() if len(ok) else float("nan"),
-            "min_ms": values.min() if len(ok) else float("nan"),
-            "max_ms": values.max() if len(ok) else float("nan"),
-            "round_trips_p50": ok["round_trips"].median() if len(ok) else float("nan"),
-            "new_connections_p50": ok["new_connections"].median() if len(ok) else float("nan"),
-        })
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-# (comparison name, label that differs, numerator value, denominator value)
-COMPARISONS: tuple[tuple[str, str, Any, Any], ...] = (
-    ("two-leg / vanilla", "flow", "two_leg", "vanilla"),
-    ("cache hit / cold", "state", "cache_hit", "cold"),
-    ("certificate mint / cold", "state", "cold_mint", "cold"),
-    ("warm connection / cold", "state", "warm_connection", "cold"),
-    ("acquirer reused / re-created", "state", "reused", "cold"),
-    ("regional / global", "region", "*", "global"),
-    ("PoP / Bearer", "token", "pop", "bearer"),
-    ("managed identity / app", "identity", "managed_identity", "confidential_client"),
+from ..authority import LocalAuthority
+from ..cloud import Cloud
+from ..errors import ConfigurationError
+from ..flows import (
+    FicLeg1Acquirer,
+    FicLeg2Exchanger,
+    MtlsPopTokenAcquirer,
+    close_issued_connections,
+    forget_issued_certificates,
 )
-
-
-def ratios(acquisitions: pd.DataFrame, value: str = "total_ms") -> pd.DataFrame:
-    """The ratios that answer the seed's claims, for every pair of scenarios that
-    differ in exactly the compared label (all other labels equal).
-
-    Columns: comparison, numerator, denominator (scenario names), their p50 and
-    n, ``ratio_p50`` (numerator p50 / denominator p50), ``diff_p50_ms``, and
-    ``delay`` (both sides ran with it). Parallel speed-up is :func:`speedup`.
-    """
-    summary = summarize(acquisitions, value=value)
-    out = []
-    if summary.empty:
-        return pd.DataFrame(columns=_RATIO_COLUMNS)
-    for name, label, num_value, den_value in COMPARISONS:
-        others = [c for c in LABEL_COLUMNS if c != label]
-        dens = summary[summary[label] == den_value]
-        nums = summary[summary[label] != den_value] if num_value == "*" else summary[summary[label] == num_value]
-        for _, num in nums.iterrows():
-            for _, den in dens.iterrows():
-                if all(num[c] == den[c] for c in others):
-                    out.append({
-                        "comparison": name if num_value != "*" else name.replace("regional", str(num[label])),
-                        "numerator": num["scenario"], "denominator": den["scenario"],
-                        "num_p50_ms": num["p50_ms"], "den_p50_ms": den["p50_ms"],
-                        "ratio_p50": num["p50_ms"] / den["p50_ms"] if den["p50_ms"] else float("nan"),
-                        "diff_p50_ms": num["p50_ms"] - den["p50_ms"],
-                        "num_n": num["n"], "den_n": den["n"], "delay": num["delay"],
-                    })
-    return pd.DataFrame(out, columns=_RATIO_COLUMNS)
-
-
-_RATIO_COLUMNS = ["comparison", "numerator", "denominator", "num_p50_ms", "den_p50_ms",
-                  "ratio_p50", "diff_p50_ms", "num_n", "den_n", "delay"]
-
-
-def speedup(acquisitions: pd.DataFrame) -> pd.DataFrame:
-    """Throughput and speed-up per thread count, for scenarios that differ only in
-    ``concurrency``. Throughput = successful acquisitions / wall time of the
-    batch; speed-up = throughput(k threads) / throughput(1 thread) of the same
-    group (NaN when the group has no single-thread run)."""
-    measured = acquisitions[~acquisitions["warmup"].astype(bool)]
-    if measured.empty:
-        return pd.DataFrame(columns=_SPEEDUP_COLUMNS)
-    group_cols = [c for c in LABEL_COLUMNS if c != "concurrency"]
-    rows = []
-    for _, group in measured.groupby(group_cols, sort=False):
-        per_k = []
-        for k, batch in group.groupby("concurrency"):
-            ok = batch[batch["outcome"] == "ok"]
-            wall_s = float(batch["batch_wall_ms"].max()) / 1000.0
-            per_k.append({"scenario": batch["scenario"].iloc[0], "concurrency": int(k),
-                          "n": int(len(ok)), "n_failed": int(len(batch) - len(ok)),
-                          "wall_s": wall_s,
-                          "throughput_per_s": len(ok) / wall_s if wall_s > 0 else float("nan"),
-                          "p50_ms": ok["total_ms"].median() if len(ok) else float("nan"),
-                          "delay": batch["delay"].iloc[0]})
-        if len(per_k) < 2:
-            continue
-        base = next((r["throughput_per_s"] for r in per_k if r["concurrency"] == 1), float("nan"))
-        for r in per_k:
-            r["speedup"] = r["throughput_per_s"] / base if base == base and base else float("nan")
-            rows.append(r)
-    return pd.DataFrame(rows, columns=_SPEEDUP_COLUMNS)
-
-
-_SPEEDUP_COLUMNS = ["scenario", "concurrency", "n", "n_failed", "wall_s", "throughput_per_s",
-                    "speedup", "p50_ms", "delay"]
+from ..transport import record
+from ..workshop.cast import Cast
+from .scenarios import Scenario
+from .schema import ACQUISITION_COLUMNS, COLD_STATES, ROUND_TRIP_COLUMNS, _typed, empty_acquisitions, empty_round_trips
+from .summary import BenchResult
 
 
 # --------------------------------------------------------------------------- the runner
@@ -490,16 +62,10 @@ class Identities:
     def register(cls, authority) -> "Identities":
         """Two fresh apps in the authority's directory; leg 2's app trusts the first app and the
         system-assigned managed identity (federated credentials)."""
-        from .flows import ManagedIdentityId
-
-        directory = authority.directory
-        suffix = uuid.uuid4().hex[:6]
-        app = directory.register_app(f"bench-app-{suffix}")
-        leg2 = directory.register_app(f"bench-leg2-{suffix}")
-        mi = ManagedIdentityId.system_assigned()
-        directory.add_federated_credential(leg2, trusted=app)
-        directory.add_federated_credential(leg2, trusted=mi)
-        return cls(app.client_id, app.tenant_id, app.certificate, leg2.client_id, mi, authority.cloud)
+        cast = Cast.register(authority, prefix="bench")
+        app = cast.app
+        return cls(app.client_id, app.tenant_id, app.certificate, cast.leg2_app.client_id,
+                   cast.managed_identity, cast.cloud)
 
     def check(self, scenarios: Sequence[Scenario]) -> None:
         """Refuse, before any request, a scenario these identities cannot run."""
@@ -524,7 +90,6 @@ class _Client:
     """
 
     def __init__(self, scenario: Scenario, ids: Identities, cloud):
-        from .flows import FicLeg1Acquirer, FicLeg2Exchanger, MtlsPopTokenAcquirer
 
         self.scenario = scenario
         self.use_pop = scenario.token == "pop"
@@ -577,7 +142,6 @@ class _Client:
         stays); ``cold_mint`` forgets the certificate too, so it is minted again."""
         if not scenario.uses_issued_certificate:
             return
-        from .flows import close_issued_connections, forget_issued_certificates
         if scenario.state == "cold_mint":
             forget_issued_certificates()
         elif scenario.state == "cold":
@@ -714,7 +278,6 @@ def _one(recorder: _Recorder, scenario: Scenario, name: str, iteration: int, war
         _Client.reset_process_state(scenario)
     elif client is not None and scenario.state == "warm_connection":
         client.clear_cache()
-    from .transport import record
 
     started = time.perf_counter()
     setup_ms = acquire_ms = 0.0
@@ -944,7 +507,6 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
         identities.check(scenarios)
     own = authority is None and identities is None
     if own:
-        from .authority import LocalAuthority
         regions = sorted({s.region for s in scenarios if s.region}) or ["westus3", "eastus2"]
         authority = LocalAuthority(regions=tuple(regions))
     try:
@@ -954,7 +516,6 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
             identities = dataclasses.replace(identities, cloud=authority.cloud)
         cloud = identities.cloud
         if cloud is None:
-            from .cloud import Cloud
             cloud = Cloud.public()
         target = "embedded authority" if getattr(cloud, "is_local", False) else "live cloud"
         names = _unique_names(scenarios)

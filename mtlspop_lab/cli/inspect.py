@@ -18,8 +18,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .errors import ConfigurationError, LabError, TokenFormatError
-from .inspect import MAX_TOKEN_CHARS, check_binding, explain_claims, verify_token
+from ..errors import ConfigurationError, LabError, TokenFormatError
+from ..inspector import MAX_TOKEN_CHARS, check_binding, explain_claims, verify_token
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from .redact import redact_text
+from ..redact import redact_text
 
 # participant id -> label (in drawing order)
 PARTICIPANTS = {

@@ -1,6 +1,6 @@
 """What each JWT header parameter and claim means, in plain words.
 
-Why a table of its own: :func:`mtlspop_lab.inspect.explain_claims` is a
+Why a table of its own: :func:`mtlspop_lab.inspector.explain_claims` is a
 teaching surface, and the words belong in one place a reader can review
 without reading code. Sources: RFC 7515/7519 (JOSE, JWT), RFC 7800 and 8705
 (``cnf``), RFC 9068 (access-token profile) and Microsoft's public access-token

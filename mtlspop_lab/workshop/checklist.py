@@ -1,14 +1,14 @@
-"""The seed's Testing Checklist, executable: each item runs and shows its evidence.
+"""the guide's Testing Checklist, executable: each item runs and shows its evidence.
 
 Why: "before deploying to production" lists are easy to tick without doing.
-Here each automatable item of the seed's checklist is a small experiment
+Here each automatable item of the guide's checklist is a small experiment
 against the chosen target, and its result carries the evidence (versions,
 thumbprints, HTTP statuses, how many log lines were scanned) so a reader can
 judge it. Items a machine cannot judge (a production-like environment,
 documented permissions, a security review) are listed as ``manual``.
 
     report = lab.run_checklist(authority=authority)     # the embedded authority: every item runs
-    report = lab.run_checklist(cloud=lab.Cloud.public()) # live: needs an Azure host or an app
+    report = lab.run_checklist(cloud=Cloud.public()) # live: needs an Azure host or an app
     report.passed, report["binding_certificate"].evidence
 
 With ``authority=`` the checklist registers its own app and uses the
@@ -29,12 +29,18 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Callable
 
-from .errors import ConfigurationError, LabError
-from .redact import contains_secret
+from .._html import Raw, badge, card, table
+from ..certs import Certificate
+from ..cloud import GRAPH, Cloud
+from ..errors import ConfigurationError, LabError, ResourceAccessError
+from ..flows import ManagedIdentityId, MtlsPopTokenAcquirer, RetryPolicy, call_resource
+from ..flows.capabilities import msal_native_mtls_pop
+from ..inspector import check_binding
+from ..redact import contains_secret, redact_text
 
 PASS, FAIL, SKIP, MANUAL = "pass", "fail", "skip", "manual"
 MSAL_FLOOR = "1.31"          # pyproject's lower bound for msal
-DEFAULT_RESOURCE = "https://graph.microsoft.com"
+DEFAULT_RESOURCE = GRAPH
 
 _STATUS_TEXT = {PASS: ("✔", "PASS", "ok"), FAIL: ("✘", "FAIL", "bad"), SKIP: ("–", "SKIPPED", "warn"),
                 MANUAL: ("✎", "MANUAL", "info")}
@@ -42,7 +48,7 @@ _STATUS_TEXT = {PASS: ("✔", "PASS", "ok"), FAIL: ("✘", "FAIL", "bad"), SKIP:
 
 @dataclass
 class CheckResult:
-    """One checklist item: the seed's wording, pass/fail/skip/manual, and the evidence."""
+    """One checklist item: the guide's wording, pass/fail/skip/manual, and the evidence."""
 
     key: str
     title: str
@@ -61,7 +67,7 @@ class CheckResult:
 
 @dataclass
 class ChecklistReport:
-    """The results in the seed's order; ``passed`` is True when no automated item failed."""
+    """The results in the guide's order; ``passed`` is True when no automated item failed."""
 
     target: str
     results: list[CheckResult] = field(default_factory=list)
@@ -96,14 +102,13 @@ class ChecklistReport:
         return "\n".join([head] + [str(r) for r in self.results])
 
     def _repr_html_(self) -> str:
-        from .widgets._html import Raw, badge, card, table
         c = self.counts()
         data = [[Raw(badge(_STATUS_TEXT[r.status][1], _STATUS_TEXT[r.status][2], _STATUS_TEXT[r.status][0])),
                  r.title, r.evidence]
                 for r in self.results]
         title = (f"Testing checklist on {self.target}: {c[PASS]} passed, {c[FAIL]} failed, "
                  f"{c[SKIP]} skipped, {c[MANUAL]} manual")
-        return card(title, table(["Result", "Checklist item (seed)", "Evidence"], data),
+        return card(title, table(["Result", "Checklist item (the guide)", "Evidence"], data),
                     tone="ok" if self.passed else "bad", css_class="mtlspop-checklist")
 
 
@@ -112,11 +117,8 @@ class _Target:
     """What the checks need: an acquirer, and the authority's knobs when there is one."""
 
     def __init__(self, *, cloud, authority, identity, resource, resource_url, rotated_certificate):
-        import mtlspop_lab as lab
-
-        self.lab = lab
         self.authority = authority
-        self.cloud = authority.cloud if authority is not None else (cloud or lab.Cloud.public())
+        self.cloud = authority.cloud if authority is not None else (cloud or Cloud.public())
         self.resource = resource
         self.resource_url = resource_url or getattr(self.cloud, "resource_url", None)
         self.rotated_certificate = rotated_certificate
@@ -124,7 +126,7 @@ class _Target:
         if authority is not None and identity is None:
             self.app = authority.directory.register_app("checklist-app")
             identity = (self.app.client_id, self.app.tenant_id, self.app.certificate)
-        self.identity = identity if identity is not None else lab.ManagedIdentityId.system_assigned()
+        self.identity = identity if identity is not None else ManagedIdentityId.system_assigned()
         self.result = None
         self._acquirer = None
 
@@ -138,12 +140,11 @@ class _Target:
         return f"{where} as {who}"
 
     def new_acquirer(self, certificate=None, **kwargs):
-        lab = self.lab
         if self.is_confidential_client:
             client_id, tenant_id, cert = self.identity
-            return lab.MtlsPopTokenAcquirer.for_confidential_client(client_id, tenant_id, certificate or cert,
+            return MtlsPopTokenAcquirer.for_confidential_client(client_id, tenant_id, certificate or cert,
                                                                    cloud=self.cloud, **kwargs)
-        return lab.MtlsPopTokenAcquirer.for_managed_identity(self.identity, cloud=self.cloud, **kwargs)
+        return MtlsPopTokenAcquirer.for_managed_identity(self.identity, cloud=self.cloud, **kwargs)
 
     @property
     def acquirer(self):
@@ -177,7 +178,6 @@ def _version_tuple(text: str) -> tuple:
 
 
 def _check_versions(t: _Target) -> str:
-    from .capabilities import msal_native_mtls_pop
     msal_version = metadata.version("msal")
     python = ".".join(map(str, sys.version_info[:3]))
     evidence = (f"msal {msal_version} (needs >= {MSAL_FLOOR}), python {python}, "
@@ -200,7 +200,6 @@ def _check_token(t: _Target) -> str:
 
 
 def _check_binding(t: _Target) -> str:
-    from .inspect import check_binding
     result = t.token()
     if result.binding_certificate is None:
         raise AssertionError("binding_certificate is None on a PoP result")
@@ -211,26 +210,23 @@ def _check_binding(t: _Target) -> str:
 
 
 def _check_resource(t: _Target) -> str:
-    from .certs import Certificate
-    from .errors import ResourceAccessError
     if not t.resource_url:
         raise _Skip("no protected API to call on this target: pass resource_url= (an API that accepts mtls_pop)")
     result = t.token()
-    answer = t.lab.call_resource(t.resource_url, result)
+    answer = call_resource(t.resource_url, result)
     evidence = f"GET {t.resource_url} with its certificate: HTTP {answer.status_code}"
     if t.authority is None:
         return evidence
     attacker = Certificate.create_self_signed("CN=checklist-attacker")
     t.authority.trust_client_certificate(attacker)
     try:
-        t.lab.call_resource(t.resource_url, result, certificate=attacker)
+        call_resource(t.resource_url, result, certificate=attacker)
     except ResourceAccessError as refused:
         return evidence + f"; with another certificate: HTTP {refused.status} ({refused.code})"
     raise AssertionError(evidence + "; with another certificate: accepted (the binding is not enforced)")
 
 
 def _check_rotation(t: _Target) -> str:
-    from .certs import Certificate
     if not t.is_confidential_client:
         raise _Skip("certificate rotation applies to a confidential client; a managed identity's "
                     "certificate is issued and renewed by IMDS")
@@ -255,13 +251,12 @@ def _check_rotation(t: _Target) -> str:
     evidence = (f"before: bound to {before.binding_certificate.x5t_s256[:12]}…; after rotate_certificate: "
                 f"new token from the {after.source.replace('_', ' ')}, bound to {new.x5t_s256[:12]}…")
     if t.resource_url:
-        answer = t.lab.call_resource(t.resource_url, after)
+        answer = call_resource(t.resource_url, after)
         evidence += f"; API with the new certificate: HTTP {answer.status_code}"
     return evidence
 
 
 def _check_errors(t: _Target) -> str:
-    from .flows import RetryPolicy
     t.token()   # a target where no token can be had says so once, in the token item
     evidence = []
     if t.authority is not None:
@@ -283,9 +278,9 @@ def _check_errors(t: _Target) -> str:
         t.acquirer.acquire_token("api://mtlspop-lab-no-such-resource", use_pop=True)
     except LabError as error:
         if not (error.cause and error.fix):
-            raise AssertionError(f"{type(error).__name__} without cause or fix")
+            raise AssertionError(f"{type(error).__name__} without cause or fix") from None
         if contains_secret(str(error)):
-            raise AssertionError(f"{type(error).__name__}'s message contains a token")
+            raise AssertionError(f"{type(error).__name__}'s message contains a token") from None
         evidence.append(f"unknown resource -> {type(error).__name__} [{error.code}] with cause and fix, no secret")
     else:
         raise AssertionError("a token for an unknown resource was issued")
@@ -329,7 +324,7 @@ def _check_logs(t: _Target) -> str:
         try:
             result = acquirer.acquire_token(t.resource, use_pop=True)
             if t.resource_url:
-                t.lab.call_resource(t.resource_url, result)
+                call_resource(t.resource_url, result)
         finally:
             acquirer.close()
     surfaces = list(lines)
@@ -347,7 +342,7 @@ def _check_logs(t: _Target) -> str:
 
 
 CHECKS: list[tuple[str, str, Callable]] = [
-    ("versions", "Verified MSAL version is recent enough (the seed: MSAL.NET 4.82.1+; here msal Python)",
+    ("versions", "Verified MSAL version is recent enough (the guide: MSAL.NET 4.82.1+; here msal Python)",
      _check_versions),
     ("token_acquired", "Tested token acquisition succeeds", _check_token),
     ("binding_certificate", "Verified BindingCertificate property is populated", _check_binding),
@@ -363,14 +358,14 @@ MANUAL_ITEMS = [
     ("permissions_documented", "Documented identity permissions required",
      "A person must write down the roles and API permissions each identity needs."),
     ("security_review", "Reviewed security best practices",
-     "A person must review the seed's Security Best Practices against the deployment."),
+     "A person must review the guide's Security Best Practices against the deployment."),
 ]
 
 
 def run_checklist(cloud=None, *, authority=None, identity=None, resource: str = DEFAULT_RESOURCE,
                   resource_url: str | None = None, rotated_certificate=None,
                   on_progress: Callable[[int, int, str], None] | None = None) -> ChecklistReport:
-    """Run the seed's Testing Checklist against ``authority`` (embedded) or ``cloud`` (None: live public).
+    """Run the guide's Testing Checklist against ``authority`` (embedded) or ``cloud`` (None: live public).
 
     ``identity``: a ManagedIdentityId or ``(client_id, tenant_id, certificate)``; with an
     authority and no identity the checklist registers its own app. ``resource_url``: a
@@ -411,7 +406,6 @@ def run_checklist(cloud=None, *, authority=None, identity=None, resource: str = 
 
 
 def _safe(text: str) -> str:
-    from .redact import redact_text
     return redact_text(text)
 
 

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .errors import CertificateError
+from ..errors import CertificateError
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 
@@ -199,7 +199,7 @@ class Certificate:
         if cert is None:
             raise CertificateError("The PFX holds no certificate.", cause="It was exported with a key only.",
                                    fix="Export the certificate together with its key.")
-        return cls(cert, key)
+        return cls(cert, key)  # type: ignore[arg-type]  # a PFX key of another kind fails in check_usable
 
     @classmethod
     def load_pfx(cls, path: str | os.PathLike, password: str | bytes | None = None) -> "Certificate":
@@ -430,7 +430,7 @@ class CertificateAuthority:
         names = list(server_names)
         if names:
             usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-            alt = []
+            alt: list[x509.GeneralName] = []
             for host in names:
                 try:
                     alt.append(x509.IPAddress(ipaddress.ip_address(host)))

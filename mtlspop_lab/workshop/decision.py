@@ -1,10 +1,10 @@
-"""The seed's decision tree as a function: vanilla or FIC two-leg, and which identity.
+"""the guide's decision tree as a function: vanilla or FIC two-leg, and which identity.
 
 Why a function and not only a panel: the recommendation is the lab's advice,
 so it must be testable and usable from plain code (``recommend(...)``); the
 DecisionPanel only asks the questions.
 
-The tree (seed, "Decision Tree", "Common Scenarios", "Identity Type Comparison"):
+The tree (the guide, "Decision Tree", "Common Scenarios", "Identity Type Comparison"):
 
 * cross-tenant or federated identity needed? no -> vanilla flow (one round
   trip to the token endpoint, simpler); yes -> FIC two-leg flow.
@@ -21,7 +21,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from .errors import ConfigurationError
+from .._html import card, esc, rows
+from ..errors import ConfigurationError
 
 RUNS_ON = {
     "azure_single": "one Azure resource (VM, App Service, Functions)",
@@ -67,7 +68,6 @@ class Recommendation:
         return "Vanilla flow" if self.flow == "vanilla" else "FIC two-leg flow"
 
     def _repr_html_(self) -> str:
-        from .widgets._html import card, esc, rows
         ident = IDENTITY_LABELS[self.identity]
         pairs = [("Flow", f"<b>{esc(self.title)}</b> ({self.round_trips} token request"
                           f"{'s' if self.round_trips > 1 else ''})")]
@@ -84,7 +84,7 @@ class Recommendation:
 
 
 def recommend(*, cross_tenant: bool, runs_on: str, latency_critical: bool = False) -> Recommendation:
-    """Walk the seed's decision tree.
+    """Walk the guide's decision tree.
 
     ``cross_tenant``: the token must cross a tenant boundary or come from a
     federated identity (token exchange). ``runs_on``: one of :data:`RUNS_ON`.

@@ -20,7 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .local import LocalAuthority
+from ..authority.local import LocalAuthority
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """capabilities(): what this machine and this msal can do, probed rather than assumed.
 
-The seed's "version issues" (``WithMtlsProofOfPossession()`` not found,
+the guide's "version issues" (``WithMtlsProofOfPossession()`` not found,
 ``BindingCertificate`` missing) become questions answered by looking: does
 the installed msal's ``acquire_token_for_client`` accept
 ``mtls_proof_of_possession`` (msal PR #938)? Does IMDS answer here? Can the
@@ -22,7 +22,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
-from .cloud import Cloud
+from ..cloud import Cloud
+from .managed_identity import imds_base
 
 LIVE_LOGIN_PROBE = "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1&authorization_endpoint=https://login.microsoftonline.com/common/oauth2/v2.0/authorize"
 
@@ -148,7 +149,6 @@ def _probe_login(url: str, timeout: float, out: dict) -> None:
 def capabilities(*, probe: bool = True, timeout: float = 0.5, cloud: Cloud | None = None) -> Capabilities:
     """What can run here. ``probe=False`` skips IMDS and network checks (instant, offline-safe);
     ``cloud`` chooses the IMDS to probe (default: the live address, or the pod-identity override)."""
-    from .flows.managed_identity import imds_base
     native = msal_native_mtls_pop()
     report = Capabilities(
         python=platform.python_version(), platform=platform.platform(terse=True),

@@ -12,10 +12,10 @@ error to a retry, and lets every attempt be timed and recorded.
 
 from __future__ import annotations
 
+import datetime as _dt
 import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-import datetime as _dt
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 

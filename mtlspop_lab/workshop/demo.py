@@ -1,4 +1,4 @@
-"""``mtlspop-lab demo``: every identity and flow against the embedded authority, in one table.
+"""The demo matrix: every identity and flow against the embedded authority, one row each.
 
 Starts a :class:`~mtlspop_lab.authority.LocalAuthority`, registers two apps
 (one for vanilla and FIC leg 1, one as the FIC leg-2 app trusting both the
@@ -7,36 +7,26 @@ client id / resource id / object id and the confidential client, each for a
 Bearer and an mTLS PoP token; the four FIC combinations; and one repeated
 acquisition to show a cache hit. For PoP rows it checks the binding
 (``cnf.x5t#S256`` against the binding certificate, with
-:func:`mtlspop_lab.inspect.check_binding`) and calls the protected API with
+:func:`mtlspop_lab.inspector.check_binding`) and calls the protected API with
 the token and its certificate.
 
-    mtlspop-lab demo [--delay MS] [--json]
+``mtlspop-lab demo`` (:mod:`mtlspop_lab.cli.demo`) prints it.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-
-GRAPH = "https://graph.microsoft.com"
-VAULT = "https://vault.azure.net"
+from ..cloud import GRAPH
+from ..errors import LabError
+from ..flows import FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer, call_resource
+from ..inspector import check_binding
+from .cast import Cast
 
 
 def run_matrix(authority, *, resource: str = GRAPH) -> list[dict]:
     """Run the matrix on ``authority``; one dict per row (no secrets: tokens are not included)."""
-    from .flows import FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer, call_resource
-    from .errors import LabError
-    from .inspect import check_binding
-
-    cloud = authority.cloud
-    d = authority.directory
-    app = d.register_app("demo-app")
-    leg2_app = d.register_app("demo-leg2-app")
-    sami = ManagedIdentityId.system_assigned()
-    uami = d.user_assigned[0]
-    d.add_federated_credential(leg2_app, trusted=sami)
-    d.add_federated_credential(leg2_app, trusted=app)
+    cast = Cast.register(authority, prefix="demo")
+    cloud, app, leg2_app, sami = cast.cloud, cast.app, cast.leg2_app, cast.managed_identity
+    uami = authority.directory.user_assigned[0]
     rows: list[dict] = []
 
     def row(identity: str, flow: str, result, round_trips: int | None = None) -> None:
@@ -82,36 +72,3 @@ def run_matrix(authority, *, resource: str = GRAPH) -> list[dict]:
         leg1.close()
     cc.close()
     return rows
-
-
-def format_table(rows: list[dict]) -> str:
-    headers = ["identity", "flow", "token_type", "source", "round_trips", "ms", "binding", "api"]
-    widths = {h: max(len(h), *(len(str(r[h])) for r in rows)) for h in headers}
-    line = "  ".join(f"{h:<{widths[h]}}" for h in headers)
-    out = [line, "  ".join("-" * widths[h] for h in headers)]
-    out += ["  ".join(f"{str(r[h]):<{widths[h]}}" for h in headers) for r in rows]
-    return "\n".join(out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mtlspop-lab demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--delay", type=float, default=0.0, help="ms injected per round trip (all listeners)")
-    parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
-    args = parser.parse_args(argv)
-    from .authority import LocalAuthority
-    with LocalAuthority() as authority:
-        if args.delay:
-            authority.set_delay(args.delay, listener="all")
-        rows = run_matrix(authority)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(f"mtlspop-lab demo: embedded authority, {args.delay:g} ms injected per round trip\n")
-        print(format_table(rows))
-        print("\nround_trips: HTTP exchanges made for this token (FIC: leg 1 + leg 2); "
-              "source 'cache': no request reached the authority.")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import jwt
 
-from .certs import Certificate, CertificateAuthority
-from .errors import ConfigurationError
+from ..certs import Certificate, CertificateAuthority
+from ..errors import ConfigurationError
 
 __all__ = ["OidcProvider", "find_node", "ensure_installed", "pinned_version", "installed_version"]
 
@@ -123,7 +123,7 @@ def ensure_installed(npm: str | None = None) -> Path:
 
 def _client_jwk(certificate: Certificate) -> dict:
     """The public JWK of ``certificate`` with ``x5c``: how a self-signed mTLS client registers."""
-    jwk_dict = jwt.algorithms.RSAAlgorithm.to_jwk(certificate.x509.public_key(), as_dict=True)
+    jwk_dict = jwt.algorithms.RSAAlgorithm.to_jwk(certificate.x509.public_key(), as_dict=True)  # type: ignore[call-overload]
     return {**jwk_dict, "x5c": [certificate.x5c]}
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import html
 from typing import Iterable, Sequence
 
-from ..redact import redact_text
+from .errors import LabError
+from .redact import redact_text
 
 # tone -> (symbol, border colour, background, text colour)
 TONES = {
@@ -86,7 +87,6 @@ class Raw(str):
 
 def error_card(error: BaseException) -> str:
     """A readable error: what happened, why, what to do. Never a traceback, never a secret."""
-    from ..errors import LabError
 
     if isinstance(error, LabError):
         title = f"{type(error).__name__}" + (f" [{error.code}]" if error.code else "")
