@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Callable
+from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -164,7 +164,7 @@ class Imds:
             body = json.loads(request.body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             return imds_error(400, "invalid_request", "The body must be JSON: {\"csr\": \"<base64 DER>\"}.")
-        info = {"client_id": mi.client_id, "grant_type": "imds_v2_issuecredential",
+        info: dict[str, Any] = {"client_id": mi.client_id, "grant_type": "imds_v2_issuecredential",
                 "request_body": body if isinstance(body, dict) else None}
         if not isinstance(body, dict) or not isinstance(body.get("csr"), str) or not body["csr"]:
             return imds_error(400, "invalid_request", "The body must carry \"csr\": a base64 DER PKCS#10 request.", **info)

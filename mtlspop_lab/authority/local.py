@@ -35,6 +35,7 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, check_region
@@ -82,7 +83,7 @@ class LocalAuthority:
         self._trusted: set[str] = set()
 
         self._listeners: dict[str, Listener] = {}
-        common = {"on_exchange": self._trace.record, "on_tls_failure": self._trace.record_tls_failure,
+        common: dict[str, Any] = {"on_exchange": self._trace.record, "on_tls_failure": self._trace.record_tls_failure,
                   "stop_event": self._stop}
         self._add_listener(Listener("login", self._route_token, tls=server_ctx, **common))
         self._add_listener(Listener("mtls", self._route_token, tls=self._client_cert_ctx, **common))

@@ -258,7 +258,8 @@ class TokenService:
             if (alg == "ES256") != isinstance(cert.x509.public_key(), ec.EllipticCurvePublicKey):
                 continue
             try:
-                claims = jwt.decode(assertion, cert.x509.public_key(), algorithms=[alg], audience=self._audiences(),
+                claims = jwt.decode(assertion, cert.x509.public_key(),  # type: ignore[arg-type]
+                                    algorithms=[alg], audience=self._audiences(),
                                     options={"require": ["exp", "aud", "iss", "sub"]}, leeway=60)
             except jwt.exceptions.InvalidSignatureError:
                 last_error = "signature"
