@@ -74,6 +74,7 @@ class MtlsPopCredential:
                                      cause=f"Got {type(acquirer).__name__}.",
                                      fix="Use MtlsPopCredential.for_managed_identity(...), .for_confidential_client(...) "
                                          "or .for_fic(leg1, leg2).")
+        self.acquirer = acquirer          # e.g. credential.acquirer.rotate_certificate(new_certificate)
         self._acquire = lambda resource: acquirer.acquire_token(resource, use_pop=self.use_pop)
         self._margin = acquirer.cache.refresh_margin_s
         self.cloud = acquirer.cloud
