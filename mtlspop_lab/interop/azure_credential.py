@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 
@@ -124,10 +125,13 @@ class MtlsPopCredential:
         _check_options(options)
         result = self._acquire(resource_for_scopes(scopes))
         self._remember(result)
-        expires_on = int(result.expires_on.timestamp())
-        refresh_on = expires_on - int(self._margin)
+        # whole seconds, as azure-core wants: expiry rounded down, refresh rounded up, so that
+        # refresh_on is never earlier than the moment the cache itself starts refreshing
+        expires_at = result.expires_on.timestamp()
+        refresh_at = expires_at - self._margin
         if result.refresh_on is not None:
-            refresh_on = min(refresh_on, int(result.refresh_on.timestamp()))
+            refresh_at = min(refresh_at, result.refresh_on.timestamp())
+        expires_on, refresh_on = int(math.floor(expires_at)), int(math.ceil(refresh_at))
         return AccessTokenInfo(result.access_token, expires_on, token_type=result.token_type,
                                refresh_on=refresh_on)
 
