@@ -67,9 +67,11 @@ class MtlsPopCredential:
     Freshness is the acquirer's cache's: a token is reused until ``refresh_on``
     (5 minutes before expiry), then fetched again, before it expires.
     ``use_pop=False`` asks for Bearer tokens (for side-by-side comparisons).
+    ``close_acquirer``: whether :meth:`close` closes ``acquirer`` too (the
+    ``for_*`` constructors create theirs and say yes).
     """
 
-    def __init__(self, acquirer: MtlsPopTokenAcquirer, *, use_pop: bool = True, _owned=()):
+    def __init__(self, acquirer: MtlsPopTokenAcquirer, *, use_pop: bool = True, close_acquirer: bool = False):
         if not isinstance(acquirer, MtlsPopTokenAcquirer):
             raise ConfigurationError("MtlsPopCredential wraps a lab MtlsPopTokenAcquirer.",
                                      cause=f"Got {type(acquirer).__name__}.",
@@ -80,7 +82,7 @@ class MtlsPopCredential:
         self._margin = acquirer.cache.refresh_margin_s
         self.cloud = acquirer.cloud
         self.use_pop = bool(use_pop)
-        self._owned = tuple(_owned)
+        self._owned = (acquirer,) if close_acquirer else ()
         self._bindings: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
@@ -92,7 +94,7 @@ class MtlsPopCredential:
                              **kwargs) -> "MtlsPopCredential":
         """A managed identity: PoP through IMDS v2 (certificate issued by IMDS), Bearer through IMDS v1."""
         acquirer = MtlsPopTokenAcquirer.for_managed_identity(identity, cloud=cloud, **kwargs)
-        return cls(acquirer, use_pop=use_pop, _owned=(acquirer,))
+        return cls(acquirer, use_pop=use_pop, close_acquirer=True)
 
     @classmethod
     def for_confidential_client(cls, client_id: str, tenant_id: str, certificate, *, cloud=None,
@@ -100,7 +102,7 @@ class MtlsPopCredential:
         """An app registration with a certificate (with its private key); PoP over the mTLS endpoint."""
         acquirer = MtlsPopTokenAcquirer.for_confidential_client(client_id, tenant_id, certificate, cloud=cloud,
                                                                 region=region, **kwargs)
-        return cls(acquirer, use_pop=use_pop, _owned=(acquirer,))
+        return cls(acquirer, use_pop=use_pop, close_acquirer=True)
 
     @classmethod
     def for_fic(cls, leg1: FicLeg1Acquirer, leg2: FicLeg2Exchanger, *, use_pop: bool = True) -> "MtlsPopCredential":
@@ -144,7 +146,7 @@ class MtlsPopCredential:
                       "a bound token sent that way is refused by the resource.",
                 fix="Use get_token_info() (azure-core >= 1.31's SupportsTokenInfo) with "
                     "MtlsPopAuthenticationPolicy.", code="token_type_lost")
-        info = self.get_token_info(*scopes)
+        info = self.get_token_info(*scopes, options={"claims": claims} if claims else None)
         return AccessToken(info.token, info.expires_on)
 
     # -- what the transport needs --------------------------------------------------------------

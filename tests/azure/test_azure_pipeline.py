@@ -238,3 +238,21 @@ def test_closed_credential_refuses_and_forgets_certificates(authority, app):
     with pytest.raises(lab.ConfigurationError) as caught:
         credential.get_token_info(GRAPH_SCOPE)
     assert caught.value.code == "credential_closed"
+
+
+def test_bearer_mode_works_with_azure_cores_own_policy(authority, app, resource_path):
+    """use_pop=False: an unbound token, which BearerTokenCredentialPolicy sends correctly."""
+    acquirer = lab.MtlsPopTokenAcquirer.for_confidential_client(app.client_id, app.tenant_id, app.certificate,
+                                                                cloud=authority.cloud)
+    with acquirer:
+        credential = lab.MtlsPopCredential(acquirer, use_pop=False)
+        access = credential.get_token(GRAPH_SCOPE)             # the older protocol is fine for Bearer
+        assert cnf_of(access.token) is None and credential.certificate_for_token(access.token) is None
+        with PipelineClient(authority.resource_url, policies=[BearerTokenCredentialPolicy(credential, GRAPH_SCOPE)],
+                            transport=RequestsTransport(connection_verify=authority.ca_bundle)) as client:
+            answer = get(client, authority, resource_path)
+        assert answer.status_code == 200 and answer.json()["scheme"] == "Bearer"
+        with lab.mtls_pop_pipeline_client(credential, authority.resource_url, GRAPH_SCOPE) as client, \
+                pytest.raises(lab.TokenTypeMismatchError):
+            get(client, authority, resource_path)
+        credential.close()
