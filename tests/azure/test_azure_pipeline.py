@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
@@ -256,3 +257,25 @@ def test_bearer_mode_works_with_azure_cores_own_policy(authority, app, resource_
                 pytest.raises(lab.TokenTypeMismatchError):
             get(client, authority, resource_path)
         credential.close()
+
+
+def test_threads_share_one_pipeline_and_one_token(authority, app, credential, resource_path):
+    """azure-core clients are used from many threads: one token request (single flight), every call 200."""
+    with lab.mtls_pop_pipeline_client(credential, authority.resource_url, GRAPH_SCOPE) as client:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(lambda _: get(client, authority, resource_path).status_code, range(24)))
+    assert statuses == [200] * 24
+    assert authority.count_requests(path_contains="/oauth2/v2.0/token") == 1
+    assert {c.client_cert_x5t for c in resource_calls(authority)} == {app.certificate.x5t_s256}
+
+
+def test_an_authority_refusal_surfaces_as_a_lab_error_and_nothing_reaches_the_api(authority, app, resource_path):
+    stranger = lab.Certificate.create_self_signed("CN=unregistered-for-azure-sdk")
+    authority.trust_client_certificate(stranger)               # past TLS, so the token service answers
+    with lab.MtlsPopCredential.for_confidential_client(app.client_id, app.tenant_id, stranger,
+                                                       cloud=authority.cloud) as credential, \
+            lab.mtls_pop_pipeline_client(credential, authority.resource_url, GRAPH_SCOPE) as client:
+        with pytest.raises(lab.AuthorityError) as caught:
+            get(client, authority, resource_path)
+    assert caught.value.aadsts == 700027 and caught.value.error == "invalid_client"
+    assert resource_calls(authority) == []
