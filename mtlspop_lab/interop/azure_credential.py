@@ -86,7 +86,7 @@ class MtlsPopCredential:
         self._bindings: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
-        self.last_result = None
+        self.last_result = None           # the latest TokenResult (redacted repr), for display and tests
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
