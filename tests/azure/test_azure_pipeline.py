@@ -88,7 +88,7 @@ def test_bearer_policy_with_the_same_token_is_refused_side_by_side(authority, ap
     assert [a.status_code for a in answers] == [200, 401, 401]
     calls = resource_calls(authority)
     assert [c.client_cert_x5t for c in calls] == [app.certificate.x5t_s256, app.certificate.x5t_s256, None]
-    assert [c.token_type for c in calls][0] == "mtls_pop"
+    assert calls[0].token_type == "mtls_pop"
     for refused in answers[1:]:
         assert refused.json()["error"] == "invalid_token"
         assert refused.headers["WWW-Authenticate"].startswith("mtls_pop ")
