@@ -37,6 +37,13 @@ _EXPORTS = {
     # any RFC 8705 server (read from its discovery document)
     "CertificateBoundClient": "flows.rfc8705", "CertificateBoundResult": "flows.rfc8705",
     "OidcProvider": "interop.oidc_provider",
+    # the Azure SDK for Python (optional extra mtlspop-lab[azure]; loaded on first use)
+    "ExtraNotInstalledError": "errors",
+    "MtlsPopCredential": "interop.azure_credential", "AsyncMtlsPopCredential": "interop.azure_credential",
+    "MtlsPopAuthenticationPolicy": "interop.azure_policy",
+    "AsyncMtlsPopAuthenticationPolicy": "interop.azure_policy",
+    "MtlsPopTransport": "interop.azure_transport", "AsyncMtlsPopTransport": "interop.azure_aio_transport",
+    "mtls_pop_pipeline_client": "interop.azure", "async_mtls_pop_pipeline_client": "interop.azure",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -129,3 +129,10 @@ class ResourceAccessError(LabError):
         super().__init__(message, **kwargs)
         self.status = status
         self.error = error
+
+
+class ExtraNotInstalledError(ConfigurationError):
+    """An optional part of the lab needs packages that are not installed (e.g. the Azure SDK)."""
+
+    default_cause = "This feature depends on an optional extra of mtlspop-lab that is not installed."
+    default_fix = "Install the extra named in the message, e.g. pip install 'mtlspop-lab[azure]'."

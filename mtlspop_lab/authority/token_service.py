@@ -10,6 +10,13 @@ an app-only token in the mTLS PoP story (see shared/docs/protocol.md):
 * **FIC leg 2** (``jwt-pop``): the assertion is a PoP token this authority
   issued for ``api://AzureADTokenExchange``, and the TLS certificate must be
   the one it is bound to.
+* **a federated assertion as** ``jwt-bearer``: an *unbound* token this
+  authority issued for ``api://AzureADTokenExchange`` (e.g. a managed
+  identity's IMDS v1 token), trusted by a federated credential on the app.
+  This is Entra's documented "managed identity as a federated credential"
+  flow, what azure-identity's ``ClientAssertionCredential`` sends; routed by
+  the assertion's ``iss`` (the authority's issuer, not the client id). A bound
+  token sent this way is refused: it must travel with its certificate.
 
 ``token_type=mtls_pop`` asks for a token bound to the TLS client certificate
 (``cnf.x5t#S256``, RFC 8705 section 3); it needs that certificate, and a
@@ -150,7 +157,12 @@ class TokenService:
         if assertion_type is not None or "client_assertion" in params:
             if not params.get("client_assertion"):
                 return refuse("missing_parameter", "The request body must contain the following parameter: 'client_assertion'.")
-            if assertion_type == JWT_BEARER:
+            if assertion_type == JWT_BEARER and _unverified_issuer(params["client_assertion"]) == self.issuer:
+                # a token this authority issued, as a plain federated assertion (Entra's
+                # "managed identity as a federated credential"; azure-identity's ClientAssertionCredential)
+                principal = self._check_pop_assertion(params["client_assertion"], client_id, tls_x5t, refuse,
+                                                      bound=False)
+            elif assertion_type == JWT_BEARER:
                 principal = self._check_client_assertion(params["client_assertion"], client_id, request, refuse)
             elif assertion_type == JWT_POP:
                 principal = self._check_pop_assertion(params["client_assertion"], client_id, tls_x5t, refuse)
@@ -283,9 +295,13 @@ class TokenService:
                       f"({'signature does not verify' if last_error else 'key type does not match alg'}) for "
                       f"application '{client_id}'.")
 
-    def _check_pop_assertion(self, assertion: str, client_id: str, tls_x5t: str | None, refuse):
-        """FIC leg 2: a PoP token of this authority for api://AzureADTokenExchange, bound to the TLS cert."""
-        if tls_x5t is None:
+    def _check_pop_assertion(self, assertion: str, client_id: str, tls_x5t: str | None, refuse, *,
+                             bound: bool = True):
+        """FIC leg 2: a token of this authority for api://AzureADTokenExchange that a federated
+        credential on the app trusts. ``bound`` (jwt-pop): a PoP token bound to the TLS certificate.
+        Not ``bound`` (jwt-bearer): an unbound token; a bound one is refused, since presenting it
+        without its certificate is exactly what binding forbids."""
+        if bound and tls_x5t is None:
             return refuse("tls_certificate_mismatch", "A jwt-pop client assertion must travel over mTLS with the "
                           "certificate it is bound to; no TLS client certificate was presented.")
         try:
@@ -302,10 +318,15 @@ class TokenService:
             return refuse("fic_audience", "No matching federated identity record found for presented assertion "
                           f"audience '{str(claims.get('aud'))[:100]}'; leg 1 must ask for {TOKEN_EXCHANGE_AUDIENCE}.")
         cnf = (claims.get("cnf") or {}).get("x5t#S256") if isinstance(claims.get("cnf"), dict) else None
-        if cnf is None:
+        if not bound:
+            if claims.get("cnf") is not None:
+                return refuse("tls_certificate_mismatch", "Certificate validation failed: the assertion is "
+                              "certificate-bound (cnf); send it as jwt-pop over mTLS with its certificate, or "
+                              "use an unbound (Bearer) leg-1 token as a jwt-bearer assertion.")
+        elif cnf is None:
             return refuse("tls_certificate_mismatch", "Certificate validation failed: the assertion is not "
                           "certificate-bound (no cnf); leg 1 must be an mtls_pop token.")
-        if cnf != tls_x5t:
+        elif cnf != tls_x5t:
             return refuse("tls_certificate_mismatch", "Certificate validation failed: the TLS client certificate "
                           f"(x5t#S256 {tls_x5t}) does not match the assertion's cnf (x5t#S256 {cnf}). Send leg 2 "
                           "with leg 1's binding certificate.")
@@ -329,6 +350,15 @@ def _matching_certificates(app: App, header: dict) -> list[Certificate]:
     if x5t:
         return [c for c in app.certificates if c.x5t == x5t]
     return list(app.certificates)
+
+
+def _unverified_issuer(assertion: str):
+    """The ``iss`` of a JWT before any check (to route it), or None when it has none."""
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.exceptions.PyJWTError:
+        return None
+    return claims.get("iss") if isinstance(claims, dict) else None
 
 
 def _parse_form(request: Request):

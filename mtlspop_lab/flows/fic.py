@@ -57,9 +57,14 @@ class FicLeg1Acquirer:
         return cls(MtlsPopTokenAcquirer.for_confidential_client(client_id, tenant_id, certificate,
                                                                 cloud=cloud, region=region, **kwargs))
 
-    def acquire_assertion(self, audience: str = TOKEN_EXCHANGE_AUDIENCE) -> TokenResult:
-        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh."""
-        return self.acquirer._acquire(check_resource(audience), True, leg="leg1", flow="fic_leg1")
+    def acquire_assertion(self, audience: str = TOKEN_EXCHANGE_AUDIENCE, *, use_pop: bool = True) -> TokenResult:
+        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh.
+
+        ``use_pop=False`` gives the unbound token of Entra's Bearer federation ("managed identity
+        as a federated credential"), the assertion azure-identity's ``ClientAssertionCredential``
+        sends as ``jwt-bearer``; the mTLS PoP two-leg flow always uses the default, PoP.
+        """
+        return self.acquirer._acquire(check_resource(audience), bool(use_pop), leg="leg1", flow="fic_leg1")
 
     @property
     def identity(self) -> str:

@@ -189,3 +189,59 @@ def test_private_key_jwt_refusals(authority, session_for, leg1_app):
     assert post(assertion(exp=now - 3600, nbf=now - 4000)).json()["error_codes"] == [700024]
     assert post(assertion(iss="someone-else")).json()["error_codes"] == [700021]
     assert post(jwt.encode({"aud": endpoint}, None, algorithm="none")).json()["error_codes"] == [50027]
+
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _bearer_leg1(authority, session, client_id):
+    answer = session.post(authority.token_endpoint("login"), data={
+        "client_id": client_id, "grant_type": "client_credentials", "scope": f"{EXCHANGE}/.default",
+        "client_assertion_type": JWT_BEARER, "client_assertion": _private_key_jwt(authority, client_id)})
+    assert answer.status_code == 200 and answer.json()["token_type"] == "Bearer", answer.text
+    return answer.json()["access_token"]
+
+
+def _private_key_jwt(authority, client_id):
+    app = authority.directory.find_app(client_id)
+    now = int(time.time())
+    return jwt.encode({"aud": authority.token_endpoint("login"), "iss": client_id, "sub": client_id,
+                       "jti": str(now), "nbf": now, "exp": now + 600},
+                      app.certificates[0].private_key, algorithm="RS256",
+                      headers={"x5t": app.certificates[0].x5t})
+
+
+def test_federated_jwt_bearer_assertion(authority, session_for, leg1_app, leg2_app):
+    """Entra's Bearer federation: an unbound leg-1 token as a jwt-bearer assertion, no TLS certificate.
+
+    This is what azure-identity's ClientAssertionCredential sends. A bound leg-1 token sent the
+    same way is refused (AADSTS500181): without its certificate, a bound token proves nothing.
+    """
+    session = session_for()                     # server-auth TLS only: no client certificate
+    leg1 = _bearer_leg1(authority, session, leg1_app.client_id)
+    assert "cnf" not in _claims(leg1) and _claims(leg1)["aud"] == EXCHANGE
+
+    def leg2(assertion):
+        return session.post(authority.token_endpoint("login"), data={
+            "client_id": leg2_app.client_id, "grant_type": "client_credentials",
+            "scope": "https://graph.microsoft.com/.default",
+            "client_assertion_type": JWT_BEARER, "client_assertion": assertion})
+
+    refused = leg2(leg1)                        # no federated credential yet
+    assert refused.status_code == 401 and refused.json()["error_codes"] == [70021]
+    authority.directory.add_federated_credential(leg2_app, trusted=leg1_app)
+    answer = leg2(leg1)
+    assert answer.status_code == 200, answer.text
+    final = _claims(answer.json()["access_token"])
+    assert answer.json()["token_type"] == "Bearer" and "cnf" not in final
+    assert final["oid"] == leg2_app.object_id and final["aud"] == "https://graph.microsoft.com"
+
+    bound = _leg1(authority, session_for(leg1_app.certificate), leg1_app.client_id)
+    refused = leg2(bound)
+    assert refused.status_code == 401 and refused.json()["error_codes"] == [500181]
+    graph = authority.issue_token("https://graph.microsoft.com", client_id=leg1_app.client_id)
+    refused = leg2(graph)                       # an unbound token for another audience
+    assert refused.status_code == 401 and refused.json()["error_codes"] == [700212]
+    expired = authority.issue_token(EXCHANGE, client_id=leg1_app.client_id, lifetime_s=60,
+                                    issued_at=time.time() - 600)
+    assert leg2(expired).json()["error_codes"] == [700024]

@@ -55,7 +55,7 @@ def test_every_line_is_an_exact_pin():
         pinned_version(req)
 
 
-@pytest.mark.parametrize("dependency", project()["dependencies"])
+@pytest.mark.parametrize("dependency", project()["dependencies"] + project()["optional-dependencies"]["azure"])
 def test_every_runtime_dependency_is_pinned_within_its_range(dependency):
     req = Requirement(dependency)
     pinned = pins().get(canonicalize_name(req.name))

@@ -27,8 +27,9 @@ NOTEBOOK_BUDGET_S = 60
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = ["00_start_here", "01_vanilla", "02_fic_two_leg", "03_binding_and_replay",
-            "04_latency_and_cache", "05_troubleshooting", "06_live_azure", "07_beyond_entra"]
-NO_PANEL = {"06_live_azure", "07_beyond_entra"}  # code only: live Azure; two servers side by side
+            "04_latency_and_cache", "05_troubleshooting", "06_live_azure", "07_beyond_entra", "08_azure_sdk"]
+# code only: live Azure; two servers side by side; the Azure SDK's own objects
+NO_PANEL = {"06_live_azure", "07_beyond_entra", "08_azure_sdk"}
 
 # What each notebook must show once run: the idea it teaches, seen in its outputs.
 SHOWS = {
@@ -45,6 +46,14 @@ SHOWS = {
     "06_live_azure": ["Offline: nothing was sent."],
     "07_beyond_entra": ["cnf.x5t#S256", "Entra-style   token_type=mtls_pop", "another certificate: bound=False",
                         "The local authority is closed."],
+    "08_azure_sdk": ["ManagedIdentityCredential (UAMI)", "ClientAssertionCredential (FIC leg 2)  token_type=Bearer",
+                     "AADSTS500181", "MtlsPopCredential                      token_type=mtls_pop bound(cnf)=True",
+                     "BearerTokenCredentialPolicy + default transport : 401",
+                     "BearerTokenCredentialPolicy + MtlsPopTransport  : 401",
+                     "MtlsPopAuthenticationPolicy + MtlsPopTransport  : 200  mtls_pop",
+                     "policy refused before sending: [bound_token_wrong_scheme]", "refreshed before expiry: True",
+                     "presented certificate follows the token: True",
+                     "async (aiohttp): 200 mtls_pop | certificate matches: True", "The local authority is closed."],
 }
 # 07 with node (always in CI): the oidc-provider side ran; without node: it says so and shows Entra only.
 RFC8705_SIDE = ["oidc-provider token_type: Bearer", "bound by: cnf.x5t#S256", "RFC 8705 (oidc-provider)",
@@ -107,7 +116,7 @@ def all_output_text(nb: nbformat.NotebookNode) -> list[str]:
     return texts
 
 
-def test_the_eight_notebooks_exist():
+def test_the_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
