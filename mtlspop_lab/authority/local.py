@@ -40,6 +40,7 @@ from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, check_region
 from ..errors import ConfigurationError
 from .directory import Directory
+from .http_limits import ConnectionTable
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER
 from .imds import Imds
@@ -84,7 +85,7 @@ class LocalAuthority:
 
         self._listeners: dict[str, Listener] = {}
         common = {"on_exchange": self._trace.record, "on_tls_failure": self._trace.record_tls_failure,
-                  "stop_event": self._stop}
+                  "stop_event": self._stop, "connections": ConnectionTable()}
         self._add_listener(Listener("login", self._route_token, tls=server_ctx, **common))
         self._add_listener(Listener("mtls", self._route_token, tls=self._client_cert_ctx, **common))
         for region in regions:

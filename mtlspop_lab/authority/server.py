@@ -18,6 +18,8 @@ Why it is written this way:
 * **HTTP/1.1 keep-alive with Content-Length**, so a client's second request
   on a connection costs a round trip, not a handshake (what the benchmarks
   compare). Bodies over 1 MB are refused before they are read.
+* **Limits** (``http_limits``): strict RFC 9112 framing, read deadlines and
+  a connection cap shared by the authority's listeners.
 * **close() leaves no thread behind**: open connections are shut down and
   every connection thread is joined.
 """
@@ -35,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
+
+from . import http_limits
 
 MAX_BODY_BYTES = 1024 * 1024
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -98,7 +102,8 @@ class Listener:
 
     def __init__(self, name: str, handler: Callable[[Request], Response], *,
                  tls: ssl.SSLContext | None = None, server_header: str = "mtlspop-lab",
-                 on_exchange=None, on_tls_failure=None, stop_event: threading.Event | None = None):
+                 on_exchange=None, on_tls_failure=None, stop_event: threading.Event | None = None,
+                 connections: http_limits.ConnectionTable | None = None):
         self.name = name
         self.handler = handler
         self.tls = tls
@@ -108,6 +113,7 @@ class Listener:
         self.delay_ms = 0.0
         self.handshake_delay_ms = 0.0   # extra wait before the first answer on a new TLS connection
         self.stop_event = stop_event or threading.Event()
+        self.connections = connections if connections is not None else http_limits.ConnectionTable()
         self._port = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -206,6 +212,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         super().__init__(address, handler_class)
 
     def process_request(self, request, client_address):
+        if not self.listener.connections.admit(request):
+            self.shutdown_request(request)      # at the cap and every connection at work
+            return
         t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
                              name=f"mtlspop-{self.listener.name}-conn", daemon=True)
         with self.listener._lock:
@@ -224,6 +233,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         listener = self.listener
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not listener._track(request):
+            listener.connections.release(request)
             return
         try:
             if listener.tls is not None:
@@ -231,7 +241,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
                 listener._untrack(request)
                 # wrap first (the TLS socket takes over the descriptor), track it, then shake
                 # hands: stop() can shut a connection that is stuck in its handshake
-                request = listener.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                raw, request = request, listener.tls.wrap_socket(request, server_side=True,
+                                                                 do_handshake_on_connect=False)
+                listener.connections.rewrap(raw, request)
                 if not listener._track(request):
                     return
                 try:
@@ -244,6 +256,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
             self.RequestHandlerClass(request, client_address, self)
         finally:
             listener._untrack(request)
+            listener.connections.release(request)
             if isinstance(request, ssl.SSLSocket):
                 request.close()         # socketserver closes only the original (now detached) socket
 
@@ -276,6 +289,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.client_cert_der = None
         if isinstance(self.connection, ssl.SSLSocket):
             self.client_cert_der = self.connection.getpeercert(binary_form=True)
+        self.deadlines, self.rfile = http_limits.deadline_rfile(self.connection)
 
     def log_message(self, format, *args):   # noqa: A002 - stdlib signature
         pass
@@ -290,10 +304,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._write(Response.json(code, payload))
 
     def handle_one_request(self):
+        self.deadlines.arm_request(first=self.requests_on_connection == 0)
+        self.listener.connections.waiting(self.connection)
         try:
             super().handle_one_request()
         except (ConnectionError, ssl.SSLError, TimeoutError, OSError):
             self.close_connection = True
+        if self.deadlines.timed_out:
+            self.close_connection = True
+            if self.deadlines.partial:
+                try:
+                    self.connection.sendall(http_limits.timeout_answer(self.listener.server_header))
+                except OSError:
+                    pass
 
     def _dispatch(self):
         started = time.perf_counter()
@@ -301,7 +324,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         new_connection = self.requests_on_connection == 0
         self.requests_on_connection += 1
         headers = {name.lower(): value for name, value in self.headers.items()}
-        body_or_error = self._read_body(headers)
+        body_or_error = self._framing_error() or self._read_body(headers)
+        self.deadlines.request_read()
+        listener.connections.busy(self.connection)
         if isinstance(body_or_error, Response):
             response = body_or_error
             request = Request(listener.name, self.command, self.path, headers, b"",
@@ -335,6 +360,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
+    def _framing_error(self) -> Response | None:
+        """400 and close for a head whose framing is ambiguous (see ``http_limits``)."""
+        problem = http_limits.framing_problem(self.headers, self.request_version)
+        if problem is None:
+            return None
+        self.close_connection = True
+        status, description = problem
+        return Response.json(status, {"error": "invalid_request", "error_description": description},
+                             error="bad framing")
+
     def _read_body(self, headers: dict):
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self.close_connection = True
@@ -361,6 +396,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return Response.json(413, {"error": "invalid_request",
                                        "error_description": f"The request body is larger than {MAX_BODY_BYTES} bytes."},
                                  error="body too large")
+        self.deadlines.arm_body()
         body = self.rfile.read(length) if length else b""
         if len(body) != length:
             self.close_connection = True
@@ -391,7 +427,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _drain(self) -> None:
         remaining, self._drain_bytes = self._drain_bytes, 0
         try:
-            self.connection.settimeout(2.0)
+            self.deadlines.arm(2.0)
             while remaining > 0:
                 chunk = self.rfile.read(min(remaining, 65536))
                 if not chunk:
