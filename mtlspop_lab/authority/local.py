@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 
 from ..certs import Certificate, CertificateAuthority
-from ..cloud import Cloud, check_region
+from ..cloud import Cloud, TargetScope, check_region
 from ..errors import ConfigurationError
 from .directory import Directory
 from .http_limits import ConnectionTable
@@ -66,6 +66,7 @@ class LocalAuthority:
         self._imds_mode = "v2"
         self._closed = False
         self._stop = threading.Event()
+        self._scope = TargetScope("LocalAuthority")     # what clients keep for it; closed by close()
         self._lock = threading.Lock()
         self.regions = regions
         self.tenant_id = str(uuid.uuid4())
@@ -145,6 +146,7 @@ class LocalAuthority:
         if self._closed:
             return
         self._closed = True
+        self._scope.close()
         self._stop.set()
         for listener in self._listeners.values():
             listener.stop()
@@ -199,7 +201,8 @@ class LocalAuthority:
     def cloud(self) -> Cloud:
         return Cloud(name="LocalAuthority", login_url=self.login_url, mtls_url=self.mtls_url,
                      regional_mtls_urls=self.regional_urls, imds_url=self.imds_url,
-                     resource_url=self.resource_url, ca_bundle=self.ca_bundle, is_local=True)
+                     resource_url=self.resource_url, ca_bundle=self.ca_bundle, is_local=True,
+                     scope=self._scope)
 
     def authority_url(self, listener: str = "login") -> str:
         """``{base}/{tenant}``: what msal's ``authority=`` takes, for any token listener."""
