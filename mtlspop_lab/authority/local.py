@@ -298,12 +298,22 @@ class LocalAuthority:
         """``"v2"`` (default), ``"v1_only"`` (v2 endpoints 404), ``"absent"`` (connection refused)."""
         if mode not in IMDS_MODES:
             raise ConfigurationError(f"Unknown IMDS mode {mode!r}.", fix=f"Use one of {', '.join(IMDS_MODES)}.")
-        self._imds_mode = mode
+        # all or nothing: the mode changes only once the listener is in the state the mode says
         listener = self._listeners["imds"]
-        if mode == "absent":
-            listener.stop()
-        elif not self._closed:
-            listener.start()
+        with self._lock:
+            if mode == "absent":
+                listener.stop()
+            elif not self._closed:
+                try:
+                    listener.start()
+                except OSError as exc:
+                    raise ConfigurationError(
+                        f"IMDS cannot listen again on port {listener.port}: {exc.strerror or type(exc).__name__}.",
+                        cause="While IMDS was absent another program took its port; the mode stays "
+                              f"{self._imds_mode!r}.",
+                        fix="Free the port and retry, or start a new LocalAuthority.",
+                        code="imds_port_taken") from None
+            self._imds_mode = mode
 
     @property
     def imds_mode(self) -> str:
