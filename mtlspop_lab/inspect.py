@@ -480,13 +480,15 @@ def _is_file(text: str) -> bool:
 
 def _read_certificate_file(path: Any) -> bytes:
     try:
-        p = Path(path)
-        size = p.stat().st_size
-        if size > MAX_CERTIFICATE_BYTES:
-            raise CertificateError(f"The file {_shown_path(path)} is {size:,} bytes: too large for a "
-                                   f"certificate.", cause="It is another kind of file.",
-                                   fix="Name the certificate file (.pem, .crt, .cer or .der).")
-        return p.read_bytes()
+        # capped by reading, not by st_size: devices and pipes report 0 (/dev/zero never ends)
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_CERTIFICATE_BYTES + 1)
+        if len(data) > MAX_CERTIFICATE_BYTES:
+            raise CertificateError(f"The file {_shown_path(path)} holds more than {MAX_CERTIFICATE_BYTES:,} "
+                                   f"bytes: too large for a certificate.", cause="It is another kind of file.",
+                                   fix="Name the certificate file (.pem, .crt, .cer or .der).",
+                                   code="certificate_too_large")
+        return data
     except CertificateError:
         raise
     except FileNotFoundError:
@@ -564,6 +566,8 @@ def _certificates_from_bytes(data: bytes, *, source: str) -> list[Certificate]:
         _key, cert, extra = pkcs12.load_key_and_certificates(data, None)
         if cert is not None:
             return [Certificate(cert)] + [Certificate(c) for c in (extra or [])]
+        if extra:   # certificate-only PKCS#12 (no key): the leaf is the one that is not a CA
+            return [Certificate(c) for c in sorted(extra, key=_is_ca)]
     except Exception as exc:
         text = str(exc).lower()
         if "password" in text or "mac" in text or "decrypt" in text:
@@ -577,6 +581,14 @@ def _certificates_from_bytes(data: bytes, *, source: str) -> list[Certificate]:
                                   "It does not start like DER (0x30) and has no PEM block."),
                            fix="Pass the certificate file as exported (PEM or DER), or a lab Certificate.",
                            code="bad_certificate")
+
+
+def _is_ca(cert) -> bool:
+    from cryptography import x509
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _leaf(certificate: Any) -> Certificate:
@@ -952,7 +964,8 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
                  authority: Any = None, audience: Any = None, issuer: Any = None,
                  leeway: float = 60, algorithms: tuple | list | None = None,
                  ca_bundle: str | os.PathLike | None = None, timeout: float = 10,
-                 now: _dt.datetime | float | None = None) -> DecodedToken:
+                 now: _dt.datetime | float | None = None,
+                 allow_http_loopback: bool = False) -> DecodedToken:
     """Verify signature, ``exp``/``nbf``/``iat`` (with ``leeway`` seconds), audience and issuer.
 
     The keys come from exactly one of: ``keys`` (a JWKS dict, one JWK dict, a
@@ -962,7 +975,9 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
     ignored) or ``authority`` (anything with ``.jwks`` and ``.issuer``, such
     as :class:`~mtlspop_lab.authority.LocalAuthority`; its issuer is then
     checked unless ``issuer`` is given). ``audience``/``issuer`` None means
-    "not checked", and the result says so.
+    "not checked", and the result says so. ``jwks_url`` must be https (keys
+    fetched in clear text can be swapped on the way); a plain ``http://`` URL
+    on a loopback address is accepted only with ``allow_http_loopback=True``.
 
     ``alg: none`` and HMAC algorithms are refused before any key is touched
     (an HMAC "verified" with a public key is the classic confusion attack).
@@ -1016,7 +1031,7 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
         candidates = _keys_from_jwks(jwks, decoded)
         source = "the authority's JWKS"
     elif jwks_url is not None:
-        candidates = _keys_from_jwks(_fetch_jwks(jwks_url, ca_bundle, timeout), decoded)
+        candidates = _keys_from_jwks(_fetch_jwks(jwks_url, ca_bundle, timeout, allow_http_loopback), decoded)
         source = "the JWKS at the given URL"
     else:
         candidates, source = _keys_from_argument(keys, decoded)
@@ -1200,11 +1215,35 @@ def _keys_from_argument(keys: Any, decoded: DecodedToken) -> tuple[list, str]:
     return [(None, leaf.x509.public_key())], f"the certificate {leaf.subject}"
 
 
-def _fetch_jwks(url: str, ca_bundle: Any, timeout: float) -> dict:
-    import requests
+_LOOPBACK_HOSTS = ("localhost", "::1")
+
+
+def _check_jwks_url(url: Any, allow_http_loopback: bool) -> None:
+    from urllib.parse import urlsplit
 
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise ConfigurationError("jwks_url must be an http(s) URL.", fix="Pass the jwks_uri.")
+        raise ConfigurationError("jwks_url must be an https URL.", fix="Pass the jwks_uri.",
+                                 code="invalid_jwks_url")
+    if url.startswith("https://"):
+        return
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    loopback = host in _LOOPBACK_HOSTS or re.fullmatch(r"127(\.\d{1,3}){3}", host) is not None
+    if not (allow_http_loopback and loopback):
+        raise ConfigurationError(f"The JWKS URL {_clip(url, 120)} is plain http.",
+                                 cause="Keys fetched without TLS can be replaced on the way, and then any "
+                                       "token verifies.",
+                                 fix="Use the issuer's https jwks_uri; for a test server on this machine, "
+                                     "pass allow_http_loopback=True (CLI: --allow-http-loopback).",
+                                 code="insecure_jwks_url")
+
+
+def _fetch_jwks(url: str, ca_bundle: Any, timeout: float, allow_http_loopback: bool = False) -> dict:
+    import requests
+
+    _check_jwks_url(url, allow_http_loopback)
     if ca_bundle is not None and not (isinstance(ca_bundle, (str, os.PathLike))
                                       and os.path.isfile(ca_bundle)):
         raise ConfigurationError("ca_bundle must be the path of an existing PEM file.",
@@ -1213,7 +1252,8 @@ def _fetch_jwks(url: str, ca_bundle: Any, timeout: float) -> dict:
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies must not override verify=
     try:
-        response = session.get(url, verify=os.fspath(ca_bundle) if ca_bundle else True, timeout=timeout)
+        response = session.get(url, verify=os.fspath(ca_bundle) if ca_bundle else True, timeout=timeout,
+                               allow_redirects=False)    # a redirect could lead to plain http
     except (requests.RequestException, OSError, ValueError) as exc:
         raise TokenValidationError(f"The JWKS could not be fetched from {_clip(url, 200)} "
                                    f"({type(exc).__name__}).",
