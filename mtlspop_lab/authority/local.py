@@ -29,7 +29,6 @@ seen refusing it.
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import tempfile
 import threading
@@ -39,6 +38,7 @@ from pathlib import Path
 from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, TargetScope, check_region
 from ..errors import ConfigurationError
+from . import cleanup
 from .directory import Directory
 from .http_limits import ConnectionTable
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
@@ -75,6 +75,7 @@ class LocalAuthority:
         self._faults = FaultPlan()
         self._trace = Trace()
         self._folder = Path(tempfile.mkdtemp(prefix="mtlspop-authority-"))
+        cleanup.register(self._folder)      # removed at exit or on SIGTERM/SIGHUP if close() never runs
         self._ca_bundle = self._folder / "ca.pem"
         self._ca_bundle.write_text(self.ca.pem)
 
@@ -150,7 +151,7 @@ class LocalAuthority:
         self._stop.set()
         for listener in self._listeners.values():
             listener.stop()
-        shutil.rmtree(self._folder, ignore_errors=True)
+        cleanup.release(self._folder)
 
     @property
     def closed(self) -> bool:
