@@ -25,9 +25,9 @@ import dataclasses
 import json
 import sys
 import textwrap
-import unicodedata
 from pathlib import Path
 
+from ._terminal import terminal_safe
 from .errors import ConfigurationError, LabError, TokenFormatError
 from .inspect import MAX_TOKEN_CHARS, check_binding, explain_claims, verify_token
 
@@ -35,26 +35,6 @@ MAX_JWKS_BYTES = 1024 * 1024
 # verify_token codes that mean "the key material given is unusable" (bad input), not "token not valid"
 _BAD_KEY_INPUT = frozenset({"bad_jwks", "no_keys", "jwks_fetch_failed", "bad_key"})
 _PARSER_EXHAUSTED = (RecursionError, MemoryError, OverflowError)
-
-
-def terminal_safe(text, *, keep_newlines: bool = False) -> str:
-    """``text`` with every control or format character written as an escape (``\\x1b``, ``\\u202e``).
-
-    C0/C1 controls (ESC, CR, BEL...), DEL and Unicode format characters
-    (bidirectional overrides, zero-width characters) can rewrite what a
-    terminal shows; line and paragraph separators can fake a line. Newlines
-    are kept only where the caller composed them (``keep_newlines``).
-    """
-    out = []
-    for ch in str(text):
-        if ch == "\n" and keep_newlines:
-            out.append(ch)
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != "\t":
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 class _ShownCertificate:

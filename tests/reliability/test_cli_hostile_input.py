@@ -191,3 +191,19 @@ def test_a_plain_http_jwks_url_is_refused_unless_loopback_and_asked_for(material
     elsewhere = inspect(token, "--cert", material["cert_file"], "--jwks", "http://jwks.example.invalid/keys",
                         "--allow-http-loopback")
     assert elsewhere.returncode == 2
+
+
+# -- every verb: bad input is exit 2 without a traceback ----------------------------------------
+def _run_verb(*args, timeout=60):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "mtlspop_lab.cli", *args], capture_output=True, timeout=timeout,
+                          env=env, preexec_fn=_limit_memory)
+
+
+@pytest.mark.parametrize("args", [["serve", "--regions", "BAD REGION\x1b[2J"], ["serve", "--token-lifetime", "0"],
+                                  ["serve", "--delay", "-5"], ["bench", "--iterations", "0"]])
+def test_bad_settings_of_any_verb_are_exit_2_without_traceback(args):
+    run = _run_verb(*args)
+    assert run.returncode == 2, run.stderr.decode()[-300:]
+    assert b"Traceback" not in run.stderr
+    _assert_no_control(run.stderr.decode())
