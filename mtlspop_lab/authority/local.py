@@ -29,6 +29,7 @@ seen refusing it.
 
 from __future__ import annotations
 
+import math
 import ssl
 import tempfile
 import threading
@@ -129,7 +130,7 @@ class LocalAuthority:
 
     @staticmethod
     def _check_lifetime(seconds) -> int:
-        if not isinstance(seconds, (int, float)) or seconds < 1 or seconds > 86400 * 2:
+        if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 1 or seconds > 86400 * 2:
             raise ConfigurationError(f"Token lifetime {seconds!r} is out of range.",
                                      cause="Lifetimes are whole seconds between 1 and 172800.",
                                      fix="set_token_lifetime(3600) for Entra's default, or a few seconds to show expiry.")
@@ -267,7 +268,7 @@ class LocalAuthority:
         handshake's round trip would on a real network (TLS 1.3: one round
         trip; the TCP connect's own round trip cannot be delayed server-side).
         """
-        if not isinstance(ms, (int, float)) or ms < 0 or ms > 120_000:
+        if not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms < 0 or ms > 120_000:
             raise ConfigurationError(f"Delay {ms!r} ms is out of range.", fix="Use 0 to 120000 ms, e.g. set_delay(20).")
         for l in self._selected(listener):
             l.delay_ms = float(ms)
@@ -286,7 +287,17 @@ class LocalAuthority:
         JWKS requests are skipped unless ``path_contains`` selects them.
         """
         check_listener_selector(listener, list(self._listeners))
-        self._faults.add(Fault(kind, int(count), listener, int(status), retry_after, float(delay_ms), path_contains))
+        try:       # all or nothing: a value that is not a number changes nothing and says so
+            count, status, delay_ms = int(count), int(status), float(delay_ms)
+            if not math.isfinite(delay_ms) or not 0 <= delay_ms <= 120_000:
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigurationError("inject_fault(): count and status are whole numbers, delay_ms 0 to 120000.",
+                                     cause=f"Got count={str(count)[:20]!r}, status={str(status)[:20]!r}, "
+                                           f"delay_ms={str(delay_ms)[:20]!r}.",
+                                     fix='inject_fault("status", count=2, status=503) or '
+                                         'inject_fault("slow", delay_ms=3000).', code="invalid_fault") from None
+        self._faults.add(Fault(kind, count, listener, status, retry_after, delay_ms, path_contains))
 
     def clear_faults(self) -> None:
         self._faults.clear()

@@ -68,3 +68,22 @@ def test_imds_mode_change_is_all_or_nothing(lab):
     lab.set_imds_mode("v2")
     assert lab.imds_mode == "v2"
     assert _get(lab, COMPUTE, {}).status_code == 200
+
+
+KNOBS = {
+    "delay NaN": lambda lab: lab.set_delay(float("nan")),
+    "delay infinite": lambda lab: lab.set_delay(float("inf"), "imds"),
+    "lifetime NaN": lambda lab: lab.set_token_lifetime(float("nan")),
+    "fault count not a number": lambda lab: lab.inject_fault("status", count="two"),
+    "fault status not a number": lambda lab: lab.inject_fault("status", status="five hundred"),
+    "fault delay not a number": lambda lab: lab.inject_fault("slow", delay_ms="slow"),
+    "fault delay NaN": lambda lab: lab.inject_fault("slow", delay_ms=float("nan")),
+}
+
+
+@pytest.mark.parametrize("knob", sorted(KNOBS))
+def test_a_bad_knob_value_is_a_lab_error_and_changes_nothing(lab, knob):
+    before = (lab.delays(), lab.token_lifetime_s, list(lab.pending_faults), lab.imds_mode)
+    with pytest.raises(LabError):
+        KNOBS[knob](lab)
+    assert (lab.delays(), lab.token_lifetime_s, list(lab.pending_faults), lab.imds_mode) == before
