@@ -45,6 +45,7 @@ FIRST_REQUEST_S = 20.0         # TCP accept (or TLS handshake) -> first byte of 
 IDLE_S = 60.0                  # a kept-alive connection between requests
 HEADER_S = 10.0                # first byte of a request -> end of its head
 BODY_S = 30.0                  # the whole body (up to 1 MB)
+WRITE_S = 60.0                 # one send of an answer to a client that does not read
 MAX_HEADER_FIELDS = 100        # http.client refuses more than 100 too
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
@@ -123,8 +124,16 @@ class DeadlineReader(io.RawIOBase):
         self._after_first_byte = None
 
     def request_read(self) -> None:
-        """The head (and body) are in: the server is at work, nothing is partial any more."""
+        """The head (and body) are in: the server is at work, nothing is partial any more.
+
+        The socket's timeout is reset for the answer's writes (the last read may
+        have left it at a few milliseconds before its deadline).
+        """
         self.partial = False
+        try:
+            self._sock.settimeout(WRITE_S)
+        except OSError:
+            pass                       # the connection is already gone; the write will say so
 
     def readable(self) -> bool:
         return True
