@@ -20,6 +20,7 @@ against both.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -40,6 +41,64 @@ _REGION_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 _HOST_RE = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
+class TargetScope:
+    """The lifetime of one target, and what clients keep for it.
+
+    Why: a client keeps things per target beyond one call (an IMDS v2
+    credential with its key and kept-alive mTLS connection, a connection to
+    the protected API). Kept process-wide, they outlive a closed
+    :class:`~mtlspop_lab.authority.LocalAuthority`, hold sockets nobody can
+    close, and a later authority that happens to get the same port would be
+    offered a stale credential. A local authority makes one scope, hands it to
+    clients through its :class:`Cloud`, and closes it in ``close()``: what
+    clients kept for it is released, and using the target afterwards is a
+    :class:`ConfigurationError` (``authority_closed``) that says so.
+    Live clouds have no scope (their lifetime is the process's).
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._lock = threading.Lock()
+        self._kept: dict = {}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError(
+                f"The {self.name} this client targets is closed.",
+                cause="close() stopped its listeners and deleted its CA bundle; what clients kept for it "
+                      "(IMDS v2 credentials, connections) was released with it.",
+                fix="Start a new LocalAuthority and build acquirers from its .cloud.",
+                code="authority_closed")
+
+    def keep(self, key, factory):
+        """The object kept under ``key`` (made by ``factory()`` the first time); it must have close()."""
+        with self._lock:
+            self.check_open()
+            item = self._kept.get(key)
+            if item is None:
+                item = self._kept[key] = factory()
+            return item
+
+    def close(self) -> None:
+        """Release everything kept (idempotent); later use raises ``authority_closed``."""
+        with self._lock:
+            self._closed = True
+            kept, self._kept = list(self._kept.values()), {}
+        for item in kept:
+            item.close()
+
+    def __deepcopy__(self, memo):
+        return self           # a copied Cloud still targets the same authority
+
+    def __repr__(self) -> str:
+        return f"<TargetScope {self.name} {'closed' if self._closed else 'open'}>"
+
+
 @dataclass(frozen=True)
 class Cloud:
     """The endpoints and trust of one target (live Entra ID or a local authority).
@@ -54,6 +113,7 @@ class Cloud:
     ``ca_bundle``: PEM file that verifies the servers; None means the system trust.
     ``metadata``: the discovery document of a discovered cloud (empty otherwise);
     its ``token_endpoint`` and ``mtls_endpoint_aliases`` replace MSAL's URL rule.
+    ``scope``: the target's lifetime (:class:`TargetScope`), for a local authority.
     """
 
     name: str
@@ -66,6 +126,12 @@ class Cloud:
     is_local: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
     regions: tuple = ()
+    scope: TargetScope | None = field(default=None, compare=False, repr=False)
+
+    def check_open(self) -> None:
+        """ConfigurationError ``authority_closed`` when this cloud's local authority is closed."""
+        if self.scope is not None:
+            self.scope.check_open()
 
     def __post_init__(self):
         object.__setattr__(self, "login_url", self.login_url.rstrip("/"))

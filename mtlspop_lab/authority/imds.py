@@ -10,8 +10,10 @@ endpoint with it. The lab checks the CSR the way the protocol describes
 signature) and refuses anything else with a 400 that says which part is wrong.
 
 Real IMDS is plain HTTP on a link-local address, answers with a ``Server``
-header containing ``IMDS``, and refuses requests without ``Metadata: true``;
-so does this one. On Linux the key is a software key (no KeyGuard) — the wire
+header containing ``IMDS``, and refuses requests without ``Metadata: true``
+or with ``X-Forwarded-For`` (a request relayed by a proxy is not the VM's
+own); so does this one. It also refuses a ``Host`` that is not an address
+of the machine (a web page whose DNS name was rebound to 127.0.0.1). On Linux the key is a software key (no KeyGuard) — the wire
 is the same.
 """
 
@@ -73,6 +75,9 @@ class Imds:
     def _handle(self, request: Request) -> Response:
         if (request.header("metadata") or "").lower() != "true":
             return imds_error(400, "invalid_request", "Required metadata header not specified")
+        refused = _origin_problem(request)
+        if refused is not None:
+            return refused
         path = request.path.rstrip("/")
         query = _query(request)
         if isinstance(query, Response):
@@ -163,7 +168,7 @@ class Imds:
             return mi
         try:
             body = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return imds_error(400, "invalid_request", "The body must be JSON: {\"csr\": \"<base64 DER>\"}.")
         info: dict[str, Any] = {"client_id": mi.client_id, "grant_type": "imds_v2_issuecredential",
                 "request_body": body if isinstance(body, dict) else None}
@@ -231,6 +236,25 @@ def _load_csr(text: str):
         return x509.load_der_x509_csr(der)
     except ValueError:
         return "\"csr\" is not a DER PKCS#10 certificate request."
+
+
+LOCAL_HOSTS = ("169.254.169.254", "127.0.0.1", "localhost", "[::1]")
+
+
+def _origin_problem(request: Request) -> Response | None:
+    """A request relayed by a proxy, or addressed to a host name that is not this machine's, is refused."""
+    if request.header("x-forwarded-for") is not None:
+        return imds_error(400, "bad_request", "Requests with an X-Forwarded-For header are not accepted "
+                          "(IMDS serves the VM itself, not a proxy's clients).")
+    host = (request.header("host") or "").strip().lower()
+    if host.startswith("["):                 # an IPv6 literal, [::1]:port
+        name = host[:host.find("]") + 1] if "]" in host else host
+    else:
+        name = host.split(":", 1)[0]
+    if host and name not in LOCAL_HOSTS:     # no Host at all: HTTP/1.0, which no browser sends
+        return imds_error(400, "bad_request", f"Host '{host[:80]}' is not an address of this VM; IMDS answers "
+                          "169.254.169.254 (a DNS name rebound to it is refused).")
+    return None
 
 
 def _query(request: Request):

@@ -43,7 +43,7 @@ seen refusing it.
 
 from __future__ import annotations
 
-import shutil
+import math
 import ssl
 import tempfile
 import threading
@@ -52,11 +52,12 @@ from pathlib import Path
 from typing import Any
 
 from ..certs import Certificate, CertificateAuthority
-from ..cloud import Cloud, check_region
+from ..cloud import Cloud, TargetScope, check_region
 from ..errors import ConfigurationError
-from . import names
+from . import cleanup, names
 from .directory import Directory
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
+from .http_limits import ConnectionTable
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER, Imds
 from .resource_api import ResourceApi
 from .server import Listener, Port, Request, Response
@@ -81,6 +82,7 @@ class LocalAuthority:
         self._imds_mode = "v2"
         self._closed = False
         self._stop = threading.Event()
+        self._scope = TargetScope("LocalAuthority")     # what clients keep for it; closed by close()
         self._lock = threading.Lock()
         self.regions = regions
         self.ca = CertificateAuthority("mtlspop-lab local authority CA")
@@ -88,6 +90,7 @@ class LocalAuthority:
         self._faults = FaultPlan()
         self._trace = Trace()
         self._folder = Path(tempfile.mkdtemp(prefix="mtlspop-authority-"))
+        cleanup.register(self._folder)      # removed at exit or on SIGTERM/SIGHUP if close() never runs
         self._ca_bundle = self._folder / "ca.pem"
         self._ca_bundle.write_text(self.ca.pem)
 
@@ -104,7 +107,7 @@ class LocalAuthority:
 
         self._listeners: dict[str, Listener] = {}
         common: dict[str, Any] = {"on_exchange": self._trace.record, "on_tls_failure": self._trace.record_tls_failure,
-                  "stop_event": self._stop}
+                  "stop_event": self._stop, "connections": ConnectionTable()}
         for name, host in self.hosts.items():
             handler = self._route_resource if name == "resource" else self._route_token
             tls = server_ctx if name == "login" else self._client_cert_ctx
@@ -150,7 +153,7 @@ class LocalAuthority:
 
     @staticmethod
     def _check_lifetime(seconds) -> int:
-        if not isinstance(seconds, (int, float)) or seconds < 1 or seconds > 86400 * 2:
+        if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 1 or seconds > 86400 * 2:
             raise ConfigurationError(f"Token lifetime {seconds!r} is out of range.",
                                      cause="Lifetimes are whole seconds between 1 and 172800.",
                                      fix="set_token_lifetime(3600) for Entra's default, or a few seconds to show expiry.")
@@ -168,12 +171,13 @@ class LocalAuthority:
         if self._closed:
             return
         self._closed = True
+        self._scope.close()
         self._stop.set()
         for port in getattr(self, "_ports", {}).values():
             port.stop()
         names.unregister(getattr(self, "_names", ()))
         self._names = ()
-        shutil.rmtree(self._folder, ignore_errors=True)
+        cleanup.release(self._folder)
 
     @property
     def closed(self) -> bool:
@@ -230,7 +234,7 @@ class LocalAuthority:
         """The lab as a target: its login host, regions, IMDS, API and CA; the mTLS hosts follow by rule."""
         return Cloud(name="LocalAuthority", login_url=self.login_url, regions=self.regions,
                      imds_url=self.imds_url, resource_url=self.resource_url, ca_bundle=self.ca_bundle,
-                     is_local=True)
+                     is_local=True, scope=self._scope)
 
     @property
     def instance_discovery_url(self) -> str:
@@ -335,7 +339,7 @@ class LocalAuthority:
         handshake's round trip would on a real network (TLS 1.3: one round
         trip; the TCP connect's own round trip cannot be delayed server-side).
         """
-        if not isinstance(ms, (int, float)) or ms < 0 or ms > 120_000:
+        if not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms < 0 or ms > 120_000:
             raise ConfigurationError(f"Delay {ms!r} ms is out of range.", fix="Use 0 to 120000 ms, e.g. set_delay(20).")
         for l in self._selected(listener):
             l.delay_ms = float(ms)
@@ -354,7 +358,17 @@ class LocalAuthority:
         JWKS requests are skipped unless ``path_contains`` selects them.
         """
         check_listener_selector(listener, list(self._listeners))
-        self._faults.add(Fault(kind, int(count), listener, int(status), retry_after, float(delay_ms), path_contains))
+        try:       # all or nothing: a value that is not a number changes nothing and says so
+            count, status, delay_ms = int(count), int(status), float(delay_ms)
+            if not math.isfinite(delay_ms) or not 0 <= delay_ms <= 120_000:
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigurationError("inject_fault(): count and status are whole numbers, delay_ms 0 to 120000.",
+                                     cause=f"Got count={str(count)[:20]!r}, status={str(status)[:20]!r}, "
+                                           f"delay_ms={str(delay_ms)[:20]!r}.",
+                                     fix='inject_fault("status", count=2, status=503) or '
+                                         'inject_fault("slow", delay_ms=3000).', code="invalid_fault") from None
+        self._faults.add(Fault(kind, count, listener, status, retry_after, delay_ms, path_contains))
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -367,12 +381,22 @@ class LocalAuthority:
         """``"v2"`` (default), ``"v1_only"`` (v2 endpoints 404), ``"absent"`` (connection refused)."""
         if mode not in IMDS_MODES:
             raise ConfigurationError(f"Unknown IMDS mode {mode!r}.", fix=f"Use one of {', '.join(IMDS_MODES)}.")
-        self._imds_mode = mode
+        # all or nothing: the mode changes only once the IMDS port is in the state the mode says
         port = self._ports["imds"]
-        if mode == "absent":
-            port.stop()
-        elif not self._closed:
-            port.start()
+        with self._lock:
+            if mode == "absent":
+                port.stop()
+            elif not self._closed:
+                try:
+                    port.start()
+                except OSError as exc:
+                    raise ConfigurationError(
+                        f"IMDS cannot listen again on port {port.port}: {exc.strerror or type(exc).__name__}.",
+                        cause="While IMDS was absent another program took its port; the mode stays "
+                              f"{self._imds_mode!r}.",
+                        fix="Free the port and retry, or start a new LocalAuthority.",
+                        code="imds_port_taken") from None
+            self._imds_mode = mode
 
     @property
     def imds_mode(self) -> str:

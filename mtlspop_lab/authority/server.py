@@ -21,6 +21,8 @@ Why it is written this way:
   compare). Bodies over 1 MB are refused before they are read.
 * **close() leaves no thread behind**: open connections are shut down and
   every connection thread is joined.
+* **Limits** (``http_limits``): strict RFC 9112 framing, read deadlines and
+  a connection cap shared by the authority's listeners.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
+from . import http_limits
 from .sni import NotTls, peek_server_name
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -104,7 +107,8 @@ class Listener:
 
     def __init__(self, name: str, handler: Callable[[Request], Response], *,
                  tls: ssl.SSLContext | None = None, host: str = "127.0.0.1", server_header: str = "mtlspop-lab",
-                 on_exchange=None, on_tls_failure=None, stop_event: threading.Event | None = None):
+                 on_exchange=None, on_tls_failure=None, stop_event: threading.Event | None = None,
+                 connections: http_limits.ConnectionTable | None = None):
         self.name = name
         self.handler = handler
         self.tls = tls
@@ -115,6 +119,7 @@ class Listener:
         self.delay_ms = 0.0
         self.handshake_delay_ms = 0.0   # extra wait before the first answer on a new TLS connection
         self.stop_event = stop_event or threading.Event()
+        self.connections = connections if connections is not None else http_limits.ConnectionTable()
         self.port_of: Port | None = None
 
     @property
@@ -163,6 +168,7 @@ class Port:
         self.default = self.listeners[0]
         self.tls = self.default.tls is not None
         self.by_host = {l.host.lower(): l for l in self.listeners}
+        self.connections = self.default.connections     # the cap is shared by the authority's listeners
         for listener in self.listeners:
             listener.port_of = self
         self.stop_event = stop_event or threading.Event()
@@ -266,6 +272,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         super().__init__(address, handler_class)
 
     def process_request(self, request, client_address):
+        if not self.port.connections.admit(request):
+            self.shutdown_request(request)      # at the cap and every connection at work
+            return
         t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
                              name=f"mtlspop-{self.port.name}-conn", daemon=True)
         with self.port._lock:
@@ -285,6 +294,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         listener = port.default
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not port._track(request):
+            port.connections.release(request)
             return
         try:
             if port.tls:
@@ -305,7 +315,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
                 port._untrack(request)
                 # wrap first (the TLS socket takes over the descriptor), track it, then shake
                 # hands: stop() can shut a connection that is stuck in its handshake
-                request = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                raw, request = request, context.wrap_socket(request, server_side=True,
+                                                            do_handshake_on_connect=False)
+                port.connections.rewrap(raw, request)
                 if not port._track(request):
                     return
                 try:
@@ -318,6 +330,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
             _Handler(request, client_address, self, listener)
         finally:
             port._untrack(request)
+            port.connections.release(request)
             if isinstance(request, ssl.SSLSocket):
                 request.close()         # socketserver closes only the original (now detached) socket
 
@@ -353,6 +366,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.client_cert_der = None
         if isinstance(self.connection, ssl.SSLSocket):
             self.client_cert_der = self.connection.getpeercert(binary_form=True)
+        self.deadlines, self.rfile = http_limits.deadline_rfile(self.connection)
 
     def log_message(self, format, *args):   # noqa: A002 - stdlib signature
         pass
@@ -367,10 +381,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._write(Response.json(code, payload))
 
     def handle_one_request(self):
+        self.deadlines.arm_request(first=self.requests_on_connection == 0)
+        self.listener.connections.waiting(self.connection)
         try:
             super().handle_one_request()
         except (ConnectionError, ssl.SSLError, TimeoutError, OSError):
             self.close_connection = True
+        if self.deadlines.timed_out:
+            self.close_connection = True
+            if self.deadlines.partial:
+                try:
+                    self.connection.sendall(http_limits.timeout_answer(self.listener.server_header))
+                except OSError:
+                    pass
 
     def _dispatch(self):
         started = time.perf_counter()
@@ -378,7 +401,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         new_connection = self.requests_on_connection == 0
         self.requests_on_connection += 1
         headers = {name.lower(): value for name, value in self.headers.items()}
-        body_or_error = self._read_body(headers)
+        body_or_error = self._framing_error() or self._read_body(headers)
+        self.deadlines.request_read()
+        listener.connections.busy(self.connection)
         if isinstance(body_or_error, Response):
             response = body_or_error
             request = Request(listener.name, self.command, self.path, headers, b"",
@@ -412,6 +437,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
+    def _framing_error(self) -> Response | None:
+        """400 and close for a head whose framing is ambiguous (see ``http_limits``)."""
+        problem = http_limits.framing_problem(self.headers, self.request_version)
+        if problem is None:
+            return None
+        self.close_connection = True
+        status, description = problem
+        return Response.json(status, {"error": "invalid_request", "error_description": description},
+                             error="bad framing")
+
     def _read_body(self, headers: dict):
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self.close_connection = True
@@ -438,6 +473,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return Response.json(413, {"error": "invalid_request",
                                        "error_description": f"The request body is larger than {MAX_BODY_BYTES} bytes."},
                                  error="body too large")
+        self.deadlines.arm_body()
         body = self.rfile.read(length) if length else b""
         if len(body) != length:
             self.close_connection = True
@@ -469,7 +505,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _drain(self) -> None:
         remaining, self._drain_bytes = self._drain_bytes, 0
         try:
-            self.connection.settimeout(2.0)
+            self.deadlines.arm(2.0)
             while remaining > 0:
                 chunk = self.rfile.read(min(remaining, 65536))
                 if not chunk:

@@ -5,6 +5,12 @@ grant, which certificate, how long, what went wrong. The trace is that view
 from the server side. Secrets are redacted *when the entry is made* (tokens
 and assertions become ``eyJ0eXAi…[jwt 1234 chars, sha256:…]``), so no later
 display path can leak them.
+
+Every stored field is bounded (bodies :data:`MAX_BODY_CHARS`, paths
+:data:`MAX_PATH_CHARS`, short facts 120-300 characters) and so is the whole
+record: at most :data:`MAX_ENTRIES` entries and :data:`MAX_TRACE_CHARS`
+characters, the oldest forgotten first. A client sending megabytes of junk
+costs the trace a few kilobytes per request, never the request's size.
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ from dataclasses import asdict, dataclass
 from ..certs import x5t_s256_of_der
 from ..redact import redact_text, redact_token
 from .server import Request, Response
+
+MAX_BODY_CHARS = 4096
+MAX_PATH_CHARS = 2048
+MAX_ENTRIES = 20000
+MAX_TRACE_CHARS = 8_000_000        # ~8 MB of text in all; typical entries are a few hundred characters
+_MAX_DEPTH = 8                     # nesting kept from a JSON body (deeper: a placeholder)
+_MAX_ITEMS = 64                    # members kept per object or array
 
 _SECRET_KEYS = {"access_token", "client_assertion", "assertion", "client_secret", "refresh_token",
                 "id_token", "attestation_token"}
@@ -57,36 +70,73 @@ def _redact_value(key: str, value) -> object:
     return value
 
 
+def _pruned(value, depth: int = 0):
+    """``value`` with at most ``_MAX_DEPTH`` levels and ``_MAX_ITEMS`` members per level.
+
+    Applied before redaction, so redaction never recurses into a hostile body;
+    strings are kept whole here (a secret cut in two might escape redaction)
+    and cut after it.
+    """
+    if isinstance(value, dict):
+        if depth >= _MAX_DEPTH:
+            return f"<object, {len(value)} members>"
+        return {str(k)[:200]: _pruned(v, depth + 1) for k, v in list(value.items())[:_MAX_ITEMS]}
+    if isinstance(value, (list, tuple)):
+        if depth >= _MAX_DEPTH:
+            return f"<array, {len(value)} items>"
+        return [redact_text(v) if isinstance(v, str) else _pruned(v, depth + 1) for v in value[:_MAX_ITEMS]]
+    return value
+
+
 def redact_body(body) -> str | None:
-    """A dict, bytes or text body as one safe line."""
+    """A dict, bytes or text body as one safe line of at most ``MAX_BODY_CHARS`` characters."""
     if body is None:
         return None
     if isinstance(body, dict):
-        return json.dumps({k: _redact_value(k, v) for k, v in body.items()}, separators=(",", ":"), ensure_ascii=False)
+        safe = {k: _redact_value(k, v) for k, v in _pruned(body).items()}
+        return json.dumps(safe, separators=(",", ":"), ensure_ascii=False)[:MAX_BODY_CHARS]
     if isinstance(body, bytes):
-        body = body[:4096].decode("utf-8", "replace")
-    return redact_text(str(body))[:4096]
+        body = body[:MAX_BODY_CHARS].decode("utf-8", "replace")
+    return redact_text(str(body))[:MAX_BODY_CHARS]
 
 
 class Trace:
     """A bounded, thread-safe list of :class:`TraceEntry`."""
 
-    def __init__(self, max_entries: int = 20000):
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_chars: int = MAX_TRACE_CHARS):
         self._lock = threading.Lock()
-        self._entries: collections.deque = collections.deque(maxlen=max_entries)
+        self._entries: collections.deque = collections.deque()
+        self._max_entries = max_entries
+        self._max_chars = max_chars
+        self._chars = 0                    # sum of _size() over the entries kept
         self._cleared_at = float("-inf")   # time.monotonic() of the last clear()
+
+    def _append(self, entry: "TraceEntry") -> None:
+        """Keep ``entry``; forget the oldest until both bounds hold (call with the lock held)."""
+        self._entries.append(entry)
+        self._chars += _size(entry)
+        while self._entries and (len(self._entries) > self._max_entries or self._chars > self._max_chars):
+            self._chars -= _size(self._entries.popleft())
+
+    @property
+    def size_chars(self) -> int:
+        """Characters held by the trace's text fields (what ``MAX_TRACE_CHARS`` bounds)."""
+        with self._lock:
+            return self._chars
 
     def record(self, request: Request, response: Response, elapsed_ms: float, injected_delay_ms: float) -> None:
         if request.received_at < self._cleared_at:
             return   # arrived before clear(): a slow answer to an earlier experiment, not this one's
         info = response.info
         entry = TraceEntry(
-            listener=request.listener, method=request.method, path=redact_text(request.target)[:2048],
+            listener=request.listener[:64], method=request.method[:16],
+            path=redact_text(request.target)[:MAX_PATH_CHARS],
             status=0 if response.reset else response.status, elapsed_ms=round(elapsed_ms, 3),
             injected_delay_ms=round(injected_delay_ms, 3), new_connection=request.new_connection,
             client_cert_x5t=x5t_s256_of_der(request.client_cert_der) if request.client_cert_der else None,
             grant_type=_short(info.get("grant_type")), client_id=_short(info.get("client_id")),
-            token_type=info.get("token_type"), error=_short(info.get("error"), 300), fault=info.get("fault"),
+            token_type=_short(info.get("token_type"), 40), error=_short(info.get("error"), 300),
+            fault=_short(info.get("fault"), 120),
             timestamp=time.time(),
             request_body=redact_body(info.get("request_body")),
             response_body=redact_body(info["response_body"] if "response_body" in info
@@ -94,7 +144,7 @@ class Trace:
         )
         with self._lock:
             if request.received_at >= self._cleared_at:
-                self._entries.append(entry)
+                self._append(entry)
 
     def record_tls_failure(self, listener: str, reason: str) -> None:
         entry = TraceEntry(listener=listener, method="TLS", path="", status=0, elapsed_ms=0.0,
@@ -102,7 +152,7 @@ class Trace:
                            client_id=None, token_type=None, error=f"TLS handshake failed: {reason}"[:300],
                            fault=None, timestamp=time.time())
         with self._lock:
-            self._entries.append(entry)
+            self._append(entry)
 
     def entries(self) -> list[TraceEntry]:
         with self._lock:
@@ -113,6 +163,7 @@ class Trace:
         with self._lock:
             self._cleared_at = time.monotonic()
             self._entries.clear()
+            self._chars = 0
 
     def frame(self):
         """The entries as a pandas DataFrame (one row per exchange)."""
@@ -144,3 +195,12 @@ def _short(value, limit: int = 120):
     if value is None:
         return None
     return redact_text(str(value))[:limit]
+
+
+_OVERHEAD = 200      # the numbers, flags and object of one entry, counted as characters
+
+
+def _size(entry: TraceEntry) -> int:
+    return _OVERHEAD + sum(len(v) for v in (entry.listener, entry.method, entry.path, entry.client_cert_x5t,
+                                            entry.grant_type, entry.client_id, entry.token_type, entry.error,
+                                            entry.fault, entry.request_body, entry.response_body) if v)

@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from ..errors import CertificateError
 from ..redact import redact_text
 from .certificate import Certificate, sha1_hex_of_der, x5t_of_der, x5t_s256_of_der
@@ -101,13 +103,15 @@ def _is_file(text: str) -> bool:
 
 def _read_certificate_file(path: Any) -> bytes:
     try:
-        p = Path(path)
-        size = p.stat().st_size
-        if size > MAX_CERTIFICATE_BYTES:
-            raise CertificateError(f"The file {_shown_path(path)} is {size:,} bytes: too large for a "
-                                   f"certificate.", cause="It is another kind of file.",
-                                   fix="Name the certificate file (.pem, .crt, .cer or .der).")
-        return p.read_bytes()
+        # capped by reading, not by st_size: devices and pipes report 0 (/dev/zero never ends)
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_CERTIFICATE_BYTES + 1)
+        if len(data) > MAX_CERTIFICATE_BYTES:
+            raise CertificateError(f"The file {_shown_path(path)} holds more than {MAX_CERTIFICATE_BYTES:,} "
+                                   f"bytes: too large for a certificate.", cause="It is another kind of file.",
+                                   fix="Name the certificate file (.pem, .crt, .cer or .der).",
+                                   code="certificate_too_large")
+        return data
     except CertificateError:
         raise
     except FileNotFoundError:
@@ -185,6 +189,8 @@ def _certificates_from_bytes(data: bytes, *, source: str) -> list[Certificate]:
         _key, cert, extra = pkcs12.load_key_and_certificates(data, None)
         if cert is not None:
             return [Certificate(cert)] + [Certificate(c) for c in (extra or [])]
+        if extra:   # certificate-only PKCS#12 (no key): the leaf is the one that is not a CA
+            return [Certificate(c) for c in sorted(extra, key=_is_ca)]
     except Exception as exc:
         text = str(exc).lower()
         if "password" in text or "mac" in text or "decrypt" in text:
@@ -198,6 +204,13 @@ def _certificates_from_bytes(data: bytes, *, source: str) -> list[Certificate]:
                                   "It does not start like DER (0x30) and has no PEM block."),
                            fix="Pass the certificate file as exported (PEM or DER), or a lab Certificate.",
                            code="bad_certificate")
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _leaf(certificate: Any) -> Certificate:

@@ -7,12 +7,17 @@
 
 This file only dispatches: each verb's arguments and behaviour live beside its
 logic, so ``python -m mtlspop_lab.<module>`` and the CLI can never disagree.
+Exit code 2 means bad input for every verb: a ``LabError`` or an input that
+exhausts a parser is reported in one escaped line, never as a traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from ._terminal import terminal_safe
+from .errors import LabError
 
 VERBS = {
     "demo": ("mtlspop_lab.cli.demo", "run every identity and flow on the embedded authority"),
@@ -40,7 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mtlspop-lab: unknown verb {verb!r}.\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(VERBS[verb][0])
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except LabError as exc:         # bad input or settings a verb did not report itself: exit 2, no traceback
+        print(f"mtlspop-lab {verb}: {terminal_safe(str(exc), keep_newlines=True)}", file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError, OverflowError) as exc:
+        print(f"mtlspop-lab {verb}: the input exhausts a parser ({type(exc).__name__}).", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

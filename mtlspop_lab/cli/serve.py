@@ -5,7 +5,8 @@ another language's OAuth library. It prints the URLs, the CA bundle that
 verifies them, the environment a managed-identity client needs, and a curl
 command that gets an mTLS PoP token with a demo app's certificate. The demo
 certificate and key are written to a private folder (0700, key 0600) that is
-deleted when the server stops (Ctrl-C or SIGTERM).
+deleted when the server stops: Ctrl-C, SIGTERM, SIGHUP (its terminal closed)
+or any other exit Python sees (``atexit``, see ``cleanup``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import signal
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from ..authority import cleanup
 from ..authority.local import LocalAuthority
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     folder = Path(tempfile.mkdtemp(prefix="mtlspop-serve-"))     # mkdtemp creates it 0700
     os.chmod(folder, 0o700)
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    cleanup.register(folder)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
     try:
         with LocalAuthority(regions=regions, token_lifetime_s=args.token_lifetime) as authority:
             if args.delay:
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        shutil.rmtree(folder, ignore_errors=True)
+        cleanup.release(folder)
     return 0
 
 

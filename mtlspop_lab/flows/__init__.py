@@ -27,10 +27,11 @@ from .acquirer import MtlsPopTokenAcquirer
 from .cache import CacheKey, TokenCache
 from .fic import FicLeg1Acquirer, FicLeg2Exchanger
 from .identity import ManagedIdentityId
-from .managed_identity import close_issued_connections, forget_issued_certificates
+from .managed_identity import close_issued_connections, forget_issued_certificates, issued_certificate_count
 from .resource import ResourceResponse, call_resource
 from .result import TokenResult
 
 __all__ = ["ManagedIdentityId", "MtlsPopTokenAcquirer", "FicLeg1Acquirer", "FicLeg2Exchanger",
            "TokenResult", "RoundTrip", "call_resource", "ResourceResponse", "TokenCache", "CacheKey",
-           "RetryPolicy", "forget_issued_certificates", "close_issued_connections"]
+           "RetryPolicy", "forget_issued_certificates", "close_issued_connections",
+           "issued_certificate_count"]

@@ -225,6 +225,7 @@ class ConfidentialClientFlow:
                 fix="Use lab.CertificateBoundClient(client_id, certificate, cloud=cloud) for it.",
                 code="not_an_entra_authority")
         self.cloud = cloud or Cloud.public()
+        self.cloud.check_open()
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
         self.region = region
@@ -276,6 +277,7 @@ class ConfidentialClientFlow:
         return CacheKey(self.login_authority, self.client_id, scope_for(resource), "Bearer")
 
     def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
+        self.cloud.check_open()
         with self._lock:      # one consistent (app, certificate, key) even during a rotation
             app, certificate = (self._pop if use_pop else self._bearer), self.certificate
             key = self.cache_key(resource, use_pop)

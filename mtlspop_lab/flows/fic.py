@@ -90,6 +90,7 @@ class FicLeg2Exchanger:
         if certificate is not None:
             certificate.check_usable()
         self.cloud = cloud or Cloud.public()
+        self.cloud.check_open()
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
         self.certificate = certificate
@@ -130,6 +131,7 @@ class FicLeg2Exchanger:
         """Exchange ``assertion`` (a leg-1 TokenResult, or its token string with ``certificate=``
         given at creation) for a token for ``resource``: PoP bound to leg 1's certificate, or Bearer."""
         resource = check_resource(resource)
+        self.cloud.check_open()
         token, binding = self._assertion_parts(assertion)
         use_pop = bool(use_pop)
         app = self._app_for(binding)

@@ -22,12 +22,16 @@ RSA-2048 key:
    and the regional ``mtls_authentication_endpoint``;
 4. the token request over mTLS with that certificate (no client assertion).
 
-The issued certificate is kept per (IMDS, identity) for the whole process
-and reused while it has more than 24 hours left; an ``invalid_client`` answer
-re-mints it once, as MSAL.NET does. :func:`forget_issued_certificates` drops
-them (the next PoP acquisition mints again); :func:`close_issued_connections`
-only drops their kept-alive mTLS connections (the next one opens a new TLS
-connection with the same certificate).
+The issued certificate is kept per (IMDS, identity) and reused while it has
+more than 24 hours left, by every acquirer of that target (as on a VM, where
+it outlives one client); an ``invalid_client`` answer re-mints it once, as
+MSAL.NET does. Its owner is the target: for a local authority the
+credentials live in the authority's :class:`~mtlspop_lab.cloud.TargetScope`
+and ``authority.close()`` releases them (key, certificate, connection); for
+live IMDS they live for the process. :func:`forget_issued_certificates` drops
+them all (the next PoP acquisition mints again);
+:func:`close_issued_connections` only drops their kept-alive mTLS connections
+(the next one opens a new TLS connection with the same certificate).
 
 Not testable here: a real IMDS (Azure VM), attestation (MAA tokens,
 KeyGuard), and the real ``{region}.mtlsauth.microsoft.com`` endpoints.
@@ -41,6 +45,7 @@ import json
 import os
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -143,12 +148,14 @@ class IssuedCredential:
 
 
 class _CredentialStore:
-    """Process-wide IMDS v2 certificates, one per (IMDS base, identity); thread-safe."""
+    """IMDS v2 certificates of one target, one per (IMDS base, identity); thread-safe."""
 
     def __init__(self):
         self._items: dict[tuple, IssuedCredential] = {}
         self._locks: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._closed = False
+        _STORES.add(self)
 
     def lock_for(self, key) -> threading.Lock:
         with self._lock:
@@ -160,16 +167,32 @@ class _CredentialStore:
 
     def put(self, key, item):
         with self._lock:
-            old = self._items.get(key)
-            self._items[key] = item
+            if self._closed:          # its target closed while this credential was minted
+                old, item = item, None
+            else:
+                old = self._items.get(key)
+                self._items[key] = item
+        if item is None:
+            old.transport.close()
+            return
         if old is not None and old.transport is not item.transport:
             old.transport.close()
 
     def clear(self):
         with self._lock:
             items, self._items = list(self._items.values()), {}
+            self._locks = {}
         for item in items:
             item.transport.close()
+
+    def close(self):
+        """The target is closed: release every credential; later ones are released at once."""
+        self._closed = True
+        self.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
     def close_connections(self) -> int:
         with self._lock:
@@ -179,12 +202,26 @@ class _CredentialStore:
         return len(items)
 
 
-CREDENTIALS = _CredentialStore()
+_STORES: "weakref.WeakSet[_CredentialStore]" = weakref.WeakSet()   # every store alive, to find them all
+LIVE_CREDENTIALS = _CredentialStore()    # live IMDS: a VM's credential lives as long as the process
+
+
+def credential_store(cloud: Cloud) -> _CredentialStore:
+    """Where a target's IMDS v2 credentials live: its scope (a local authority), else the process."""
+    if cloud.scope is not None:
+        return cloud.scope.keep("imds_v2_credentials", _CredentialStore)
+    return LIVE_CREDENTIALS
 
 
 def forget_issued_certificates() -> None:
     """Drop every IMDS v2 certificate this process holds (the next PoP acquisition re-mints)."""
-    CREDENTIALS.clear()
+    for store in list(_STORES):
+        store.clear()
+
+
+def issued_certificate_count() -> int:
+    """How many IMDS v2 certificates this process holds, over every target still open."""
+    return sum(len(store) for store in list(_STORES))
 
 
 def close_issued_connections() -> int:
@@ -201,7 +238,7 @@ def close_issued_connections() -> int:
     already picked a pool would see it closed). Returns how many
     certificates had their connections closed.
     """
-    return CREDENTIALS.close_connections()
+    return sum(store.close_connections() for store in list(_STORES))
 
 
 def build_csr(key: rsa.RSAPrivateKey, client_id: str, tenant_id: str, cuid: dict) -> bytes:
@@ -231,6 +268,7 @@ class ManagedIdentityFlow:
                 fix="Use ManagedIdentityId.system_assigned() or ManagedIdentityId.user_assigned_client_id(...).")
         self.identity = identity
         self.cloud = cloud or Cloud.public()
+        self._credentials = credential_store(self.cloud)     # authority_closed when it is closed
         self.base = imds_base(self.cloud)
         source = msal.managed_identity.get_managed_identity_source()
         if self.cloud.is_local and source is not msal.managed_identity.DEFAULT_TO_VM:
@@ -261,22 +299,23 @@ class ManagedIdentityFlow:
         return self.identity.describe()
 
     def close(self) -> None:
-        """Close the IMDS connection (the issued certificate stays, process-wide)."""
+        """Close the IMDS connection. The issued certificate belongs to the target (see the module)."""
         self.imds.close()
 
     @property
     def transports(self) -> list[Transport]:
-        item = CREDENTIALS.get(self._store_key)
+        item = self._credentials.get(self._store_key)
         return [self.imds] + ([item.transport] if item else [])
 
     @property
     def certificate(self) -> Certificate | None:
         """The current IMDS v2 binding certificate (public part), if one was issued."""
-        item = CREDENTIALS.get(self._store_key)
+        item = self._credentials.get(self._store_key)
         return item.certificate.public_only() if item else None
 
     # -- entry point ---------------------------------------------------------------------------
     def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
+        self.cloud.check_open()
         if not use_pop:
             key = CacheKey(f"{self.base}/managed_identity", self._client_label(), resource, "Bearer")
             return cache.acquire(key, lambda: self._bearer(resource, trips, flow))
@@ -353,13 +392,13 @@ class ManagedIdentityFlow:
 
     def _credential(self, trips, *, force: IssuedCredential | None = None) -> IssuedCredential:
         """The identity's IMDS v2 certificate, minted when absent, short-lived or ``force``d."""
-        with CREDENTIALS.lock_for(self._store_key):
-            item = CREDENTIALS.get(self._store_key)
+        with self._credentials.lock_for(self._store_key):
+            item = self._credentials.get(self._store_key)
             if item is not None and item is not force and \
                     item.certificate.expires_in() > self.min_certificate_lifetime:
                 return item
             item = self._mint()
-            CREDENTIALS.put(self._store_key, item)
+            self._credentials.put(self._store_key, item)
             return item
 
     def _mint(self) -> IssuedCredential:

@@ -9,7 +9,9 @@ certificate is given). A refusal (401/403) raises
 "Bearer scheme for a bound token" are told apart.
 
 Transports are reused per (certificate, trust), so repeated calls keep their
-TLS connection like an ``HttpClient`` would.
+TLS connection like an ``HttpClient`` would. For a token of a local authority
+they are kept in the authority's scope and closed with it; otherwise in a
+small process-wide pool (at most 16, the oldest closed first).
 """
 
 from __future__ import annotations
@@ -28,9 +30,37 @@ from ..transport import Transport, record, transport_error
 from ..transport.retry import RetryPolicy
 from .result import TokenResult
 
-_TRANSPORTS: OrderedDict = OrderedDict()
-_LOCK = threading.Lock()
 _MAX = 16
+
+
+class _TransportPool:
+    """At most ``_MAX`` transports per (certificate, trust), the least recently used closed first."""
+
+    def __init__(self):
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, certificate, ca_bundle) -> Transport:
+        key = (certificate.x5t_s256 if certificate is not None else None, ca_bundle)
+        with self._lock:
+            transport = self._items.get(key)
+            if transport is None:
+                transport = Transport(certificate=certificate, ca_bundle=ca_bundle, retry=RetryPolicy.none(),
+                                      expect_json=False, name="resource")
+                self._items[key] = transport
+                while len(self._items) > _MAX:
+                    self._items.popitem(last=False)[1].close()
+            self._items.move_to_end(key)
+            return transport
+
+    def close(self) -> None:
+        with self._lock:
+            items, self._items = list(self._items.values()), OrderedDict()
+        for transport in items:
+            transport.close()
+
+
+_PROCESS_POOL = _TransportPool()
 
 
 @dataclass(frozen=True)
@@ -53,18 +83,13 @@ class ResourceResponse:
         return f"<ResourceResponse {self.status_code} {redact_text(self.text[:120])!r}>"
 
 
-def _transport(certificate, ca_bundle) -> Transport:
-    key = (certificate.x5t_s256 if certificate is not None else None, ca_bundle)
-    with _LOCK:
-        transport = _TRANSPORTS.get(key)
-        if transport is None:
-            transport = Transport(certificate=certificate, ca_bundle=ca_bundle, retry=RetryPolicy.none(),
-                                  expect_json=False, name="resource")
-            _TRANSPORTS[key] = transport
-            while len(_TRANSPORTS) > _MAX:
-                _TRANSPORTS.popitem(last=False)[1].close()
-        _TRANSPORTS.move_to_end(key)
-        return transport
+def _transport(certificate, ca_bundle, cloud) -> Transport:
+    """The pool of the token's local authority when its trust is used, else the process pool."""
+    if cloud is not None and cloud.scope is not None and ca_bundle == cloud.ca_bundle:
+        pool = cloud.scope.keep("resource_transports", _TransportPool)    # authority_closed once closed
+    else:
+        pool = _PROCESS_POOL
+    return pool.get(certificate, ca_bundle)
 
 
 def _reason(www_authenticate: str) -> str | None:
@@ -96,7 +121,7 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
         ca_bundle = result.cloud.ca_bundle     # None for live clouds: the system trust
     target = url.rstrip("/") + ("/" + path.lstrip("/") if path else "")
     scheme = scheme or ("mtls_pop" if result.is_pop else "Bearer")
-    transport = _transport(cert, ca_bundle)
+    transport = _transport(cert, ca_bundle, result.cloud)
     with record("resource") as trips:
         try:
             response = transport.request(method, target, timeout=timeout,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..certs.parse import _leaf, _shown_path
 from ..errors import CertificateError, ConfigurationError, TokenValidationError
@@ -20,7 +22,8 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
                  authority: Any = None, audience: Any = None, issuer: Any = None,
                  leeway: float = 60, algorithms: tuple | list | None = None,
                  ca_bundle: str | os.PathLike | None = None, timeout: float = 10,
-                 now: _dt.datetime | float | None = None) -> DecodedToken:
+                 now: _dt.datetime | float | None = None,
+                 allow_http_loopback: bool = False) -> DecodedToken:
     """Verify signature, ``exp``/``nbf``/``iat`` (with ``leeway`` seconds), audience and issuer.
 
     The keys come from exactly one of: ``keys`` (a JWKS dict, one JWK dict, a
@@ -30,7 +33,9 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
     ignored) or ``authority`` (anything with ``.jwks`` and ``.issuer``, such
     as :class:`~mtlspop_lab.authority.LocalAuthority`; its issuer is then
     checked unless ``issuer`` is given). ``audience``/``issuer`` None means
-    "not checked", and the result says so.
+    "not checked", and the result says so. ``jwks_url`` must be https (keys
+    fetched in clear text can be swapped on the way); a plain ``http://`` URL
+    on a loopback address is accepted only with ``allow_http_loopback=True``.
 
     ``alg: none`` and HMAC algorithms are refused before any key is touched
     (an HMAC "verified" with a public key is the classic confusion attack).
@@ -84,7 +89,7 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
         candidates = _keys_from_jwks(jwks, decoded)
         source = "the authority's JWKS"
     elif jwks_url is not None:
-        candidates = _keys_from_jwks(_fetch_jwks(jwks_url, ca_bundle, timeout), decoded)
+        candidates = _keys_from_jwks(_fetch_jwks(jwks_url, ca_bundle, timeout, allow_http_loopback), decoded)
         source = "the JWKS at the given URL"
     else:
         candidates, source = _keys_from_argument(keys, decoded)
@@ -268,11 +273,33 @@ def _keys_from_argument(keys: Any, decoded: DecodedToken) -> tuple[list, str]:
     return [(None, leaf.x509.public_key())], f"the certificate {leaf.subject}"
 
 
-def _fetch_jwks(url: str, ca_bundle: Any, timeout: float) -> dict:
+_LOOPBACK_HOSTS = ("localhost", "::1")
+
+
+def _check_jwks_url(url: Any, allow_http_loopback: bool) -> None:
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise ConfigurationError("jwks_url must be an https URL.", fix="Pass the jwks_uri.",
+                                 code="invalid_jwks_url")
+    if url.startswith("https://"):
+        return
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    loopback = host in _LOOPBACK_HOSTS or re.fullmatch(r"127(\.\d{1,3}){3}", host) is not None
+    if not (allow_http_loopback and loopback):
+        raise ConfigurationError(f"The JWKS URL {_clip(url, 120)} is plain http.",
+                                 cause="Keys fetched without TLS can be replaced on the way, and then any "
+                                       "token verifies.",
+                                 fix="Use the issuer's https jwks_uri; for a test server on this machine, "
+                                     "pass allow_http_loopback=True (CLI: --allow-http-loopback).",
+                                 code="insecure_jwks_url")
+
+
+def _fetch_jwks(url: str, ca_bundle: Any, timeout: float, allow_http_loopback: bool = False) -> dict:
     import requests
 
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise ConfigurationError("jwks_url must be an http(s) URL.", fix="Pass the jwks_uri.")
+    _check_jwks_url(url, allow_http_loopback)
     if ca_bundle is not None and not (isinstance(ca_bundle, (str, os.PathLike))
                                       and os.path.isfile(ca_bundle)):
         raise ConfigurationError("ca_bundle must be the path of an existing PEM file.",
@@ -281,7 +308,8 @@ def _fetch_jwks(url: str, ca_bundle: Any, timeout: float) -> dict:
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies must not override verify=
     try:
-        response = session.get(url, verify=os.fspath(ca_bundle) if ca_bundle else True, timeout=timeout)
+        response = session.get(url, verify=os.fspath(ca_bundle) if ca_bundle else True, timeout=timeout,
+                               allow_redirects=False)    # a redirect could lead to plain http
     except (requests.RequestException, OSError, ValueError) as exc:
         raise TokenValidationError(f"The JWKS could not be fetched from {_clip(url, 200)} "
                                    f"({type(exc).__name__}).",

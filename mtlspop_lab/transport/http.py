@@ -173,7 +173,15 @@ class _LabAdapter(HTTPAdapter):
 def build_ssl_context(ca_bundle: str | None = None, certificate=None) -> ssl.SSLContext:
     """A client SSLContext: TLS 1.2+, verifying against ``ca_bundle`` (or the system store),
     presenting ``certificate`` (a lab Certificate with its key) when given."""
-    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    except FileNotFoundError:
+        raise TransportError(f"The CA bundle {redact_text(str(ca_bundle))[:200]} does not exist.",
+                             cause="The file was deleted; a LocalAuthority deletes its CA bundle when it is "
+                                   "closed.",
+                             fix="Use the ca_bundle of a running authority (authority.cloud), or the path "
+                                 "of an existing PEM file.",
+                             code="ca_bundle_missing") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if certificate is not None:
         certificate.load_into(context)

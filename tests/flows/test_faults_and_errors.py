@@ -15,7 +15,7 @@ from mtlspop_lab.errors import (AuthorityError, ConfigurationError, ManagedIdent
                                 TransportError)
 from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer,
                                RetryPolicy)
-from mtlspop_lab.flows.managed_identity import CREDENTIALS, IssuedCredential
+from mtlspop_lab.flows.managed_identity import IssuedCredential, credential_store
 from mtlspop_lab.inspector import check_binding
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.transport import Transport
@@ -183,10 +183,11 @@ def test_managed_identity_remints_once_on_invalid_client(authority, fast_retry):
     identity = ManagedIdentityId.system_assigned()
     acquirer = MtlsPopTokenAcquirer.for_managed_identity(identity, cloud=authority.cloud, retry=fast_retry)
     good = acquirer.acquire_token(GRAPH)
-    issued = CREDENTIALS.get(acquirer._flow._store_key)
+    store = credential_store(authority.cloud)
+    issued = store.get(acquirer._flow._store_key)
     rogue = Certificate.create_self_signed("CN=" + issued.client_id)
     authority.trust_client_certificate(rogue)             # TLS passes; the token service must refuse it
-    CREDENTIALS.put(acquirer._flow._store_key, IssuedCredential(
+    store.put(acquirer._flow._store_key, IssuedCredential(
         rogue, issued.client_id, issued.tenant_id, issued.mtls_endpoint, issued.identity_type,
         Transport(certificate=rogue, ca_bundle=authority.ca_bundle)))
     authority.clear_trace()

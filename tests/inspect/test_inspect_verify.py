@@ -192,10 +192,11 @@ def jwks_server(jwks):
 
 def test_jwks_url(make_token, jwks_server):
     token = make_token()
-    assert verify_token(token, jwks_url=jwks_server + "/keys").verified
-    _refused("jwks_fetch_failed", token, jwks_url=jwks_server + "/missing")
-    _refused("bad_jwks", token, jwks_url=jwks_server + "/html")
-    _refused("jwks_fetch_failed", token, jwks_url="http://127.0.0.1:9/keys", timeout=2)
+    loopback = {"allow_http_loopback": True}     # the test server is plain http on loopback
+    assert verify_token(token, jwks_url=jwks_server + "/keys", **loopback).verified
+    _refused("jwks_fetch_failed", token, jwks_url=jwks_server + "/missing", **loopback)
+    _refused("bad_jwks", token, jwks_url=jwks_server + "/html", **loopback)
+    _refused("jwks_fetch_failed", token, jwks_url="http://127.0.0.1:9/keys", timeout=2, **loopback)
 
 
 @pytest.mark.parametrize("kwargs", [{"leeway": "60"}, {"leeway": -1}, {"leeway": True},
