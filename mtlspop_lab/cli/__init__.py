@@ -17,7 +17,7 @@ import importlib
 import sys
 
 from ._terminal import terminal_safe
-from .errors import LabError
+from ..errors import LabError
 
 VERBS = {
     "demo": ("mtlspop_lab.cli.demo", "run every identity and flow on the embedded authority"),
