@@ -8,7 +8,7 @@ without its key...), and returns the error the lab raised, whose ``cause``
 and ``fix`` are the advice. Nothing is canned: if a flow stopped raising the
 right error, :func:`reproduce` would say so (``as_expected`` is False).
 
-    from mtlspop_lab import troubleshoot
+    from mtlspop_lab.workshop import troubleshoot
     outcome = troubleshoot.reproduce("fic_not_configured", authority)
     outcome.error.cause, outcome.error.fix
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from mtlspop_lab.certs import Certificate
-from mtlspop_lab.inspect import check_binding, decode_token, explain_claims
+from mtlspop_lab.inspector import check_binding, decode_token, explain_claims
 
 MARKUP = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
 
