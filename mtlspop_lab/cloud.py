@@ -11,7 +11,9 @@ one (``Cloud.from_discovery(url)``) is any RFC 8705 server described by its
 discovery document: its endpoints are read, not derived.
 
 Flows ask the cloud for URLs, never build them, so the same flow code runs
-against both.
+against both. A cloud also owns the :class:`~mtlspop_lab.pool.ReusePool` its
+clients share (SSL contexts, the API caller's connections); ``close()``
+releases it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError, TransportError
+from .pool import ReusePool
 
 PUBLIC_LOGIN_HOSTS = frozenset({"login.microsoftonline.com", "login.windows.net",
                                 "login.microsoft.com", "sts.windows.net"})
@@ -49,6 +52,8 @@ class Cloud:
     ``ca_bundle``: PEM file that verifies the servers; None means the system trust.
     ``metadata``: the discovery document of a discovered cloud (empty otherwise);
     its ``token_endpoint`` and ``mtls_endpoint_aliases`` replace MSAL's URL rule.
+    ``pool``: the SSL contexts and connections that clients of this target
+    reuse; :meth:`close` releases them (not part of equality or ``repr``).
     """
 
     name: str
@@ -60,12 +65,18 @@ class Cloud:
     ca_bundle: str | None = None
     is_local: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    pool: ReusePool = field(default_factory=ReusePool, init=False, compare=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "login_url", self.login_url.rstrip("/"))
         object.__setattr__(self, "regional_mtls_urls",
                            MappingProxyType({k: v.rstrip("/") for k, v in self.regional_mtls_urls.items()}))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    def close(self) -> None:
+        """Close the connections and forget the SSL contexts its clients share. Idempotent;
+        the cloud stays usable (a later request opens a new connection)."""
+        self.pool.close()
 
     # -- constructors ---------------------------------------------------------------
     @classmethod

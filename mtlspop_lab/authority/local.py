@@ -109,6 +109,10 @@ class LocalAuthority:
                          regional_url=lambda: self.regional_urls[regions[0]],
                          lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode)
         self.resource_api = ResourceApi(self.directory, self.signer, issuer=self.issuer)
+        # one Cloud for the authority's life: its clients share its pool, and close() releases it
+        self._cloud = Cloud(name="LocalAuthority", login_url=self.login_url, mtls_url=self.mtls_url,
+                            regional_mtls_urls=self.regional_urls, imds_url=self.imds_url,
+                            resource_url=self.resource_url, ca_bundle=self.ca_bundle, is_local=True)
 
     # -- construction helpers ----------------------------------------------------------
     def _server_context(self, *, client_certs: bool) -> ssl.SSLContext:
@@ -140,11 +144,15 @@ class LocalAuthority:
         self.close()
 
     def close(self) -> None:
-        """Stop every listener, join every thread, delete the CA bundle folder. Idempotent."""
+        """Stop every listener, join every thread, delete the CA bundle folder, and close the
+        connections and SSL contexts that clients share through :attr:`cloud`. Idempotent."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
+        cloud = getattr(self, "_cloud", None)     # absent when a listener failed to start
+        if cloud is not None:
+            cloud.close()
         for listener in self._listeners.values():
             listener.stop()
         shutil.rmtree(self._folder, ignore_errors=True)
@@ -196,9 +204,9 @@ class LocalAuthority:
 
     @property
     def cloud(self) -> Cloud:
-        return Cloud(name="LocalAuthority", login_url=self.login_url, mtls_url=self.mtls_url,
-                     regional_mtls_urls=self.regional_urls, imds_url=self.imds_url,
-                     resource_url=self.resource_url, ca_bundle=self.ca_bundle, is_local=True)
+        """Where clients reach this authority. The same object each time: the SSL contexts
+        and API connections its clients share live in ``cloud.pool`` until :meth:`close`."""
+        return self._cloud
 
     def authority_url(self, listener: str = "login") -> str:
         """``{base}/{tenant}``: what msal's ``authority=`` takes, for any token listener."""

@@ -85,6 +85,7 @@ class FicLeg2Exchanger:
         if certificate is not None:
             certificate.check_usable()
         self.cloud = cloud or Cloud.public()
+        self._owns_cloud = cloud is None        # made here, so closed here
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
         self.certificate = certificate
@@ -183,7 +184,8 @@ class FicLeg2Exchanger:
                 self._apps.move_to_end(binding.x5t_s256)
                 return app
             transport = Transport(certificate=binding, ca_bundle=self.cloud.ca_bundle, retry=self.retry,
-                                  timeout=self.timeout, name=f"leg2:{self.client_id[:8]}")
+                                  timeout=self.timeout, name=f"leg2:{self.client_id[:8]}",
+                                  pool=self.cloud.pool)
             # msal needs some credential to build the app; the real assertion travels in data.
             app = _MsalApp(self.client_id, self.authority, {"client_assertion": _placeholder_assertion}, transport)
             self._apps[binding.x5t_s256] = app
@@ -203,3 +205,5 @@ class FicLeg2Exchanger:
             for app in self._apps.values():
                 app.transport.close()
             self._apps.clear()
+        if self._owns_cloud:
+            self.cloud.close()

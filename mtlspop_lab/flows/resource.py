@@ -8,29 +8,29 @@ certificate is given). A refusal (401/403) raises
 ``WWW-Authenticate`` reason, so "other certificate", "no certificate",
 "Bearer scheme for a bound token" are told apart.
 
-Transports are reused per (certificate, trust), so repeated calls keep their
-TLS connection like an ``HttpClient`` would.
+Transports are reused per (certificate, trust) from the pool of the cloud the
+token came from (``result.cloud.pool``), so repeated calls keep their TLS
+connection like an ``HttpClient`` would, and ``cloud.close()`` (or the local
+authority's ``close()``) closes them. A result without a cloud gets a
+connection for the one call, closed when it returns.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import requests
 
 from ..errors import CertificateError, ConfigurationError, ResourceAccessError
+from ..pool import ReusePool
 from ..redact import redact_text
 from ..transport import Transport, record, transport_error
 from ..transport.retry import RetryPolicy
 from .result import TokenResult
 
-_TRANSPORTS: OrderedDict = OrderedDict()
-_LOCK = threading.Lock()
-_MAX = 16
+_MAX_TRANSPORTS = 16      # per cloud: distinct (certificate, trust) pairs kept open
 
 
 @dataclass(frozen=True)
@@ -53,18 +53,15 @@ class ResourceResponse:
         return f"<ResourceResponse {self.status_code} {redact_text(self.text[:120])!r}>"
 
 
-def _transport(certificate, ca_bundle) -> Transport:
+def _transport(pool: ReusePool | None, certificate, ca_bundle) -> Transport:
+    def make() -> Transport:
+        return Transport(certificate=certificate, ca_bundle=ca_bundle, retry=RetryPolicy.none(),
+                         expect_json=False, name="resource", pool=pool)
+
+    if pool is None:
+        return make()
     key = (certificate.x5t_s256 if certificate is not None else None, ca_bundle)
-    with _LOCK:
-        transport = _TRANSPORTS.get(key)
-        if transport is None:
-            transport = Transport(certificate=certificate, ca_bundle=ca_bundle, retry=RetryPolicy.none(),
-                                  expect_json=False, name="resource")
-            _TRANSPORTS[key] = transport
-            while len(_TRANSPORTS) > _MAX:
-                _TRANSPORTS.popitem(last=False)[1].close()
-        _TRANSPORTS.move_to_end(key)
-        return transport
+    return pool.get("resource_transport", key, make, limit=_MAX_TRANSPORTS)
 
 
 def _reason(www_authenticate: str) -> str | None:
@@ -96,13 +93,17 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
         ca_bundle = result.cloud.ca_bundle     # None for live clouds: the system trust
     target = url.rstrip("/") + ("/" + path.lstrip("/") if path else "")
     scheme = scheme or ("mtls_pop" if result.is_pop else "Bearer")
-    transport = _transport(cert, ca_bundle)
+    pool = result.cloud.pool if result.cloud is not None else None
+    transport = _transport(pool, cert, ca_bundle)
     with record("resource") as trips:
         try:
             response = transport.request(method, target, timeout=timeout,
                                          headers={"Authorization": f"{scheme} {result.access_token}"})
         except requests.RequestException as exc:
             raise transport_error(exc, target, what="the resource") from None
+        finally:
+            if pool is None:
+                transport.close()       # nobody to reuse it: no socket outlives the call
     if response.status_code in (401, 403):
         www = response.headers.get("WWW-Authenticate", "")
         reason = redact_text(_reason(www) or response.reason or "refused")
