@@ -503,7 +503,8 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
             raise ConfigurationError(
                 f"Delays cannot be injected on this target ({', '.join(delayed)}).",
                 cause="Only the embedded authority can add a server-side delay per round trip.",
-                fix="Use delay_ms=0 and no listener_delays, or run against a LocalAuthority.")
+                fix="Use delay_ms=0 and no listener_delays, or run against a LocalAuthority.",
+                code="delay_needs_local_authority")
         identities.check(scenarios)
     own = authority is None and identities is None
     if own:
