@@ -111,8 +111,8 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
             cause, fix, code = ("The identity has no permission on this resource (insufficient permissions).",
                                 "Assign the role/permission to the identity and wait up to 5 minutes.",
                                 "insufficient_permissions")
-        elif result.is_pop and cert is not None and result.binding_certificate is not None \
-                and cert.x5t_s256 != result.binding_certificate.x5t_s256:
+        elif cert is not None and result.binding_certificate is not None \
+                and cert.x5t_s256 != result.binding_certificate.x5t_s256:   # whatever its label says
             cause, fix, code = ("The token is bound to another certificate than the one presented.",
                                 "Present the token's binding certificate (result.binding_certificate).",
                                 "certificate_mismatch")
