@@ -18,7 +18,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable, Ca
     def __getattr__(name: str):
         module = exports.get(name)
         if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            raise AttributeError(f"module {package!r} has no attribute {name!r}", name=name,
+                                 obj=sys.modules[package])
         value = getattr(importlib.import_module(f".{module}", package), name)
         setattr(sys.modules[package], name, value)   # cached: the next access is a plain lookup
         return value

@@ -14,7 +14,9 @@ one (``Cloud.from_discovery(url)``) is any RFC 8705 server described by its
 discovery document: its endpoints are read, not derived.
 
 Flows ask the cloud for URLs, never build them, so the same flow code runs
-against both.
+against both. A cloud also owns the :class:`~mtlspop_lab.pool.ReusePool` its
+clients share (SSL contexts, the API caller's connections); ``close()``
+releases it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError, TransportError
+from .pool import ReusePool
 
 PUBLIC_LOGIN_HOSTS = frozenset({"login.microsoftonline.com", "login.windows.net",
                                 "login.microsoft.com", "sts.windows.net"})
@@ -114,6 +117,8 @@ class Cloud:
     ``metadata``: the discovery document of a discovered cloud (empty otherwise);
     its ``token_endpoint`` and ``mtls_endpoint_aliases`` replace MSAL's URL rule.
     ``scope``: the target's lifetime (:class:`TargetScope`), for a local authority.
+    ``pool``: the SSL contexts and connections that clients of this target
+    reuse; :meth:`close` releases them (not part of equality or ``repr``).
     """
 
     name: str
@@ -132,6 +137,7 @@ class Cloud:
         """ConfigurationError ``authority_closed`` when this cloud's local authority is closed."""
         if self.scope is not None:
             self.scope.check_open()
+    pool: ReusePool = field(default_factory=ReusePool, init=False, compare=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "login_url", self.login_url.rstrip("/"))
@@ -139,6 +145,11 @@ class Cloud:
                            MappingProxyType({k: v.rstrip("/") for k, v in self.regional_mtls_urls.items()}))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
         object.__setattr__(self, "regions", tuple(check_region(r) for r in self.regions))
+
+    def close(self) -> None:
+        """Close the connections and forget the SSL contexts its clients share. Idempotent;
+        the cloud stays usable (a later request opens a new connection)."""
+        self.pool.close()
 
     # -- constructors ---------------------------------------------------------------
     @classmethod

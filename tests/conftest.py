@@ -21,10 +21,13 @@ from mtlspop_lab.authority import LocalAuthority
 #   python3 -m pytest -m "not browser and not node and not notebooks and not slow"
 # and .ci/run runs everything. Markers are given by where a test lives or what it
 # needs, so a new test lands in the right tier without remembering to mark it.
+# A module is slow when it fuzzes (hypothesis), soaks, or measures/draws a latency run;
+# an entry is a file name, or folder/file name where the name alone is ambiguous.
 SLOW_MODULES = {
     "test_concurrency_soak.py", "test_reliability_properties.py", "test_bench_threads.py",
     "test_faults_end_to_end.py", "test_authority_concurrency.py", "test_runner.py",
     "test_latency_panel.py", "test_authority_fuzz.py", "test_secret_hygiene.py",
+    "test_inspect_bad_inputs.py", "bench/test_charts.py", "bench/test_cli.py",
 }
 
 
@@ -38,7 +41,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.notebooks)
         if "oidc_provider" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.node)
-        if path.name in SLOW_MODULES:
+        if path.name in SLOW_MODULES or f"{folder}/{path.name}" in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
 
 

@@ -136,6 +136,10 @@ class LocalAuthority:
                          regional_url=lambda: self.regional_urls[regions[0]],
                          lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode)
         self.resource_api = ResourceApi(self.tenants, self.signer)
+        # one Cloud for the authority's life: its clients share its pool, and close() releases it
+        self._cloud = Cloud(name="LocalAuthority", login_url=self.login_url, regions=self.regions,
+                            imds_url=self.imds_url, resource_url=self.resource_url, ca_bundle=self.ca_bundle,
+                            is_local=True, scope=self._scope)
 
     # -- construction helpers ----------------------------------------------------------
     def _server_context(self, *, client_certs: bool) -> ssl.SSLContext:
@@ -167,12 +171,16 @@ class LocalAuthority:
         self.close()
 
     def close(self) -> None:
-        """Stop every listener, join every thread, delete the CA bundle folder. Idempotent."""
+        """Stop every listener, join every thread, delete the CA bundle folder, and close the
+        connections and SSL contexts that clients share through :attr:`cloud`. Idempotent."""
         if self._closed:
             return
         self._closed = True
         self._scope.close()
         self._stop.set()
+        cloud = getattr(self, "_cloud", None)     # absent when a listener failed to start
+        if cloud is not None:
+            cloud.close()
         for port in getattr(self, "_ports", {}).values():
             port.stop()
         names.unregister(getattr(self, "_names", ()))
@@ -231,10 +239,9 @@ class LocalAuthority:
 
     @property
     def cloud(self) -> Cloud:
-        """The lab as a target: its login host, regions, IMDS, API and CA; the mTLS hosts follow by rule."""
-        return Cloud(name="LocalAuthority", login_url=self.login_url, regions=self.regions,
-                     imds_url=self.imds_url, resource_url=self.resource_url, ca_bundle=self.ca_bundle,
-                     is_local=True, scope=self._scope)
+        """Where clients reach this authority. The same object each time: the SSL contexts
+        and API connections its clients share live in ``cloud.pool`` until :meth:`close`."""
+        return self._cloud
 
     @property
     def instance_discovery_url(self) -> str:

@@ -101,7 +101,8 @@ class Certificate:
         if private_key is not None and not _key_matches(certificate, private_key):
             raise CertificateError("The private key does not belong to this certificate.",
                                    cause="The key's public half differs from the certificate's public key.",
-                                   fix="Load the key file that was generated with this certificate.")
+                                   fix="Load the key file that was generated with this certificate.",
+                                   code="key_certificate_mismatch")
         self._cert = certificate
         self._key = private_key
         self._der = certificate.public_bytes(serialization.Encoding.DER)
@@ -158,7 +159,8 @@ class Certificate:
             if b"PRIVATE KEY-----" in data and b"BEGIN CERTIFICATE" not in data:
                 raise CertificateError("This PEM holds a private key, not a certificate.",
                                        cause="A key file was given where the certificate was expected.",
-                                       fix="Pass the certificate PEM, and the key as key_pem.") from None
+                                       fix="Pass the certificate PEM, and the key as key_pem.",
+                                       code="private_key_not_certificate") from None
             raise CertificateError("The PEM certificate cannot be parsed.",
                                    cause="The base64 inside the PEM block is damaged or truncated.",
                                    fix="Export the certificate again as PEM.") from None
@@ -536,10 +538,12 @@ def _read_file(path, what: str) -> bytes:
     except FileNotFoundError:
         raise CertificateError(f"The {what} file {os.fspath(path)!r} was not found.",
                                cause="The path is wrong or the file was not created.",
-                               fix="Check the path (relative paths start from the notebook's folder).") from None
+                               fix="Check the path (relative paths start from the notebook's folder).",
+                               code="certificate_not_found") from None
     except IsADirectoryError:
         raise CertificateError(f"{os.fspath(path)!r} is a folder, not a {what} file.",
-                               cause="A directory was given.", fix="Name the file itself.") from None
+                               cause="A directory was given.", fix="Name the file itself.",
+                               code="path_is_a_folder") from None
     except PermissionError:
         raise CertificateError(f"The {what} file {os.fspath(path)!r} cannot be read.",
                                cause="Access denied.", fix="Check the file's permissions.") from None
@@ -552,7 +556,8 @@ def _check_folder(path: Path) -> None:
     if not path.parent.is_dir():
         raise CertificateError(f"The folder {os.fspath(path.parent)!r} does not exist.",
                                cause="Files are written into an existing folder only.",
-                               fix="Create the folder first (Path(...).mkdir(parents=True)).")
+                               fix="Create the folder first (Path(...).mkdir(parents=True)).",
+                               code="folder_not_found")
 
 
 def _write_file(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ._terminal import terminal_safe
 from ..errors import LabError
+from ._terminal import terminal_safe
 
 VERBS = {
     "demo": ("mtlspop_lab.cli.demo", "run every identity and flow on the embedded authority"),

@@ -118,11 +118,13 @@ def check_outputs(args) -> None:
         target = pathlib.Path(path)
         if target.suffix.lower() not in suffixes:
             raise ConfigurationError(f"{option} {path!r}: unsupported file type.",
-                                     fix=f"Use a name ending in {' or '.join(suffixes)}.")
+                                     fix=f"Use a name ending in {' or '.join(suffixes)}.",
+                                     code="unsupported_file_type")
         folder = target.parent if str(target.parent) else pathlib.Path(".")
         if not folder.is_dir():
             raise ConfigurationError(f"{option} {path!r}: the folder {str(folder)!r} does not exist.",
-                                     fix="Create it first, or write to an existing folder.")
+                                     fix="Create it first, or write to an existing folder.",
+                                     code="folder_not_found")
 
 
 def main(argv: list[str] | None = None) -> int:

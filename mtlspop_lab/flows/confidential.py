@@ -226,6 +226,7 @@ class ConfidentialClientFlow:
                 code="not_an_entra_authority")
         self.cloud = cloud or Cloud.public()
         self.cloud.check_open()
+        self._owns_cloud = cloud is None        # made here, so closed here
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
         self.region = region
@@ -240,10 +241,12 @@ class ConfidentialClientFlow:
         credential = certificate_credential(certificate, key_object=True)
         ca = self.cloud.ca_bundle
         pop_transport = Transport(certificate=certificate, ca_bundle=ca, retry=self.retry,
-                                  timeout=self.timeout, name=f"mtls:{self.client_id[:8]}")
+                                  timeout=self.timeout, name=f"mtls:{self.client_id[:8]}",
+                                  pool=self.cloud.pool)
         bearer_transport = getattr(self, "_bearer", None)
         bearer_transport = bearer_transport.transport if bearer_transport is not None else Transport(
-            ca_bundle=ca, retry=self.retry, timeout=self.timeout, name=f"login:{self.client_id[:8]}")
+            ca_bundle=ca, retry=self.retry, timeout=self.timeout, name=f"login:{self.client_id[:8]}",
+            pool=self.cloud.pool)
         live_region = self.region if not self.cloud.is_local else None
         with self._lock:
             self.certificate = certificate
@@ -266,6 +269,8 @@ class ConfidentialClientFlow:
     def close(self) -> None:
         for transport in self.transports:
             transport.close()
+        if self._owns_cloud:
+            self.cloud.close()
 
     def describe(self) -> str:
         return f"app {self.client_id}"

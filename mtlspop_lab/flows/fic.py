@@ -91,6 +91,7 @@ class FicLeg2Exchanger:
             certificate.check_usable()
         self.cloud = cloud or Cloud.public()
         self.cloud.check_open()
+        self._owns_cloud = cloud is None        # made here, so closed here
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
         self.certificate = certificate
@@ -190,7 +191,8 @@ class FicLeg2Exchanger:
                 self._apps.move_to_end(binding.x5t_s256)
                 return app
             transport = Transport(certificate=binding, ca_bundle=self.cloud.ca_bundle, retry=self.retry,
-                                  timeout=self.timeout, name=f"leg2:{self.client_id[:8]}")
+                                  timeout=self.timeout, name=f"leg2:{self.client_id[:8]}",
+                                  pool=self.cloud.pool)
             # msal needs some credential to build the app; the real assertion travels in data.
             app = _MsalApp(self.client_id, self.authority, {"client_assertion": _placeholder_assertion}, transport,
                            login_authority=self.cloud.authority_url(self.tenant_id))
@@ -211,3 +213,5 @@ class FicLeg2Exchanger:
             for app in self._apps.values():
                 app.transport.close()
             self._apps.clear()
+        if self._owns_cloud:
+            self.cloud.close()

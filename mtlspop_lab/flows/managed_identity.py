@@ -289,7 +289,7 @@ class ManagedIdentityFlow:
         imds_retry = RetryPolicy(max_attempts=imds_retry.max_attempts, base_delay_s=imds_retry.base_delay_s,
                                  max_delay_s=imds_retry.max_delay_s, max_total_s=imds_retry.max_total_s,
                                  jitter=imds_retry.jitter, retry_connect_errors=False)
-        self.imds = Transport(retry=imds_retry, timeout=timeout, name="imds")
+        self.imds = Transport(retry=imds_retry, timeout=timeout, name="imds", pool=self.cloud.pool)
         self._msal = msal.ManagedIdentityClient(
             identity.to_msal(), http_client=ImdsRoute(self.imds, self.base),
             token_cache=NoStoreTokenCache(), http_cache=DiscoveryOnlyHttpCache())
@@ -457,7 +457,7 @@ class ManagedIdentityFlow:
             raise _bad_imds_answer("the issued certificate is not base64 DER") from None
         cert = Certificate(issued_x509, key)    # CertificateError when it is not over the CSR's key
         transport = Transport(certificate=cert, ca_bundle=self.cloud.ca_bundle, retry=self.retry,
-                              name=f"mi-mtls:{issued['client_id'][:8]}")
+                              name=f"mi-mtls:{issued['client_id'][:8]}", pool=self.cloud.pool)
         return IssuedCredential(cert, issued["client_id"], issued["tenant_id"],
                                 issued["mtls_authentication_endpoint"].rstrip("/"),
                                 issued["identity_type"], transport)

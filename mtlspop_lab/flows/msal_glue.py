@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import msal
 import requests
@@ -104,6 +105,9 @@ def call_msal(fn, *, endpoint: str, what: str = "The token request"):
             code="malformed_response") from None
     except MsalServiceError as exc:
         status = getattr(exc, "status_code", None)
+        if status is None:      # msal's http_client wrapper raises "HTTP Error: 503" without a field
+            found = re.fullmatch(r"HTTP Error: (\d{3})", str(exc).strip())
+            status = int(found.group(1)) if found else None
         raise AuthorityError(
             f"{what} at {redact_text(endpoint)} kept failing with a server error ({redact_text(str(exc))}).",
             cause="The identity provider is unavailable or throttling (HTTP 5xx/429), and retries "

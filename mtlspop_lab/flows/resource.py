@@ -8,59 +8,30 @@ certificate is given). A refusal (401/403) raises
 ``WWW-Authenticate`` reason, so "other certificate", "no certificate",
 "Bearer scheme for a bound token" are told apart.
 
-Transports are reused per (certificate, trust), so repeated calls keep their
-TLS connection like an ``HttpClient`` would. For a token of a local authority
-they are kept in the authority's scope and closed with it; otherwise in a
-small process-wide pool (at most 16, the oldest closed first).
+Transports are reused per (certificate, trust) from the pool of the cloud the
+token came from (``result.cloud.pool``), so repeated calls keep their TLS
+connection like an ``HttpClient`` would, and ``cloud.close()`` (or the local
+authority's ``close()``) closes them. A result without a cloud gets a
+connection for the one call, closed when it returns.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import requests
 
 from ..errors import CertificateError, ConfigurationError, ResourceAccessError
+from ..pool import ReusePool
 from ..redact import redact_text
 from ..transport import Transport, record, transport_error
 from ..transport.retry import RetryPolicy
 from .result import TokenResult
 
-_MAX = 16
+_MAX_TRANSPORTS = 16      # per cloud: distinct (certificate, trust) pairs kept open
 
-
-class _TransportPool:
-    """At most ``_MAX`` transports per (certificate, trust), the least recently used closed first."""
-
-    def __init__(self):
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, certificate, ca_bundle) -> Transport:
-        key = (certificate.x5t_s256 if certificate is not None else None, ca_bundle)
-        with self._lock:
-            transport = self._items.get(key)
-            if transport is None:
-                transport = Transport(certificate=certificate, ca_bundle=ca_bundle, retry=RetryPolicy.none(),
-                                      expect_json=False, name="resource")
-                self._items[key] = transport
-                while len(self._items) > _MAX:
-                    self._items.popitem(last=False)[1].close()
-            self._items.move_to_end(key)
-            return transport
-
-    def close(self) -> None:
-        with self._lock:
-            items, self._items = list(self._items.values()), OrderedDict()
-        for transport in items:
-            transport.close()
-
-
-_PROCESS_POOL = _TransportPool()
 
 
 @dataclass(frozen=True)
@@ -83,13 +54,15 @@ class ResourceResponse:
         return f"<ResourceResponse {self.status_code} {redact_text(self.text[:120])!r}>"
 
 
-def _transport(certificate, ca_bundle, cloud) -> Transport:
-    """The pool of the token's local authority when its trust is used, else the process pool."""
-    if cloud is not None and cloud.scope is not None and ca_bundle == cloud.ca_bundle:
-        pool = cloud.scope.keep("resource_transports", _TransportPool)    # authority_closed once closed
-    else:
-        pool = _PROCESS_POOL
-    return pool.get(certificate, ca_bundle)
+def _transport(pool: ReusePool | None, certificate, ca_bundle) -> Transport:
+    def make() -> Transport:
+        return Transport(certificate=certificate, ca_bundle=ca_bundle, retry=RetryPolicy.none(),
+                         expect_json=False, name="resource", pool=pool)
+
+    if pool is None:
+        return make()
+    key = (certificate.x5t_s256 if certificate is not None else None, ca_bundle)
+    return pool.get("resource_transport", key, make, limit=_MAX_TRANSPORTS)
 
 
 def _reason(www_authenticate: str) -> str | None:
@@ -121,13 +94,19 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
         ca_bundle = result.cloud.ca_bundle     # None for live clouds: the system trust
     target = url.rstrip("/") + ("/" + path.lstrip("/") if path else "")
     scheme = scheme or ("mtls_pop" if result.is_pop else "Bearer")
-    transport = _transport(cert, ca_bundle, result.cloud)
+    if result.cloud is not None:
+        result.cloud.check_open()      # authority_closed after the authority's close()
+    pool = result.cloud.pool if result.cloud is not None else None
+    transport = _transport(pool, cert, ca_bundle)
     with record("resource") as trips:
         try:
             response = transport.request(method, target, timeout=timeout,
                                          headers={"Authorization": f"{scheme} {result.access_token}"})
         except requests.RequestException as exc:
             raise transport_error(exc, target, what="the resource") from None
+        finally:
+            if pool is None:
+                transport.close()       # nobody to reuse it: no socket outlives the call
     if response.status_code in (401, 403):
         www = response.headers.get("WWW-Authenticate", "")
         reason = redact_text(_reason(www) or response.reason or "refused")
@@ -135,8 +114,8 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
             cause, fix, code = ("The identity has no permission on this resource (insufficient permissions).",
                                 "Assign the role/permission to the identity and wait up to 5 minutes.",
                                 "insufficient_permissions")
-        elif result.is_pop and cert is not None and result.binding_certificate is not None \
-                and cert.x5t_s256 != result.binding_certificate.x5t_s256:
+        elif cert is not None and result.binding_certificate is not None \
+                and cert.x5t_s256 != result.binding_certificate.x5t_s256:   # whatever its label says
             cause, fix, code = ("The token is bound to another certificate than the one presented.",
                                 "Present the token's binding certificate (result.binding_certificate).",
                                 "certificate_mismatch")

@@ -167,10 +167,11 @@ class CertificateBoundClient:
         self.client_id = client_id.strip()
         self.certificate = certificate
         self.cloud = cloud
+        self._owns_cloud = False                # True when from_discovery() made the cloud
         self.require_binding = require_binding
         self.ask_mtls_pop = ask_mtls_pop
         self.transport = Transport(certificate=certificate, ca_bundle=cloud.ca_bundle, retry=retry,
-                                   timeout=timeout, name=f"rfc8705:{self.client_id[:8]}")
+                                   timeout=timeout, name=f"rfc8705:{self.client_id[:8]}", pool=cloud.pool)
         self._http = _AliasingHttpClient(self.transport, endpoint_aliases(cloud))
         self._app: msal.ConfidentialClientApplication | None = None
         self._cache: dict[tuple, CertificateBoundResult] = {}
@@ -180,7 +181,9 @@ class CertificateBoundClient:
     def from_discovery(cls, url: str, client_id: str, certificate: Certificate, *,
                        ca_bundle: str | None = None, **kwargs) -> "CertificateBoundClient":
         """Read the server's metadata at ``url`` and build a client for it."""
-        return cls(client_id, certificate, cloud=Cloud.from_discovery(url, ca_bundle=ca_bundle), **kwargs)
+        client = cls(client_id, certificate, cloud=Cloud.from_discovery(url, ca_bundle=ca_bundle), **kwargs)
+        client._owns_cloud = True
+        return client
 
     @property
     def token_endpoint(self) -> str:
@@ -276,6 +279,8 @@ class CertificateBoundClient:
 
     def close(self) -> None:
         self.transport.close()
+        if self._owns_cloud:
+            self.cloud.close()
 
     def __enter__(self) -> "CertificateBoundClient":
         return self

@@ -490,7 +490,8 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
     scenarios = [scenarios] if isinstance(scenarios, Scenario) else list(scenarios)
     if not scenarios or not all(isinstance(s, Scenario) for s in scenarios):
         raise ConfigurationError("No scenario to run, or something that is not a Scenario.",
-                                 fix="Pass bench.standard_scenarios() or a list of bench.Scenario.")
+                                 fix="Pass latency.standard_scenarios() or a list of latency.Scenario "
+                                     "(from mtlspop_lab import latency).")
     if int(iterations) < 1:
         raise ConfigurationError(f"iterations must be >= 1, got {iterations!r}.",
                                  fix="Pass how many acquisitions to measure per scenario.")
@@ -503,7 +504,8 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
             raise ConfigurationError(
                 f"Delays cannot be injected on this target ({', '.join(delayed)}).",
                 cause="Only the embedded authority can add a server-side delay per round trip.",
-                fix="Use delay_ms=0 and no listener_delays, or run against a LocalAuthority.")
+                fix="Use delay_ms=0 and no listener_delays, or run against a LocalAuthority.",
+                code="delay_needs_local_authority")
         identities.check(scenarios)
     own = authority is None and identities is None
     if own:

@@ -43,6 +43,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
 from ..errors import TransportError
+from ..pool import ReusePool
 from ..redact import redact_text
 from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
@@ -188,18 +189,20 @@ def build_ssl_context(ca_bundle: str | None = None, certificate=None) -> ssl.SSL
     return context
 
 
-_CONTEXTS: "collections.OrderedDict[tuple, ssl.SSLContext]" = collections.OrderedDict()
-_CONTEXTS_LOCK = threading.Lock()
-
-
-def shared_ssl_context(ca_bundle: str | None = None, certificate=None) -> ssl.SSLContext:
-    """:func:`build_ssl_context`, memoised per (certificate, trust file contents).
+def shared_ssl_context(ca_bundle: str | None = None, certificate=None, *,
+                       pool: ReusePool | None = None) -> ssl.SSLContext:
+    """:func:`build_ssl_context`, reused from ``pool`` per (certificate, trust file contents).
 
     Building a context reads the trust store and passes the key through a
     private temporary file: several milliseconds that a new acquirer would
     otherwise pay each time. A context holds no connection state, so sharing
     it between transports and threads is safe; connections stay per transport.
+    The memo is the ``pool`` of the target (``cloud.pool``), not the process:
+    ``cloud.close()`` forgets the contexts and the keys loaded in them. Without
+    a pool, a new context is built.
     """
+    if pool is None:
+        return build_ssl_context(ca_bundle, certificate)
     trust = None
     if ca_bundle:
         try:
@@ -208,17 +211,7 @@ def shared_ssl_context(ca_bundle: str | None = None, certificate=None) -> ssl.SS
         except OSError:
             trust = None          # let build_ssl_context raise the real error
     key = (certificate.x5t_s256 if certificate is not None else None, ca_bundle, trust)
-    with _CONTEXTS_LOCK:
-        context = _CONTEXTS.get(key)
-        if context is not None:
-            _CONTEXTS.move_to_end(key)
-            return context
-    context = build_ssl_context(ca_bundle, certificate)
-    with _CONTEXTS_LOCK:
-        _CONTEXTS[key] = context
-        while len(_CONTEXTS) > 64:
-            _CONTEXTS.popitem(last=False)
-    return context
+    return pool.get("ssl_context", key, lambda: build_ssl_context(ca_bundle, certificate), limit=64)
 
 
 def classify_path(path: str) -> str:
@@ -248,11 +241,14 @@ class Transport:
     ``timeout``: (connect, read) seconds, applied when the caller gives none.
     ``expect_json``: a 200 whose body is not JSON counts as a failed attempt
     and is retried (token endpoints and IMDS always answer JSON).
+    ``pool``: where to reuse an SSL context from (the target's ``cloud.pool``);
+    without one the transport builds its own.
     """
 
     def __init__(self, *, certificate=None, ca_bundle: str | None = None,
                  retry: "RetryPolicy | None" = None, timeout: float | tuple = (5.0, 15.0),
-                 expect_json: bool = True, trace_size: int = 500, name: str = "transport"):
+                 expect_json: bool = True, trace_size: int = 500, name: str = "transport",
+                 pool: ReusePool | None = None):
         self.certificate = certificate.public_only() if certificate is not None else None
         self.ca_bundle = ca_bundle
         self.retry = retry or RetryPolicy()
@@ -264,7 +260,7 @@ class Transport:
         self._trace_lock = threading.Lock()
         session = requests.Session()
         session.trust_env = False   # REQUESTS_CA_BUNDLE and proxies must not override our trust
-        adapter = _LabAdapter(shared_ssl_context(ca_bundle, certificate))
+        adapter = _LabAdapter(shared_ssl_context(ca_bundle, certificate, pool=pool))
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self.session = session

@@ -139,7 +139,7 @@ def test_cli_handshake_delay_applies_to_every_scenario():
 
 def test_cli_refuses_unwritable_outputs_before_measuring(tmp_path, capsys):
     assert bench_cli.main(["--plot", str(tmp_path / "missing" / "x.png"), "--no-progress"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "[folder_not_found]" in capsys.readouterr().err
     assert bench_cli.main(["--plot", str(tmp_path / "x.gif"), "--no-progress"]) == 2
-    assert "unsupported file type" in capsys.readouterr().err
+    assert "[unsupported_file_type]" in capsys.readouterr().err
     assert bench_cli.main(["--out", str(tmp_path / "x.xlsx"), "--no-progress"]) == 2

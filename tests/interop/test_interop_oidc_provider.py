@@ -2,7 +2,8 @@
 
 These tests speak plain RFC 8705 with requests (no lab flow code), so they pin
 down what the third-party server does; the lab's own flows and inspector are
-tested against it in test_interop_lab_clients.py.
+tested against it in test_interop_rfc8705.py (and the protected API in
+test_interop_trust_issuer.py).
 """
 
 from __future__ import annotations

@@ -238,7 +238,7 @@ def test_untrusted_server_certificate_fails_with_a_clear_error(lab, world, tmp_p
             with pytest.raises(TransportError) as info:
                 acquirer.acquire_token(GRAPH, use_pop=use_pop)
             _assert_useful(info.value)
-            assert info.value.code == "tls_error" and "CA bundle" in info.value.fix
+            assert info.value.code == "tls_error" and info.value.fix != TransportError.default_fix
             assert len(acquirer.round_trips) <= ATTEMPTS
         finally:
             acquirer.close()

@@ -206,8 +206,9 @@ def test_key_files_are_0600_whatever_the_umask(tmp_path, world):
     assert Certificate.load_pfx(existing, "pw") == cert
 
 
-def test_no_key_file_outlives_loading_into_tls(world, lab):
-    pattern = os.path.join(tempfile.gettempdir(), "mtlspop-*")
+def test_no_key_file_outlives_loading_into_tls(world, lab, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # this process's temp files only: other
+    pattern = os.path.join(tempfile.gettempdir(), "mtlspop-*")  # test runs on the machine use /tmp too
     before = set(glob.glob(pattern))
     for _ in range(3):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

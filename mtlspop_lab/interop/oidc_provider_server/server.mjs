@@ -4,7 +4,7 @@
 //
 // Usage: node server.mjs <config.json>
 //
-// The config (written by mtlspop_lab/oidc_provider.py) names the TLS files, the
+// The config (written by mtlspop_lab/interop/oidc_provider.py) names the TLS files, the
 // clients and the resource servers. Once both listeners are up, one JSON line
 // goes to stdout: {"issuer", "login_url", "mtls_url", "token_endpoint",
 // "mtls_token_endpoint", "jwks_uri"}. The process exits when stdin closes, so
