@@ -11,8 +11,8 @@ inside functions too (the hidden arrows). The front door (``__init__``,
 
 Each unit belongs to a *layer*, ranked by the lab's data flow (CONTRIBUTING.md):
 
-    5 cli, widgets  >  4 workshop, latency, inspector, interop  >  3 flows
-      >  2 transport  >  1 authority  >  0 base (errors, redact, certs, cloud, pool, _html)
+    5 cli, widgets  >  4 workshop, latency, interop  >  3 flows  >  2 transport, inspector
+      >  1 authority  >  0 base (errors, redact, certs, cloud, pool, _html)
 
 Top-level modules of the flat layout before the folders (``inspect.py``,
 ``bench.py``...) are given the layer they moved to; a module inside a folder
@@ -28,7 +28,7 @@ import ast
 import sys
 from pathlib import Path
 
-LAYER_RANK = {"cli": 5, "widgets": 5, "workshop": 4, "latency": 4, "inspector": 4, "interop": 4,
+LAYER_RANK = {"cli": 5, "widgets": 5, "workshop": 4, "latency": 4, "interop": 4, "inspector": 2,
               "flows": 3, "transport": 2, "authority": 1, "base": 0}
 # unit -> layer, for units whose name is not their layer (the flat layout included)
 UNIT_LAYER = {
