@@ -66,15 +66,24 @@ class MtlsPopTokenAcquirer:
                                           retry=retry, timeout=timeout), cache=cache)
 
     # -- the one call -----------------------------------------------------------------------
-    def acquire_token(self, resource: str, use_pop: bool = True) -> TokenResult:
+    def acquire_token(self, resource: str, use_pop: bool = True, *, force_refresh: bool = False) -> TokenResult:
         """A token for ``resource`` (e.g. ``https://graph.microsoft.com``): from the cache when a
-        fresh one matches (same token type, same binding certificate), else from the identity provider."""
-        return self._acquire(check_resource(resource), bool(use_pop), leg="token", flow="vanilla")
+        fresh one matches (same token type, same binding certificate), else from the identity provider.
 
-    def _acquire(self, resource: str, use_pop: bool, *, leg: str, flow: str) -> TokenResult:
+        ``force_refresh=True`` (MSAL.NET's ``WithForceRefresh``) skips the cache and asks the
+        identity provider even when a fresh token is cached; the new token replaces the cached
+        one. Use it when a resource refused a token that still looks valid (revoked, claims
+        changed), not on every call: it costs a round trip and counts against throttling.
+        """
+        return self._acquire(check_resource(resource), bool(use_pop), leg="token", flow="vanilla",
+                             force_refresh=force_refresh)
+
+    def _acquire(self, resource: str, use_pop: bool, *, leg: str, flow: str,
+                 force_refresh: bool = False) -> TokenResult:
         start = time.perf_counter()
         with record(leg) as trips:
-            result = self._flow.acquire(self.cache, resource, use_pop, trips=trips, flow=flow)
+            result = self._flow.acquire(self.cache, resource, use_pop, trips=trips, flow=flow,
+                                        force=bool(force_refresh))
         if result.source == IDENTITY_PROVIDER:
             result = replace(result, round_trips=tuple(trips),
                              elapsed_ms=(time.perf_counter() - start) * 1000)

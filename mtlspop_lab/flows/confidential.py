@@ -233,7 +233,8 @@ class ConfidentialClientFlow:
                             self.certificate.x5t_s256)
         return CacheKey(self.login_authority, self.client_id, scope_for(resource), "Bearer")
 
-    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
+    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str,
+                force: bool = False) -> TokenResult:
         with self._lock:      # one consistent (app, certificate, key) even during a rotation
             app, certificate = (self._pop if use_pop else self._bearer), self.certificate
             key = self.cache_key(resource, use_pop)
@@ -250,4 +251,4 @@ class ConfidentialClientFlow:
                 trips=trips[mark:], resource=resource, identity=self.describe(),
                 client_id=self.client_id, tenant_id=self.tenant_id, flow=flow, cloud=self.cloud)
 
-        return cache.acquire(key, fetch)
+        return cache.acquire(key, fetch, force=force)

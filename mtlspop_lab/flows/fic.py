@@ -57,9 +57,12 @@ class FicLeg1Acquirer:
         return cls(MtlsPopTokenAcquirer.for_confidential_client(client_id, tenant_id, certificate,
                                                                 cloud=cloud, region=region, **kwargs))
 
-    def acquire_assertion(self, audience: str = TOKEN_EXCHANGE_AUDIENCE) -> TokenResult:
-        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh."""
-        return self.acquirer._acquire(check_resource(audience), True, leg="leg1", flow="fic_leg1")
+    def acquire_assertion(self, audience: str = TOKEN_EXCHANGE_AUDIENCE, *,
+                          force_refresh: bool = False) -> TokenResult:
+        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh
+        (``force_refresh=True``: always a new one from the identity provider)."""
+        return self.acquirer._acquire(check_resource(audience), True, leg="leg1", flow="fic_leg1",
+                                      force_refresh=force_refresh)
 
     @property
     def identity(self) -> str:
@@ -121,9 +124,11 @@ class FicLeg2Exchanger:
             code="managed_identity_cannot_do_leg2")
 
     # -- the exchange -------------------------------------------------------------------------
-    def exchange_assertion_for_access_token(self, assertion, resource: str, use_pop: bool = True) -> TokenResult:
+    def exchange_assertion_for_access_token(self, assertion, resource: str, use_pop: bool = True, *,
+                                            force_refresh: bool = False) -> TokenResult:
         """Exchange ``assertion`` (a leg-1 TokenResult, or its token string with ``certificate=``
-        given at creation) for a token for ``resource``: PoP bound to leg 1's certificate, or Bearer."""
+        given at creation) for a token for ``resource``: PoP bound to leg 1's certificate, or Bearer.
+        ``force_refresh=True`` exchanges again even when a fresh leg-2 token is cached."""
         resource = check_resource(resource)
         token, binding = self._assertion_parts(assertion)
         use_pop = bool(use_pop)
@@ -142,7 +147,7 @@ class FicLeg2Exchanger:
                     payload, asked_pop=use_pop, certificate=binding, endpoint=self.authority,
                     trips=trips[mark:], resource=resource, identity=f"app {self.client_id}",
                     client_id=self.client_id, tenant_id=self.tenant_id, flow="fic_leg2", cloud=self.cloud)
-            result = self.cache.acquire(key, fetch)
+            result = self.cache.acquire(key, fetch, force=force_refresh)
         if result.source == IDENTITY_PROVIDER:
             result = replace(result, round_trips=tuple(trips), elapsed_ms=(time.perf_counter() - start) * 1000)
         return result

@@ -276,21 +276,23 @@ class ManagedIdentityFlow:
         return item.certificate.public_only() if item else None
 
     # -- entry point ---------------------------------------------------------------------------
-    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
+    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str,
+                force: bool = False) -> TokenResult:
+        """``force`` skips the token cache (a new token), not the issued certificate."""
         if not use_pop:
             key = CacheKey(f"{self.base}/managed_identity", self._client_label(), resource, "Bearer")
-            return cache.acquire(key, lambda: self._bearer(resource, trips, flow))
+            return cache.acquire(key, lambda: self._bearer(resource, trips, flow), force=force)
         credential = self._credential(trips)
         try:
             return cache.acquire(self._pop_key(credential, resource),
-                                 lambda: self._pop(credential, resource, trips, flow))
+                                 lambda: self._pop(credential, resource, trips, flow), force=force)
         except AuthorityError as exc:
             if exc.error != "invalid_client":
                 raise
         # MSAL.NET: on invalid_client the certificate may be revoked or unknown; re-mint once.
         credential = self._credential(trips, force=credential)
         return cache.acquire(self._pop_key(credential, resource),
-                             lambda: self._pop(credential, resource, trips, flow))
+                             lambda: self._pop(credential, resource, trips, flow), force=force)
 
     def _client_label(self) -> str:
         return f"{self.identity.kind}:{self.identity.value or 'system'}"
