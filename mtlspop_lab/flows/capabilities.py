@@ -25,6 +25,10 @@ from importlib import metadata
 from ..cloud import Cloud
 from .managed_identity import imds_base
 
+NO_NATIVE_POP = "msal has no native mTLS PoP; the lab's own path is in use"
+NATIVE_POP = ("msal's own API is available (acquire_token_for_client accepts mtls_proof_of_possession); "
+              "the lab's flows still use their own path")
+
 LIVE_LOGIN_PROBE = "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1&authorization_endpoint=https://login.microsoftonline.com/common/oauth2/v2.0/authorize"
 
 
@@ -77,6 +81,7 @@ class Capabilities:
     imds_reachable: bool | None
     imds_v2: bool | None
     live_login_reachable: bool | None
+    mtls_pop_path: str = NO_NATIVE_POP
     targets: dict = field(default_factory=dict)
     identities: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -90,6 +95,7 @@ class Capabilities:
         rows = [("Python", self.python), ("platform", self.platform), ("msal", self.msal or "missing"),
                 ("cryptography", self.cryptography or "missing"), ("requests", self.requests or "missing"),
                 ("msal has native mTLS PoP", yn(self.msal_native_mtls_pop)),
+                ("mTLS PoP path", self.mtls_pop_path),
                 ("msal has IMDS v2 (MI PoP)", yn(self.msal_managed_identity_v2)),
                 ("IMDS reachable", "reachable" if self.imds_reachable else
                  ("not reachable" if self.imds_reachable is False else "not probed")),
@@ -154,7 +160,8 @@ def capabilities(*, probe: bool = True, timeout: float = 0.5, cloud: Cloud | Non
         python=platform.python_version(), platform=platform.platform(terse=True),
         msal=_version("msal"), cryptography=_version("cryptography"), requests=_version("requests"),
         msal_native_mtls_pop=native, msal_managed_identity_v2=msal_managed_identity_v2(),
-        probed=probe, imds_reachable=None, imds_v2=None, live_login_reachable=None)
+        probed=probe, imds_reachable=None, imds_v2=None, live_login_reachable=None,
+        mtls_pop_path=NATIVE_POP if native else NO_NATIVE_POP)
     if probe:
         out: dict = {}
         base = imds_base(cloud or Cloud.public())
@@ -183,7 +190,8 @@ def capabilities(*, probe: bool = True, timeout: float = 0.5, cloud: Cloud | Non
         "FIC two-leg (leg 1 MI or app, leg 2 app)": "yes (embedded)",
     }
     if not native:
-        report.notes.append(f"msal {report.msal} has no mtls_proof_of_possession parameter: the lab adds mTLS "
+        report.notes.append(f"{NO_NATIVE_POP}. msal {report.msal} has no mtls_proof_of_possession parameter "
+                            "(detected by signature, not version): the lab adds mTLS "
                             "PoP on top of msal (token_type=mtls_pop over an mTLS transport) and its own "
                             "binding-aware cache. The MSAL.NET equivalent needs 4.82.1+.")
     if not report.msal_managed_identity_v2:

@@ -27,6 +27,9 @@ def test_capabilities_without_probes():
     assert report.targets["embedded LocalAuthority"].startswith("yes")
     text = str(report)
     assert "msal has native mTLS PoP" in text and "not probed" in text
+    # msal 1.39: said plainly, in the table and the first note
+    assert report.mtls_pop_path == "msal has no native mTLS PoP; the lab's own path is in use"
+    assert report.mtls_pop_path in text and report.notes[0].startswith(report.mtls_pop_path)
     assert "<table>" in report._repr_html_()
     json.dumps(report.as_dict())
 
