@@ -61,7 +61,11 @@ class MtlsPopTokenAcquirer:
                                 cloud: Cloud | None = None, region: str | None = None,
                                 retry: RetryPolicy | None = None, timeout=(5.0, 15.0),
                                 cache: TokenCache | None = None) -> "MtlsPopTokenAcquirer":
-        """An app registration with a certificate (with private key); ``region`` for a regional mTLS host."""
+        """An app registration with a certificate (with private key).
+
+        ``region``: None (global, unless ``MSAL_FORCE_REGION`` is set), a region name, or
+        ``"auto"``: ``REGION_NAME``, then IMDS's compute ``location``, as msal's region
+        discovery does, else global with a note. ``acquirer.region_choice`` says which and why."""
         return cls(ConfidentialClientFlow(client_id, tenant_id, certificate, cloud=cloud, region=region,
                                           retry=retry, timeout=timeout), cache=cache)
 
@@ -101,6 +105,12 @@ class MtlsPopTokenAcquirer:
     @property
     def cloud(self) -> Cloud:
         return self._flow.cloud
+
+    @property
+    def region_choice(self):
+        """Confidential client: the :class:`~mtlspop_lab.flows.region.RegionChoice` in use
+        (region, source, reason); None for a managed identity (IMDS names its endpoint)."""
+        return getattr(self._flow, "region_choice", None)
 
     @property
     def certificate(self):

@@ -41,6 +41,7 @@ from ..transport.retry import RetryPolicy
 from .cache import CacheKey, TokenCache
 from .diagnose import authority_error
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache, call_msal
+from .region import resolve_region
 from .result import TokenResult, expiry_from, lifetime_seconds
 
 MTLS_POP = "mtls_pop"
@@ -118,7 +119,9 @@ class _MsalApp:
     """One lazily built msal ConfidentialClientApplication over one Transport (thread-safe)."""
 
     def __init__(self, client_id: str, authority: str, client_credential, transport: Transport,
-                 azure_region: str | None = None):
+                 azure_region: str | bool = False):
+        # False, not None: the lab resolves the region itself (flows/region.py); msal given None
+        # would read MSAL_FORCE_REGION again and prefix the (already regional) host.
         self.client_id = client_id
         self.authority = authority
         self.transport = transport
@@ -185,10 +188,12 @@ class ConfidentialClientFlow:
         self.cloud = cloud or Cloud.public()
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
-        self.region = region
+        # region=None / "auto" / a name -> the region actually used, its source and why
+        self.region_choice = resolve_region(region, self.cloud)
+        self.region = self.region_choice.region
         self.retry = retry
         self.timeout = timeout
-        self.mtls_authority = f"{self.cloud.mtls_base_url(region)}/{self.tenant_id}"
+        self.mtls_authority = f"{self.cloud.mtls_base_url(self.region)}/{self.tenant_id}"
         self.login_authority = self.cloud.authority_url(self.tenant_id)
         self._lock = threading.Lock()
         self._set_certificate(certificate)
@@ -201,7 +206,7 @@ class ConfidentialClientFlow:
         bearer_transport = getattr(self, "_bearer", None)
         bearer_transport = bearer_transport.transport if bearer_transport is not None else Transport(
             ca_bundle=ca, retry=self.retry, timeout=self.timeout, name=f"login:{self.client_id[:8]}")
-        live_region = self.region if not self.cloud.is_local else None
+        live_region = self.region if not self.cloud.is_local and self.region else False
         with self._lock:
             self.certificate = certificate
             self._pop = _MsalApp(self.client_id, self.mtls_authority, {"client_assertion": _no_assertion},
@@ -227,6 +232,18 @@ class ConfidentialClientFlow:
     def describe(self) -> str:
         return f"app {self.client_id}"
 
+    def region_fields(self, use_pop: bool) -> dict:
+        """``region``, ``region_source`` and ``notes`` for a result of this flow.
+
+        PoP goes to the (regional) mTLS host. Bearer goes to the login host: regional on a live
+        cloud (msal's ``azure_region``), global on the embedded authority, which has no regional
+        login listeners."""
+        choice = self.region_choice
+        if not use_pop and self.cloud.is_local:
+            return {"region": None, "region_source": "global"}
+        return {"region": choice.region, "region_source": choice.source,
+                "notes": (choice.note,) if choice.note else ()}
+
     def cache_key(self, resource: str, use_pop: bool) -> CacheKey:
         if use_pop:
             return CacheKey(self.mtls_authority, self.client_id, scope_for(resource), MTLS_POP,
@@ -249,6 +266,7 @@ class ConfidentialClientFlow:
             return result_from_token_response(
                 payload, asked_pop=use_pop, certificate=certificate, endpoint=app.authority,
                 trips=trips[mark:], resource=resource, identity=self.describe(),
-                client_id=self.client_id, tenant_id=self.tenant_id, flow=flow, cloud=self.cloud)
+                client_id=self.client_id, tenant_id=self.tenant_id, flow=flow, cloud=self.cloud,
+                **self.region_fields(use_pop))
 
         return cache.acquire(key, fetch, force=force)

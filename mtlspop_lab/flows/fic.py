@@ -31,6 +31,7 @@ from .acquirer import MtlsPopTokenAcquirer, check_resource
 from .cache import CacheKey, TokenCache
 from .confidential import JWT_POP, MTLS_POP, _MsalApp, result_from_token_response, scope_for
 from .identity import ManagedIdentityId
+from .region import resolve_region
 from .result import IDENTITY_PROVIDER, TokenResult
 
 
@@ -91,11 +92,12 @@ class FicLeg2Exchanger:
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
         self.certificate = certificate
-        self.region = region
+        self.region_choice = resolve_region(region, self.cloud)     # None / "auto" / a name
+        self.region = self.region_choice.region
         self.retry = retry
         self.timeout = timeout
         self.cache = cache if cache is not None else TokenCache()
-        self.authority = f"{self.cloud.mtls_base_url(region)}/{self.tenant_id}"
+        self.authority = f"{self.cloud.mtls_base_url(self.region)}/{self.tenant_id}"
         self._apps: OrderedDict[str, _MsalApp] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -146,7 +148,9 @@ class FicLeg2Exchanger:
                 return result_from_token_response(
                     payload, asked_pop=use_pop, certificate=binding, endpoint=self.authority,
                     trips=trips[mark:], resource=resource, identity=f"app {self.client_id}",
-                    client_id=self.client_id, tenant_id=self.tenant_id, flow="fic_leg2", cloud=self.cloud)
+                    client_id=self.client_id, tenant_id=self.tenant_id, flow="fic_leg2", cloud=self.cloud,
+                    region=self.region, region_source=self.region_choice.source,
+                    notes=(self.region_choice.note,) if self.region_choice.note else ())
             result = self.cache.acquire(key, fetch, force=force_refresh)
         if result.source == IDENTITY_PROVIDER:
             result = replace(result, round_trips=tuple(trips), elapsed_ms=(time.perf_counter() - start) * 1000)

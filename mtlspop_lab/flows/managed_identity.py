@@ -38,7 +38,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
-import os
 import threading
 import uuid
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from ..certs import Certificate
-from ..cloud import LIVE_IMDS_URL, Cloud
+from ..cloud import Cloud
 from ..errors import AuthorityError, ConfigurationError, ManagedIdentityError, TokenTypeMismatchError
 from ..redact import redact_text
 from ..transport import Transport, is_connect_failure, transport_error
@@ -62,6 +61,7 @@ from .cache import CacheKey, TokenCache
 from .confidential import MTLS_POP, malformed_answer, result_from_token_response, scope_for, token_payload_problem
 from .diagnose import imds_error
 from .identity import ManagedIdentityId
+from .imds_address import imds_base
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache
 from .result import TokenResult, expiry_from
 
@@ -69,15 +69,6 @@ CUID_OID = ObjectIdentifier("1.3.6.1.4.1.311.90.2.10")
 CRED_API_VERSION = "2.0"
 MIN_CERT_LIFETIME = _dt.timedelta(hours=24)
 IMDS_TIMEOUT = (2.0, 10.0)
-
-
-def imds_base(cloud: Cloud) -> str:
-    """The IMDS base URL: the local authority's, or on live clouds the pod-identity override or 169.254.169.254."""
-    if cloud.is_local:
-        return cloud.imds_url.rstrip("/")
-    if cloud.imds_url.rstrip("/") == LIVE_IMDS_URL:
-        return os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST", LIVE_IMDS_URL).strip().rstrip("/")
-    return cloud.imds_url.rstrip("/")
 
 
 class ImdsRoute:

@@ -146,7 +146,8 @@ def test_cold_mint_managed_identity_mints_once_per_acquisition_through_imds(resu
 
 def test_injected_delays_are_labelled_per_listener_and_really_applied(result, plan):
     rts = result.round_trips
-    regional = rts[rts["delay"] == f"{plan.regional_ms:g} ms regional, {plan.global_ms:g} ms mtls"]
+    regional = rts[rts["delay"] == f"model custom: {plan.regional_ms:g} ms regional, {plan.global_ms:g} ms mtls"]
+    assert set(regional["scenario"].str.endswith("(model)")) == {True}      # tables say "model"
     assert set(regional.loc[regional["region"] == "westus3", "listener"]) == {"mtls:westus3"}
     assert set(regional.loc[regional["region"] == "global", "listener"]) == {"mtls"}
     assert (regional.loc[regional["listener"] == "mtls:westus3", "injected_delay_ms"] == plan.regional_ms).all()
