@@ -200,8 +200,8 @@ def _check_versions(t: _Target) -> str:
                     "parameter (msal PR #938 is not released), so no msal Python version meets the "
                     "guide's 'MSAL.NET 4.82.1+' yet; the lab sends token_type=mtls_pop over mTLS itself. "
                     + evidence)
-    return (f"msal's own mTLS PoP API is present (acquire_token_for_client accepts "
-            f"mtls_proof_of_possession); the lab's flows still use their own path. " + evidence)
+    return ("msal's own mTLS PoP API is present (acquire_token_for_client accepts "
+            "mtls_proof_of_possession); the lab's flows still use their own path. " + evidence)
 
 
 def _check_token(t: _Target) -> str:
