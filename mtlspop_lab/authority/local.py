@@ -15,6 +15,7 @@ Listeners (all on 127.0.0.1, ephemeral ports, daemon threads):
 ``mtls:<region>``  the same, one per region, each with its own delay
 ``imds``           plain HTTP: IMDS v1 + v2
 ``resource``       HTTPS, asks for a client certificate: the protected API
+``attest``         HTTPS, server TLS only: the attestation service (MAA-like)
 =================  ===========================================================
 
 Python's ``ssl`` has no verify callback: a client certificate that does not
@@ -40,6 +41,7 @@ from typing import Any
 from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, check_region
 from ..errors import ConfigurationError
+from .attestation import POLICIES as ATTESTATION_POLICIES, AttestationService
 from .directory import Directory
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER, Imds
@@ -91,6 +93,9 @@ class LocalAuthority:
             self._add_listener(Listener(f"mtls:{region}", self._route_token, tls=self._client_cert_ctx, **common))
         self._add_listener(Listener("imds", self._route_imds, server_header=IMDS_SERVER_HEADER, **common))
         self._add_listener(Listener("resource", self._route_resource, tls=self._client_cert_ctx, **common))
+        # attestation (issue 14): its own listener; IMDS names it as attestationEndpoint
+        self.attestation = AttestationService(lambda: self._listeners["attest"].url)
+        self._add_listener(Listener("attest", self._route_attestation, tls=server_ctx, **common))
         try:
             for listener in self._listeners.values():
                 listener.start()
@@ -107,7 +112,8 @@ class LocalAuthority:
                                           lifetime_s=lambda: self._lifetime)
         self.imds = Imds(self.directory, self.signer, self.ca, issuer=self.issuer, region=regions[0],
                          regional_url=lambda: self.regional_urls[regions[0]],
-                         lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode)
+                         lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode,
+                         attestation=self.attestation)
         self.resource_api = ResourceApi(self.directory, self.signer, issuer=self.issuer)
 
     # -- construction helpers ----------------------------------------------------------
@@ -177,6 +183,11 @@ class LocalAuthority:
     @property
     def resource_url(self) -> str:
         return self._listeners["resource"].url
+
+    @property
+    def attestation_url(self) -> str:
+        """The attestation service (IMDS's attestationEndpoint); its JWKS is at ``/certs``."""
+        return self._listeners["attest"].url
 
     @property
     def ca_bundle(self) -> str:
@@ -312,11 +323,26 @@ class LocalAuthority:
     def token_lifetime_s(self) -> int:
         return self._lifetime
 
+    def set_attestation(self, policy: str) -> None:
+        """IMDS's key attestation policy for ``issuecredential``: ``"off"`` (attestation_token
+        ignored), ``"optional"`` (the default: verified when sent) or ``"required"`` (a CSR
+        without a valid attestation of its key is refused). See :mod:`.attestation`."""
+        if policy not in ATTESTATION_POLICIES:
+            raise ConfigurationError(f"Unknown attestation policy {policy!r}.",
+                                     fix=f"Use one of {', '.join(ATTESTATION_POLICIES)}.")
+        self.attestation.set_policy(policy)
+
+    @property
+    def attestation_policy(self) -> str:
+        return self.attestation.policy
+
     def reset_knobs(self) -> None:
-        """No delay, no faults, IMDS v2, the constructor's token lifetime (the trace is kept)."""
+        """No delay, no faults, IMDS v2, attestation optional, the constructor's token lifetime
+        (the trace is kept)."""
         self.set_delay(0, "all")
         self.clear_faults()
         self.set_imds_mode("v2")
+        self.set_attestation("optional")
         self._lifetime = self._default_lifetime
 
     # -- trace -----------------------------------------------------------------------------
@@ -379,3 +405,6 @@ class LocalAuthority:
 
     def _route_resource(self, request: Request) -> Response:
         return self._serve(request, lambda r, _d: self.resource_api.handle(r))
+
+    def _route_attestation(self, request: Request) -> Response:
+        return self._serve(request, lambda r, _d: self.attestation.handle(r))

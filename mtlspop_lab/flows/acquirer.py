@@ -50,11 +50,17 @@ class MtlsPopTokenAcquirer:
     def for_managed_identity(cls, identity: ManagedIdentityId, *, cloud: Cloud | None = None,
                              retry: RetryPolicy | None = None, timeout=(2.0, 10.0),
                              cache: TokenCache | None = None,
-                             min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME
-                             ) -> "MtlsPopTokenAcquirer":
-        """SAMI or UAMI. Bearer through msal (IMDS v1), PoP through IMDS v2."""
+                             min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME,
+                             attestation: bool = False) -> "MtlsPopTokenAcquirer":
+        """SAMI or UAMI. Bearer through msal (IMDS v1), PoP through IMDS v2.
+
+        ``attestation=True`` attests the IMDS v2 key at the platform's attestation endpoint
+        before asking for a certificate: the lab's software stand-in for MSAL.NET's
+        ``WithAttestationSupport()`` (KeyGuard + Microsoft Azure Attestation), embedded
+        authority only (see :mod:`mtlspop_lab.flows.attestation`)."""
         return cls(ManagedIdentityFlow(identity, cloud=cloud, retry=retry, timeout=timeout,
-                                       min_certificate_lifetime=min_certificate_lifetime), cache=cache)
+                                       min_certificate_lifetime=min_certificate_lifetime,
+                                       attestation=attestation), cache=cache)
 
     @classmethod
     def for_confidential_client(cls, client_id: str, tenant_id: str, certificate, *,
@@ -105,6 +111,14 @@ class MtlsPopTokenAcquirer:
     @property
     def cloud(self) -> Cloud:
         return self._flow.cloud
+
+    @property
+    def binding_strength(self) -> str:
+        """What this acquirer's PoP tokens are bound to: an attested or unattested software key
+        (managed identity), or the app's certificate (confidential client)."""
+        if self.is_managed_identity:
+            return self._flow.binding_strength
+        return "software key: the app's certificate (as strong as where its private key is kept)"
 
     @property
     def region_choice(self):

@@ -142,9 +142,36 @@ def authority_error(payload: dict, *, status: int | None = None, endpoint: str =
                           cause=cause, fix=fix, code=short or error)
 
 
+# IMDS issuecredential's attestation refusals (authority/attestation.py) -> (cause, fix)
+ATTESTATION = {
+    "attestation_required": (
+        "This compute unit requires an attested key: issuecredential was called without attestation_token.",
+        "Lab: for_managed_identity(..., attestation=True). Live Azure: MSAL.NET on a Windows VM with "
+        "KeyGuard and the Microsoft.Azure.Security.KeyGuardAttestation package (WithAttestationSupport())."),
+    "attestation_malformed": (
+        "attestation_token is empty, garbage, or not an attestation of a key.",
+        "Send the token returned by the attestationEndpoint unchanged (or no token at all)."),
+    "attestation_untrusted": (
+        "attestation_token was signed by another attestation service (or another issuer) than this "
+        "platform's attestationEndpoint.",
+        "Attest the key at the attestationEndpoint named by getplatformmetadata, not elsewhere."),
+    "attestation_expired": (
+        "attestation_token has expired.",
+        "Attest the key again just before calling issuecredential."),
+    "attestation_key_mismatch": (
+        "attestation_token attests another key than the one in the CSR (a token replayed from another key).",
+        "Attest the same key that signs the CSR; mint key, attestation and CSR together."),
+}
+
+
 def imds_error(payload: dict, *, status: int | None, identity: str, endpoint: str = "") -> ManagedIdentityError:
     """A :class:`ManagedIdentityError` from an IMDS error answer."""
     description = redact_text(str(payload.get("error_description") or payload.get("error") or "").strip())
+    error = str(payload.get("error") or "")
+    if error in ATTESTATION:
+        cause, fix = ATTESTATION[error]
+        return ManagedIdentityError(f"IMDS refused the certificate request for the {identity} (HTTP {status}): "
+                                    f"{description}", cause=cause, fix=fix, code=error)
     text = description.lower()
     if status == 400 and ("not found" in text or "identity" in text or "assigned" in text):
         return ManagedIdentityError(

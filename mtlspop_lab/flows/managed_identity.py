@@ -29,7 +29,14 @@ them (the next PoP acquisition mints again); :func:`close_issued_connections`
 only drops their kept-alive mTLS connections (the next one opens a new TLS
 connection with the same certificate).
 
-Not testable here: a real IMDS (Azure VM), attestation (MAA tokens,
+With ``attestation=True`` the key is attested before ``issuecredential``
+(:mod:`.attestation`): the attestation endpoint from the platform metadata
+receives a proof of possession of the software key, and its token travels as
+``attestation_token``. That is the lab's stand-in for KeyGuard + Microsoft
+Azure Attestation (same wire, no hardware isolation), and it only runs
+against the embedded authority.
+
+Not testable here: a real IMDS (Azure VM), real attestation (MAA tokens,
 KeyGuard), and the real ``{region}.mtlsauth.microsoft.com`` endpoints.
 """
 
@@ -57,6 +64,7 @@ from ..errors import AuthorityError, ConfigurationError, ManagedIdentityError, T
 from ..redact import redact_text
 from ..transport import Transport, is_connect_failure, transport_error
 from ..transport.retry import RetryPolicy
+from .attestation import STRENGTH_SOFTWARE, STRENGTH_SOFTWARE_ATTESTED, attest_software_key, check_attestation_target
 from .cache import CacheKey, TokenCache
 from .confidential import MTLS_POP, malformed_answer, result_from_token_response, scope_for, token_payload_problem
 from .diagnose import imds_error
@@ -131,6 +139,7 @@ class IssuedCredential:
     mtls_endpoint: str
     identity_type: str
     transport: Transport
+    attested: bool = False
 
 
 class _CredentialStore:
@@ -215,13 +224,16 @@ class ManagedIdentityFlow:
 
     def __init__(self, identity: ManagedIdentityId, *, cloud: Cloud | None = None,
                  retry: RetryPolicy | None = None, timeout: float | tuple = IMDS_TIMEOUT,
-                 min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME):
+                 min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME, attestation: bool = False):
         if not isinstance(identity, ManagedIdentityId):
             raise ConfigurationError(
                 f"Expected a ManagedIdentityId, got {type(identity).__name__}.",
                 fix="Use ManagedIdentityId.system_assigned() or ManagedIdentityId.user_assigned_client_id(...).")
         self.identity = identity
         self.cloud = cloud or Cloud.public()
+        self.attestation = bool(attestation)
+        if self.attestation:
+            check_attestation_target(self.cloud)     # the software stand-in only runs on the lab
         self.base = imds_base(self.cloud)
         source = msal.managed_identity.get_managed_identity_source()
         if self.cloud.is_local and source is not msal.managed_identity.DEFAULT_TO_VM:
@@ -246,10 +258,15 @@ class ManagedIdentityFlow:
         self._msal = msal.ManagedIdentityClient(
             identity.to_msal(), http_client=ImdsRoute(self.imds, self.base),
             token_cache=NoStoreTokenCache(), http_cache=DiscoveryOnlyHttpCache())
-        self._store_key = (self.base, identity.kind, identity.value)
+        self._store_key = (self.base, identity.kind, identity.value, self.attestation)
 
     def describe(self) -> str:
         return self.identity.describe()
+
+    @property
+    def binding_strength(self) -> str:
+        """What a PoP token of this flow is bound to (see :mod:`.attestation`)."""
+        return STRENGTH_SOFTWARE_ATTESTED if self.attestation else STRENGTH_SOFTWARE
 
     def close(self) -> None:
         """Close the IMDS connection (the issued certificate stays, process-wide)."""
@@ -386,8 +403,10 @@ class ManagedIdentityFlow:
         except ValueError:
             raise _bad_imds_answer("clientId/tenantId cannot be written into a certificate request") from None
         csr = base64.b64encode(csr_der).decode("ascii")
-        status, issued, _ = self._imds_json("POST", "/metadata/identity/issuecredential", None,
-                                            body={"csr": csr})
+        body = {"csr": csr}
+        if self.attestation:
+            body["attestation_token"] = self._attest(key, meta.get("attestationEndpoint"))
+        status, issued, _ = self._imds_json("POST", "/metadata/identity/issuecredential", None, body=body)
         if status == 200 and not isinstance(issued, dict):
             raise _bad_imds_answer("the issuecredential answer is not a JSON object")
         if status != 200:
@@ -414,7 +433,23 @@ class ManagedIdentityFlow:
                               name=f"mi-mtls:{issued['client_id'][:8]}")
         return IssuedCredential(cert, issued["client_id"], issued["tenant_id"],
                                 issued["mtls_authentication_endpoint"].rstrip("/"),
-                                issued["identity_type"], transport)
+                                issued["identity_type"], transport, attested=self.attestation)
+
+    def _attest(self, key, endpoint) -> str:
+        """The lab attestation token for ``key`` from the platform's attestation endpoint."""
+        if not _text(endpoint) or not str(endpoint).startswith("https://"):
+            raise ManagedIdentityError(
+                "This compute unit offers no attestation endpoint (getplatformmetadata has no https "
+                "attestationEndpoint).",
+                cause="Only attestable compute units (KeyGuard-capable VMs) name an attestation service.",
+                fix="Use attestation=False here (an unattested key), or a VM that supports attestation.",
+                code="attestation_not_available")
+        transport = Transport(ca_bundle=self.cloud.ca_bundle, retry=self.retry, timeout=self.timeout,
+                              name="attestation")
+        try:
+            return attest_software_key(key, endpoint, transport)
+        finally:
+            transport.close()
 
     def _pop(self, credential: IssuedCredential, resource: str, trips, flow: str) -> TokenResult:
         mark = len(trips)
