@@ -42,6 +42,7 @@ from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, check_region
 from ..errors import ConfigurationError
 from .attestation import POLICIES as ATTESTATION_POLICIES, AttestationService
+from .certificate_trust import CertificateTrust, SubjectNameTrust
 from .directory import Directory
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER, Imds
@@ -110,6 +111,8 @@ class LocalAuthority:
                         if name in ("login", "mtls") or name.startswith("mtls:")}
         self.token_service = TokenService(self.directory, self.signer, issuer=self.issuer, base_urls=urls,
                                           lifetime_s=lambda: self._lifetime)
+        self.certificate_trust = CertificateTrust()            # subject name + issuer trust (issue 14)
+        self.token_service.certificate_trust = self.certificate_trust
         self.imds = Imds(self.directory, self.signer, self.ca, issuer=self.issuer, region=regions[0],
                          regional_url=lambda: self.regional_urls[regions[0]],
                          lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode,
@@ -234,6 +237,28 @@ class LocalAuthority:
                 return
             self._trusted.add(certificate.x5t_s256)
             self._client_cert_ctx.load_verify_locations(cadata=certificate.pem)
+
+    def trust_subject_name(self, app, issuer, subject: str) -> SubjectNameTrust:
+        """Let ``app`` authenticate with any certificate that ``issuer`` (a CertificateAuthority
+        or its CA Certificate) issues for ``subject``, instead of registered thumbprints.
+
+        Bearer client assertions must then carry the chain in ``x5c``; on the mTLS host the
+        handshake's certificate is checked. The CA is added to the mTLS listeners' TLS trust.
+        See :mod:`.certificate_trust`.
+        """
+        ca = getattr(issuer, "certificate", issuer)
+        if not isinstance(ca, Certificate) or not isinstance(subject, str) or not subject.strip():
+            raise ConfigurationError("trust_subject_name() takes an app, a CA and a subject name.",
+                                     cause=f"Got issuer {type(issuer).__name__}, subject {subject!r}.",
+                                     fix='trust_subject_name(app, lab.CertificateAuthority("my CA"), '
+                                         '"CN=contoso-sni.example")')
+        if self.directory.find_app(getattr(app, "client_id", "")) is None:
+            raise ConfigurationError("The app is not registered in this authority's directory.",
+                                     fix="Use an App returned by authority.directory.register_app().")
+        trust = SubjectNameTrust(ca.public_only(), subject.strip())
+        self.certificate_trust.add(app.client_id, trust)
+        self.trust_client_certificate(ca.public_only())
+        return trust
 
     def trust_issuer(self, issuer: str, jwks: dict) -> None:
         """Make the protected API accept tokens of another issuer, verified with its JWKS.

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..certs import Certificate, x5t_s256_of_der
 from ..cloud import TOKEN_EXCHANGE_AUDIENCE
+from .certificate_trust import CertificateTrust
 from .directory import App, Directory
 from .oauth_errors import oauth_error
 from .server import Request, Response
@@ -46,11 +47,16 @@ _JWKS_PATH = re.compile(r"^/(?P<tenant>[^/]+)/discovery/(v2\.0/)?keys/?$")
 class TokenService:
     """Answers the token-service paths of the login, mTLS and regional listeners.
 
+    ``certificate_trust`` (set by the LocalAuthority): apps that trust a CA and subject name
+    instead of thumbprints (:mod:`.certificate_trust`).
+
     ``base_urls()`` returns listener name -> base URL (all HTTPS token
     listeners), so discovery names the right host and client assertions
     addressed to any of them are accepted. ``lifetime_s()`` is the current
     token lifetime knob.
     """
+
+    certificate_trust: CertificateTrust | None = None    # subject name + issuer trusts, when set
 
     def __init__(self, directory: Directory, signer: Signer, *, issuer: str,
                  base_urls: Callable[[], dict], lifetime_s: Callable[[], int]):
@@ -218,6 +224,10 @@ class TokenService:
         if app is not None:
             if app.has_certificate_x5t(tls_x5t):
                 return app
+            sn_trust = self._subject_name_trust(app)
+            if sn_trust is not None:      # SN+I: the handshake's certificate, checked by chain
+                refused = sn_trust.check_tls(app.client_id, request.client_cert_der or b"")
+                return app if refused is None else refuse(*refused)
             return refuse("certificate_not_registered", f"The TLS client certificate (x5t#S256 {tls_x5t}) is not "
                           f"registered for application '{client_id}'. Register it on the app or present the registered one.")
         mi = self.directory.managed_identity_by_client_id(client_id)
@@ -228,6 +238,11 @@ class TokenService:
                           f"issued by IMDS to managed identity '{client_id}'. Mint one with issuecredential.")
         return refuse("app_not_found", f"Application with identifier '{client_id[:64]}' was not found in the "
                       f"directory '{self.tenant_id}'.")
+
+    def _subject_name_trust(self, app: App) -> CertificateTrust | None:
+        """The trust store when ``app`` trusts a subject name and issuer, else None."""
+        trust = self.certificate_trust
+        return trust if trust is not None and trust.trusts_for(app.client_id) else None
 
     def _audiences(self) -> list[str]:
         return [f"{base}/{self.tenant_id}/oauth2/v2.0/token" for base in self.base_urls().values()] + [self.issuer]
@@ -250,6 +265,13 @@ class TokenService:
             return refuse("assertion_malformed", f"The client assertion algorithm '{alg[:20]}' is not accepted; "
                           f"use one of {', '.join(ASSERTION_ALGORITHMS)}.")
         candidates = _matching_certificates(app, header)
+        unnamed_x5c = "x5c" in header and not (header.get("x5t") or header.get("x5t#S256"))
+        sn_trust = self._subject_name_trust(app)
+        if (not candidates or unnamed_x5c) and sn_trust is not None:   # SN+I: the x5c leaf
+            found = sn_trust.check_assertion_header(app.client_id, header)
+            if isinstance(found, tuple):
+                return refuse(*found)
+            candidates = [found]
         if not candidates:
             return refuse("certificate_not_registered", "The certificate named in the client assertion header "
                           f"(x5t / x5t#S256) is not registered for application '{client_id}'.")

@@ -66,14 +66,17 @@ class MtlsPopTokenAcquirer:
     def for_confidential_client(cls, client_id: str, tenant_id: str, certificate, *,
                                 cloud: Cloud | None = None, region: str | None = None,
                                 retry: RetryPolicy | None = None, timeout=(5.0, 15.0),
-                                cache: TokenCache | None = None) -> "MtlsPopTokenAcquirer":
+                                cache: TokenCache | None = None, send_x5c: bool = True) -> "MtlsPopTokenAcquirer":
         """An app registration with a certificate (with private key).
 
         ``region``: None (global, unless ``MSAL_FORCE_REGION`` is set), a region name, or
         ``"auto"``: ``REGION_NAME``, then IMDS's compute ``location``, as msal's region
-        discovery does, else global with a note. ``acquirer.region_choice`` says which and why."""
+        discovery does, else global with a note. ``acquirer.region_choice`` says which and why.
+        ``send_x5c`` (msal's ``public_certificate``, MSAL.NET's ``WithSendX5C``): put the
+        certificate in the Bearer client assertion's ``x5c`` header, which an app that trusts a
+        subject name and issuer (instead of a thumbprint) needs. PoP uses the TLS handshake."""
         return cls(ConfidentialClientFlow(client_id, tenant_id, certificate, cloud=cloud, region=region,
-                                          retry=retry, timeout=timeout), cache=cache)
+                                          retry=retry, timeout=timeout, send_x5c=send_x5c), cache=cache)
 
     # -- the one call -----------------------------------------------------------------------
     def acquire_token(self, resource: str, use_pop: bool = True, *, force_refresh: bool = False) -> TokenResult:

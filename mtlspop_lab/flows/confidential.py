@@ -145,7 +145,7 @@ class _MsalApp:
                          endpoint=self.authority)
 
 
-def certificate_credential(certificate, *, key_object: bool = False) -> dict:
+def certificate_credential(certificate, *, key_object: bool = False, send_x5c: bool = True) -> dict:
     """msal's ``client_credential`` for a lab Certificate (RS256 assertion with x5t and x5c).
 
     ``key_object=True`` hands msal the already-loaded key instead of PEM text: msal passes it
@@ -153,7 +153,10 @@ def certificate_credential(certificate, *, key_object: bool = False) -> dict:
     (cryptography's RSA consistency check costs ~100 ms on each new app).
     """
     key = certificate.private_key if key_object else certificate.private_key_pem().decode("ascii")
-    return {"private_key": key, "thumbprint": certificate.thumbprint, "public_certificate": certificate.pem}
+    credential = {"private_key": key, "thumbprint": certificate.thumbprint}
+    if send_x5c:        # msal then puts the chain in the assertion header's x5c (subject name + issuer trust)
+        credential["public_certificate"] = certificate.pem
+    return credential
 
 
 def _no_assertion() -> str:
@@ -167,7 +170,7 @@ class ConfidentialClientFlow:
 
     def __init__(self, client_id: str, tenant_id: str, certificate, *, cloud: Cloud | None = None,
                  region: str | None = None, retry: RetryPolicy | None = None,
-                 timeout: float | tuple = (5.0, 15.0)):
+                 timeout: float | tuple = (5.0, 15.0), send_x5c: bool = True):
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("A client id is required.",
                                      fix="Pass the app registration's 'Application (client) ID'.")
@@ -193,13 +196,14 @@ class ConfidentialClientFlow:
         self.region = self.region_choice.region
         self.retry = retry
         self.timeout = timeout
+        self.send_x5c = bool(send_x5c)
         self.mtls_authority = f"{self.cloud.mtls_base_url(self.region)}/{self.tenant_id}"
         self.login_authority = self.cloud.authority_url(self.tenant_id)
         self._lock = threading.Lock()
         self._set_certificate(certificate)
 
     def _set_certificate(self, certificate) -> None:
-        credential = certificate_credential(certificate, key_object=True)
+        credential = certificate_credential(certificate, key_object=True, send_x5c=self.send_x5c)
         ca = self.cloud.ca_bundle
         pop_transport = Transport(certificate=certificate, ca_bundle=ca, retry=self.retry,
                                   timeout=self.timeout, name=f"mtls:{self.client_id[:8]}")

@@ -29,11 +29,19 @@ AADSTS = {
              "Check the client id and tenant id; make sure the app registration (or its service "
              "principal) exists in that tenant."),
     700027: ("certificate_not_registered",
-             "The client assertion or TLS certificate is not a certificate registered on the app.",
+             "The client assertion or TLS certificate is not a certificate registered on the app (or, for "
+             "an app that trusts a subject name and issuer, the assertion had no x5c header or the "
+             "certificate's subject is not the trusted one).",
              "Upload the certificate's public part to the app registration (Certificates & secrets), "
-             "or use the certificate that is registered; check it has not expired."),
+             "or use the certificate that is registered; check it has not expired. For subject name + "
+             "issuer trust send x5c (send_x5c=True) and use a certificate for the trusted subject."),
     700024: ("assertion_expired", "The client assertion is expired or not yet valid.",
              "Acquire a fresh leg-1 token (assertion) and check the machine's clock."),
+    7000213: ("invalid_certificate_chain",
+              "The certificate's chain does not lead to a certificate authority the app trusts "
+              "(subject name + issuer trust), or the certificate is expired.",
+              "Use a certificate issued by the CA the app trusts for its subject name, and send its chain "
+              "(x5c: msal public_certificate / MSAL.NET WithSendX5C(true))."),
     7000274: ("certificate_not_registered", "The certificate is not registered for this client.",
               "Register the certificate on the app, or present the registered one."),
     50027: ("invalid_assertion", "The assertion is not a valid JWT for this authority.",
