@@ -10,6 +10,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import mtlspop_lab as lab
 from mtlspop_lab.authority.attestation import AttestationService, key_thumbprint
 from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import ConfigurationError, ManagedIdentityError
@@ -152,7 +153,9 @@ def test_the_managed_identity_client_attests_its_key_and_gets_a_bound_token(auth
         assert "attested" in acquirer.binding_strength and "stand-in" in acquirer.binding_strength
     assert check_binding(result.access_token, result.binding_certificate).bound
     assert [e.listener for e in authority.trace] == ["imds", "attest", "imds", f"mtls:{authority.regions[0]}"]
-    assert [t.kind for t in result.round_trips][:1] == ["getplatformmetadata"]
+    assert [t.kind for t in result.round_trips] == ["getplatformmetadata", "attestation", "issuecredential", "token"]
+    mermaid = lab.sequence_diagram(result).mermaid()
+    assert "participant MAA as Attestation service (MAA)" in mermaid
 
 
 def test_the_unattested_client_is_refused_when_attestation_is_required(authority):
