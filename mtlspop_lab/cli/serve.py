@@ -50,6 +50,7 @@ def describe(authority: LocalAuthority, app, certfile: str, keyfile: str) -> str
     lines += [
         f"  IMDS (http)    {authority.imds_url}",
         f"  protected API  {authority.resource_url}",
+        f"  attestation    {authority.attestation_url} (policy {authority.attestation_policy})",
         f"  issuer         {authority.issuer}",
         f"  CA bundle      {authority.ca_bundle}",
         "",

@@ -18,7 +18,8 @@ adds the mTLS transport, ``token_type=mtls_pop`` and the downgrade check, the
 machine (no Azure, no internet) and is therefore only covered by unit tests of
 URL and request construction: the real ``[region.]mtlsauth.microsoft.com``
 hosts (including whether they serve OIDC discovery, which msal always does
-first), a real IMDS v1/v2 (an Azure VM), attestation tokens (KeyGuard/MAA),
+first), a real IMDS v1/v2 (an Azure VM), real attestation (KeyGuard keys and MAA tokens: the lab's
+``attestation=True`` is a software stand-in against its own attestation service),
 sovereign clouds, and Entra's exact AADSTS codes for FIC mismatches (the
 embedded authority uses the documented ones).
 """
