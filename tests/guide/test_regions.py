@@ -131,3 +131,21 @@ def test_resolve_region_rules_without_a_network(authority):
     assert info.value.code == "invalid_region"
     choice = resolve_region("auto", cloud, environ={"REGION_NAME": authority.regions[-1]})
     assert choice.source == "REGION_NAME" and choice.note is None
+
+
+def test_live_cloud_urls_follow_the_detected_region(monkeypatch):
+    """No network: REGION_NAME answers before IMDS would be asked."""
+    from mtlspop_lab.certs import Certificate
+    from mtlspop_lab.cloud import Cloud
+    from mtlspop_lab.flows.confidential import ConfidentialClientFlow
+
+    monkeypatch.setenv("REGION_NAME", "westus2")
+    flow = ConfidentialClientFlow("00000000-0000-0000-0000-000000000001", "contoso.onmicrosoft.com",
+                                  Certificate.create_self_signed("CN=live-region"), cloud=Cloud.public(),
+                                  region="auto")
+    try:
+        assert flow.mtls_authority == "https://westus2.mtlsauth.microsoft.com/contoso.onmicrosoft.com"
+        assert flow.region_fields(True) == {"region": "westus2", "region_source": "REGION_NAME", "notes": ()}
+        assert flow.region_fields(False)["region"] == "westus2"      # msal's regional login host for Bearer
+    finally:
+        flow.close()
