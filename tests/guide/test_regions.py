@@ -22,20 +22,25 @@ def _cc(authority, app, region):
                                                         cloud=authority.cloud, region=region)
 
 
-def _token_listeners(authority, client_id):
-    return [e.listener for e in authority.trace if "/oauth2/v2.0/token" in e.path and e.client_id == client_id]
+def _token_bases(*results):
+    """Where each result's token request went: the base URL before the tenant (from its round trips)."""
+    return [t.endpoint.rsplit("/", 4)[0] for r in results for t in r.round_trips if t.kind == "token"]
+
+
+def _base(authority, region=None):
+    return authority.cloud.mtls_base_url(region)
 
 
 def test_auto_reads_the_imds_compute_location(authority):
     app = authority.directory.register_app("region-auto-imds")
     with _cc(authority, app, "auto") as acquirer:
         compute = [e for e in authority.trace if e.path == "/metadata/instance/compute?api-version=2021-02-01"]
-        assert len(compute) == 1 and compute[0].status == 200 and compute[0].listener == "imds"
+        assert len(compute) == 1 and compute[0].status == 200
         location = authority.regions[0]
         assert acquirer.region_choice.region == location and acquirer.region_choice.source == "IMDS"
         result = acquirer.acquire_token(GRAPH)
         assert (result.region, result.region_source, result.notes) == (location, "IMDS", ())
-        assert _token_listeners(authority, app.client_id) == [f"mtls:{location}"]
+        assert _token_bases(result) == [_base(authority, location)]
         assert result.as_dict()["region"] == location
 
 
@@ -47,7 +52,7 @@ def test_region_name_wins_over_imds_and_imds_is_not_asked(authority, monkeypatch
         result = acquirer.acquire_token(GRAPH)
     assert (result.region, result.region_source) == (other, "REGION_NAME")
     assert authority.count_requests(path_contains="/metadata/instance") == 0
-    assert _token_listeners(authority, app.client_id) == [f"mtls:{other}"]
+    assert _token_bases(result) == [_base(authority, other)]
 
 
 @pytest.mark.parametrize("how", ["imds_absent", "imds_v1_only_still_has_compute", "imds_garbage",
@@ -70,7 +75,7 @@ def test_auto_falls_back_to_global_with_a_visible_note(authority, monkeypatch, h
     assert result.region is None and result.region_source == "global"
     assert len(result.notes) == 1 and "global endpoint" in result.notes[0]
     assert acquirer.region_choice.fell_back
-    assert _token_listeners(authority, app.client_id) == ["mtls"]
+    assert _token_bases(result) == [_base(authority)]
     if how == "bad_region_name":
         assert authority.count_requests(path_contains="/metadata/instance") == 0     # msal: no IMDS then
 
@@ -79,16 +84,17 @@ def test_explicit_and_forced_regions(authority, monkeypatch):
     region = authority.regions[-1]
     app = authority.directory.register_app("region-explicit")
     with _cc(authority, app, region) as acquirer:
-        result = acquirer.acquire_token(GRAPH)
-        assert (result.region, result.region_source) == (region, "explicit")
+        explicit = acquirer.acquire_token(GRAPH)
+        assert (explicit.region, explicit.region_source) == (region, "explicit")
     with _cc(authority, app, None) as acquirer:
-        result = acquirer.acquire_token(GRAPH)
-        assert (result.region, result.region_source) == (None, "global")
+        plain = acquirer.acquire_token(GRAPH)
+        assert (plain.region, plain.region_source) == (None, "global")
     monkeypatch.setenv("MSAL_FORCE_REGION", region)             # msal: region=None reads it
     with _cc(authority, app, None) as acquirer:
-        result = acquirer.acquire_token(GRAPH)
-        assert (result.region, result.region_source) == (region, "MSAL_FORCE_REGION")
-    assert _token_listeners(authority, app.client_id) == [f"mtls:{region}", "mtls", f"mtls:{region}"]
+        forced = acquirer.acquire_token(GRAPH)
+        assert (forced.region, forced.region_source) == (region, "MSAL_FORCE_REGION")
+    assert _token_bases(explicit, plain, forced) == [_base(authority, region), _base(authority),
+                                                      _base(authority, region)]
     monkeypatch.setenv("MSAL_FORCE_REGION", "not a region")
     with pytest.raises(ConfigurationError) as info:
         _cc(authority, app, None)
@@ -99,7 +105,7 @@ def test_bearer_on_the_embedded_authority_goes_to_the_login_host(authority):
     app = authority.directory.register_app("region-bearer")
     with _cc(authority, app, "auto") as acquirer:
         result = acquirer.acquire_token(GRAPH, use_pop=False)
-    assert result.region is None and _token_listeners(authority, app.client_id) == ["login"]
+    assert result.region is None and _token_bases(result) == [authority.cloud.login_url]
 
 
 def test_fic_legs_with_auto_region(authority):
@@ -110,14 +116,14 @@ def test_fic_legs_with_auto_region(authority):
                                                    cloud=authority.cloud, region="auto")
     leg2 = FicLeg2Exchanger.create(leg2_app.client_id, leg2_app.tenant_id, cloud=authority.cloud, region="auto")
     try:
-        final = leg2.exchange_assertion_for_access_token(leg1.acquire_assertion(), GRAPH)
+        assertion = leg1.acquire_assertion()
+        final = leg2.exchange_assertion_for_access_token(assertion, GRAPH)
     finally:
         leg1.close()
         leg2.close()
     location = authority.regions[0]
     assert (final.region, final.region_source) == (location, "IMDS")
-    assert _token_listeners(authority, leg1_app.client_id) == [f"mtls:{location}"]
-    assert _token_listeners(authority, leg2_app.client_id) == [f"mtls:{location}"]
+    assert _token_bases(assertion, final) == [_base(authority, location)] * 2
 
 
 def test_resolve_region_rules_without_a_network(authority):
