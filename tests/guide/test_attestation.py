@@ -192,3 +192,24 @@ def test_set_attestation_validates_and_resets(authority):
     authority.set_attestation("required")
     authority.reset_knobs()
     assert authority.attestation_policy == "optional"
+
+
+@pytest.mark.parametrize("method, path, body, status, code", [
+    ("POST", "/attest/keyguard", {"AttestationInfo": "not base64!"}, 400, "InvalidParameter"),
+    ("POST", "/attest/keyguard", {"nothing": 1}, 400, "InvalidParameter"),
+    ("GET", "/attest/keyguard", None, 405, "MethodNotAllowed"),
+    ("GET", "/attest/sgx", None, 404, "NotFound"),
+])
+def test_the_attestation_service_refuses_bad_requests_in_maa_shape(authority, method, path, body, status, code):
+    with _session() as s:
+        response = s.request(method, f"{authority.attestation_url}{path}", json=body, verify=authority.ca_bundle,
+                             timeout=5)
+    assert response.status_code == status and response.json()["error"]["code"] == code
+
+
+def test_a_small_key_is_not_attested(authority):
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with Transport(ca_bundle=authority.ca_bundle, retry=RetryPolicy.none()) as transport:
+        with pytest.raises(ManagedIdentityError) as info:
+            attest_software_key(small, authority.attestation_url, transport)
+    assert info.value.code == "attestation_failed" and "InvalidParameter" in info.value.message

@@ -135,3 +135,13 @@ def test_trust_subject_name_validates_its_arguments(authority, sni):
         authority.trust_subject_name(app, "not a CA", SUBJECT)
     with pytest.raises(ConfigurationError):
         authority.trust_subject_name(app, ca, "  ")
+
+
+def test_trust_subject_name_needs_a_registered_app(authority, sni):
+    _, ca = sni
+
+    class Stranger:
+        client_id = "00000000-0000-0000-0000-00000000dead"
+
+    with pytest.raises(ConfigurationError):
+        authority.trust_subject_name(Stranger(), ca, SUBJECT)
