@@ -475,4 +475,13 @@ class ManagedIdentityFlow:
         return result_from_token_response(
             payload, asked_pop=True, certificate=credential.certificate, endpoint=endpoint,
             trips=trips[mark:], resource=resource, identity=self.describe(),
-            client_id=credential.client_id, tenant_id=credential.tenant_id, flow=flow, cloud=self.cloud)
+            client_id=credential.client_id, tenant_id=credential.tenant_id, flow=flow, cloud=self.cloud,
+            region=self._region_of(credential.mtls_endpoint), region_source="IMDS mtls_authentication_endpoint")
+
+    def _region_of(self, endpoint: str) -> str | None:
+        """The region of IMDS's ``mtls_authentication_endpoint`` (a managed identity does not choose it)."""
+        for region, url in self.cloud.regional_mtls_urls.items():
+            if url.rstrip("/") == endpoint.rstrip("/"):
+                return region
+        host = urlsplit(endpoint).hostname or ""
+        return host.split(".", 1)[0] if ".mtlsauth." in host else None

@@ -155,3 +155,13 @@ def test_live_cloud_urls_follow_the_detected_region(monkeypatch):
         assert flow.region_fields(False)["region"] == "westus2"      # msal's regional login host for Bearer
     finally:
         flow.close()
+
+
+def test_a_managed_identity_result_names_the_region_imds_chose(authority):
+    from mtlspop_lab.flows import ManagedIdentityId
+    mi = ManagedIdentityId.user_assigned_client_id(authority.directory.user_assigned[0].client_id)
+    with MtlsPopTokenAcquirer.for_managed_identity(mi, cloud=authority.cloud) as acquirer:
+        result = acquirer.acquire_token(GRAPH)
+        assert acquirer.region_choice is None                         # IMDS names the endpoint
+    assert (result.region, result.region_source) == (authority.regions[0], "IMDS mtls_authentication_endpoint")
+    assert _token_bases(result) == [_base(authority, authority.regions[0])]
