@@ -136,11 +136,11 @@ def _section_two(authority, n, args):
     """2. regional 5 ms vs global 20 ms, cold and over a warm connection."""
     regional = bench.region_scenarios(5, 20) + bench.region_scenarios(5, 20, state="warm_connection")
     second = bench.run(regional, n, authority=authority, progress=args.progress)
-    print("\n== 2. regional (5 ms) vs global (20 ms) mTLS endpoint ==")
+    print("\n== 2. regional (5 ms) vs global (20 ms) mTLS endpoint: a network MODEL, not a measurement ==")
     print(second.summary()[["scenario", "n", "p50_ms", "p90_ms", "round_trips_p50", "delay"]]
           .to_string(index=False))
     for state in ("cold", "warm connection"):
-        r_name, g_name = (f"{state} vanilla PoP app {where}" for where in ("westus3", "global"))
+        r_name, g_name = (f"{state} vanilla PoP app {where} (model)" for where in ("westus3", "global"))
         (r_ms, r_n, r_inj), (g_ms, g_n, g_inj) = _median(second, r_name), _median(second, g_name)
         print(f"RESULT {state}: regional - global (median): {r_ms - g_ms:+.1f} ms  [{r_ms:.1f} ms n={r_n} "
               f"vs {g_ms:.1f} ms n={g_n}]; injected-delay difference met: {r_inj - g_inj:+.1f} ms; "

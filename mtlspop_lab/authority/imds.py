@@ -57,7 +57,7 @@ class Imds:
 
     def __init__(self, directory: Directory, signer: Signer, ca: CertificateAuthority, *, issuer: str,
                  region: str, regional_url: Callable[[], str], lifetime_s: Callable[[], int],
-                 mode: Callable[[], str]):
+                 mode: Callable[[], str], attestation=None):
         self.directory = directory
         self.signer = signer
         self.ca = ca
@@ -66,6 +66,7 @@ class Imds:
         self.regional_url = regional_url
         self.lifetime_s = lifetime_s
         self.mode = mode
+        self.attestation = attestation      # an AttestationService (attestation.py), or None
 
     def handle(self, request: Request) -> Response:
         response = self._handle(request)
@@ -159,8 +160,13 @@ class Imds:
             return mi
         return Response.json(200, {"cuId": self._cu_id(),
                                    "clientId": mi.client_id, "tenantId": self.directory.tenant_id,
-                                   "attestationEndpoint": f"https://{self.region}.attest.mtlspop-lab.invalid"},
+                                   "attestationEndpoint": self._attestation_endpoint()},
                              client_id=mi.client_id, grant_type="imds_v2_metadata")
+
+    def _attestation_endpoint(self) -> str:
+        if self.attestation is not None:
+            return self.attestation.issuer
+        return f"https://{self.region}.attest.mtlspop-lab.invalid"
 
     def issue_credential(self, request: Request, query: dict) -> Response:
         mi = self._select(query)
@@ -180,6 +186,10 @@ class Imds:
         problem = self._check_csr(csr, mi)
         if problem:
             return imds_error(400, "invalid_request", problem, **info)
+        if self.attestation is not None:   # key attestation (attestation.py): policy off/optional/required
+            refused = self.attestation.check(body.get("attestation_token"), csr.public_key())
+            if refused is not None:
+                return imds_error(400, refused[0], refused[1], **info)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, mi.client_id),
                              x509.NameAttribute(NameOID.DOMAIN_COMPONENT, self.directory.tenant_id)])
         cert = self.ca.issue(csr.public_key(), subject, days=ISSUED_CERT_DAYS, client_auth=True)

@@ -11,26 +11,7 @@ Listeners: named hosts under the lab domain (``mtlspop.localhost``, reserved
 for loopback), all HTTPS hosts on **one** TLS port of 127.0.0.1 routed by the
 server name the client asks for (SNI), IMDS on its own plain-HTTP port:
 
-=================  ==================================  ==================================
-listener           host                                TLS
-=================  ==================================  ==================================
-``login``          ``login.mtlspop.localhost``         server TLS only: discovery, JWKS,
-                                                       instance discovery, token (Bearer)
-``mtls``           ``mtlsauth.mtlspop.localhost``      asks for a client certificate
-``mtls:<region>``  ``<region>.mtlsauth.mtlspop...``    the same, one per region
-``resource``       ``api.mtlspop.localhost``           asks for a client certificate
-``imds``           ``127.0.0.1:<own port>``            plain HTTP: IMDS v1 + v2
-=================  ==================================  ==================================
-
-The names resolve to 127.0.0.1 inside this process while the authority is
-open (:mod:`.names`); MSAL's rule ``login.X`` -> ``[region.]mtlsauth.X`` (port
-kept) therefore lands on the right host, as against Entra. Each listener
-keeps its own delay, faults and trace name.
-
-Tenants: :attr:`directory` is the home tenant (the VM and its managed
-identities live there); :meth:`add_tenant` adds more, each with its own
-tenant id, issuer and apps.
-
+=================  ==================================  ===========================
 Python's ``ssl`` has no verify callback: a client certificate that does not
 chain to the listener's trust store aborts the handshake before any OAuth
 error can be sent. So every certificate the directory registers, and the CA
@@ -55,6 +36,8 @@ from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, TargetScope, check_region
 from ..errors import ConfigurationError
 from . import cleanup, names
+from .attestation import POLICIES as ATTESTATION_POLICIES, AttestationService
+from .certificate_trust import CertificateTrust, SubjectNameTrust
 from .directory import Directory
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
 from .http_limits import ConnectionTable
@@ -97,7 +80,7 @@ class LocalAuthority:
         self.domain = names.LAB_DOMAIN
         self.hosts = {"login": f"login.{self.domain}", "mtls": f"mtlsauth.{self.domain}",
                       **{f"mtls:{r}": f"{r}.mtlsauth.{self.domain}" for r in regions},
-                      "resource": f"api.{self.domain}"}
+                      "resource": f"api.{self.domain}", "attest": f"attest.{self.domain}"}
         # one certificate names every host of the TLS port (and the address, for clients without SNI)
         self._server_cert = self.ca.issue_server_certificate(*self.hosts.values(), "127.0.0.1", "localhost")
         server_ctx = self._server_context(client_certs=False)
@@ -108,9 +91,12 @@ class LocalAuthority:
         self._listeners: dict[str, Listener] = {}
         common: dict[str, Any] = {"on_exchange": self._trace.record, "on_tls_failure": self._trace.record_tls_failure,
                   "stop_event": self._stop, "connections": ConnectionTable()}
+        # the attestation service (MAA-like): IMDS names it as attestationEndpoint
+        self.attestation = AttestationService(lambda: self._listeners["attest"].url)
+        handlers = {"resource": self._route_resource, "attest": self._route_attestation}
         for name, host in self.hosts.items():
-            handler = self._route_resource if name == "resource" else self._route_token
-            tls = server_ctx if name == "login" else self._client_cert_ctx
+            handler = handlers.get(name, self._route_token)
+            tls = server_ctx if name in ("login", "attest") else self._client_cert_ctx
             self._add_listener(Listener(name, handler, tls=tls, host=host, **common))
         self._add_listener(Listener("imds", self._route_imds, server_header=IMDS_SERVER_HEADER, **common))
         self._ports = {"tls": Port("tls", [l for n, l in self._listeners.items() if n != "imds"],
@@ -129,17 +115,21 @@ class LocalAuthority:
         self.directory = self.tenants.home
         self.tenant_id = self.directory.tenant_id
         self.issuer = self.directory.issuer
-        urls = lambda: {name: l.url for name, l in self._listeners.items() if name != "imds"}  # noqa: E731
+        urls = lambda: {name: l.url for name, l in self._listeners.items()  # noqa: E731
+                        if name not in ("imds", "attest")}
         self.token_service = TokenService(self.tenants, self.signer, base_urls=urls,
                                           lifetime_s=lambda: self._lifetime, domain=self.domain)
         self.imds = Imds(self.directory, self.signer, self.ca, issuer=self.issuer, region=regions[0],
                          regional_url=lambda: self.regional_urls[regions[0]],
-                         lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode)
+                         lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode,
+                         attestation=self.attestation)
         self.resource_api = ResourceApi(self.tenants, self.signer)
         # one Cloud for the authority's life: its clients share its pool, and close() releases it
         self._cloud = Cloud(name="LocalAuthority", login_url=self.login_url, regions=self.regions,
                             imds_url=self.imds_url, resource_url=self.resource_url, ca_bundle=self.ca_bundle,
                             is_local=True, scope=self._scope)
+        self.certificate_trust = CertificateTrust()            # subject name + issuer trust
+        self.token_service.certificate_trust = self.certificate_trust
 
     # -- construction helpers ----------------------------------------------------------
     def _server_context(self, *, client_certs: bool) -> ssl.SSLContext:
@@ -215,6 +205,11 @@ class LocalAuthority:
     @property
     def resource_url(self) -> str:
         return self._listeners["resource"].url
+
+    @property
+    def attestation_url(self) -> str:
+        """The attestation service (IMDS's attestationEndpoint); its JWKS is at ``/certs``."""
+        return self._listeners["attest"].url
 
     @property
     def ca_bundle(self) -> str:
@@ -307,6 +302,28 @@ class LocalAuthority:
                 return
             self._trusted.add(certificate.x5t_s256)
             self._client_cert_ctx.load_verify_locations(cadata=certificate.pem)
+
+    def trust_subject_name(self, app, issuer, subject: str) -> SubjectNameTrust:
+        """Let ``app`` authenticate with any certificate that ``issuer`` (a CertificateAuthority
+        or its CA Certificate) issues for ``subject``, instead of registered thumbprints.
+
+        Bearer client assertions must then carry the chain in ``x5c``; on the mTLS host the
+        handshake's certificate is checked. The CA is added to the mTLS listeners' TLS trust.
+        See :mod:`.certificate_trust`.
+        """
+        ca = getattr(issuer, "certificate", issuer)
+        if not isinstance(ca, Certificate) or not isinstance(subject, str) or not subject.strip():
+            raise ConfigurationError("trust_subject_name() takes an app, a CA and a subject name.",
+                                     cause=f"Got issuer {type(issuer).__name__}, subject {subject!r}.",
+                                     fix='trust_subject_name(app, lab.CertificateAuthority("my CA"), '
+                                         '"CN=contoso-sni.example")')
+        if self.directory.find_app(getattr(app, "client_id", "")) is None:
+            raise ConfigurationError("The app is not registered in this authority's directory.",
+                                     fix="Use an App returned by authority.directory.register_app().")
+        trust = SubjectNameTrust(ca.public_only(), subject.strip())
+        self.certificate_trust.add(app.client_id, trust)
+        self.trust_client_certificate(ca.public_only())
+        return trust
 
     def trust_issuer(self, issuer: str, jwks: dict) -> None:
         """Make the protected API accept tokens of another issuer, verified with its JWKS.
@@ -416,11 +433,26 @@ class LocalAuthority:
     def token_lifetime_s(self) -> int:
         return self._lifetime
 
+    def set_attestation(self, policy: str) -> None:
+        """IMDS's key attestation policy for ``issuecredential``: ``"off"`` (attestation_token
+        ignored), ``"optional"`` (the default: verified when sent) or ``"required"`` (a CSR
+        without a valid attestation of its key is refused). See :mod:`.attestation`."""
+        if policy not in ATTESTATION_POLICIES:
+            raise ConfigurationError(f"Unknown attestation policy {policy!r}.",
+                                     fix=f"Use one of {', '.join(ATTESTATION_POLICIES)}.")
+        self.attestation.set_policy(policy)
+
+    @property
+    def attestation_policy(self) -> str:
+        return self.attestation.policy
+
     def reset_knobs(self) -> None:
-        """No delay, no faults, IMDS v2, the constructor's token lifetime (the trace is kept)."""
+        """No delay, no faults, IMDS v2, attestation optional, the constructor's token lifetime
+        (the trace is kept)."""
         self.set_delay(0, "all")
         self.clear_faults()
         self.set_imds_mode("v2")
+        self.set_attestation("optional")
         self._lifetime = self._default_lifetime
 
     # -- trace -----------------------------------------------------------------------------
@@ -483,3 +515,6 @@ class LocalAuthority:
 
     def _route_resource(self, request: Request) -> Response:
         return self._serve(request, lambda r, _d: self.resource_api.handle(r))
+
+    def _route_attestation(self, request: Request) -> Response:
+        return self._serve(request, lambda r, _d: self.attestation.handle(r))

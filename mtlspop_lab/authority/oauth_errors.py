@@ -44,6 +44,9 @@ ERRORS = {
     "fic_audience": (401, "invalid_client", 700212),
     "fic_not_found": (401, "invalid_client", 70021),
     "pop_needs_certificate": (400, "invalid_request", 500181),
+    # subject name + issuer trust (certificate_trust.py)
+    "certificate_chain_invalid": (401, "invalid_client", 7000213),
+    "certificate_subject_not_trusted": (401, "invalid_client", 700027),
     "server_error": (500, "temporarily_unavailable", 50000),
 }
 
@@ -52,6 +55,8 @@ NOTES = {
     50013: "InvalidAssertion family; the exact code for a wrong client-assertion audience is unconfirmed",
     1002012: "Entra's code for a client-credentials scope without /.default",
     500181: "also used, as 400, when mtls_pop is asked without a TLS client certificate (unconfirmed)",
+    7000213: "'Invalid certificate chain' (AzureAD/microsoft-authentication-library-for-dotnet#3909)",
+    700027: "also for a subject name + issuer trusted app whose certificate has another subject (unconfirmed)",
 }
 
 

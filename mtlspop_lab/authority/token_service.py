@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..certs import Certificate, x5t_s256_of_der
 from ..cloud import TOKEN_EXCHANGE_AUDIENCE, UNTENANTED
 from . import discovery
+from .certificate_trust import CertificateTrust
 from .directory import App, Directory
 from .oauth_errors import oauth_error
 from .server import Request, Response
@@ -66,8 +67,11 @@ class TokenService:
     ``base_urls()`` returns listener name -> base URL (the HTTPS token hosts
     and ``resource``), so documents name the right hosts and client
     assertions addressed to any token host are accepted. ``lifetime_s()`` is
-    the current token lifetime knob.
+    the current token lifetime knob. ``certificate_trust`` (set by the LocalAuthority):
+    apps that trust a CA and subject name instead of thumbprints (:mod:`.certificate_trust`).
     """
+
+    certificate_trust: CertificateTrust | None = None    # subject name + issuer trusts, when set
 
     def __init__(self, tenants: Tenants, signer: Signer, *, base_urls: Callable[[], dict],
                  lifetime_s: Callable[[], int], domain: str):
@@ -292,6 +296,10 @@ class TokenService:
         if app is not None:
             if app.has_certificate_x5t(tls_x5t):
                 return app
+            sn_trust = self._subject_name_trust(app)
+            if sn_trust is not None:      # SN+I: the handshake's certificate, checked by chain
+                refused = sn_trust.check_tls(app.client_id, request.client_cert_der or b"")
+                return app if refused is None else refuse(*refused)
             return refuse("certificate_not_registered", f"The TLS client certificate (x5t#S256 {tls_x5t}) is not "
                           f"registered for application '{client_id}'. Register it on the app or present the registered one.")
         mi = directory.managed_identity_by_client_id(client_id)
@@ -305,6 +313,11 @@ class TokenService:
     def _audiences(self, directory: Directory) -> list[str]:
         return [f"{base}/{directory.tenant_id}/oauth2/v2.0/token"
                 for name, base in self.base_urls().items() if name != "resource"] + [directory.issuer]
+
+    def _subject_name_trust(self, app: App) -> CertificateTrust | None:
+        """The trust store when ``app`` trusts a subject name and issuer, else None."""
+        trust = self.certificate_trust
+        return trust if trust is not None and trust.trusts_for(app.client_id) else None
 
     def _check_client_assertion(self, assertion: str, client_id: str, directory: Directory, refuse):
         """private_key_jwt: an assertion signed by one of the app's registered certificates."""
@@ -323,6 +336,13 @@ class TokenService:
             return refuse("assertion_malformed", f"The client assertion algorithm '{alg[:20]}' is not accepted; "
                           f"use one of {', '.join(ASSERTION_ALGORITHMS)}.")
         candidates = _matching_certificates(app, header)
+        unnamed_x5c = "x5c" in header and not (header.get("x5t") or header.get("x5t#S256"))
+        sn_trust = self._subject_name_trust(app)
+        if (not candidates or unnamed_x5c) and sn_trust is not None:   # SN+I: the x5c leaf
+            found = sn_trust.check_assertion_header(app.client_id, header)
+            if isinstance(found, tuple):
+                return refuse(*found)
+            candidates = [found]
         if not candidates:
             return refuse("certificate_not_registered", "The certificate named in the client assertion header "
                           f"(x5t / x5t#S256) is not registered for application '{client_id}'.")

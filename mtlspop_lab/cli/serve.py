@@ -60,6 +60,7 @@ def describe(authority: LocalAuthority, app, certfile: str, keyfile: str) -> str
     lines += [
         f"  IMDS (http)    {authority.imds_url}",
         f"  protected API  {authority.resource_url}",
+        f"  attestation    {authority.attestation_url} (policy {authority.attestation_policy})",
         f"  issuer         {authority.issuer}",
         f"  instance discovery  {authority.instance_discovery_url}",
         f"  CA bundle      {authority.ca_bundle}",

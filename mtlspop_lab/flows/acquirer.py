@@ -50,31 +50,53 @@ class MtlsPopTokenAcquirer:
     def for_managed_identity(cls, identity: ManagedIdentityId, *, cloud: Cloud | None = None,
                              retry: RetryPolicy | None = None, timeout=(2.0, 10.0),
                              cache: TokenCache | None = None,
-                             min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME
-                             ) -> "MtlsPopTokenAcquirer":
-        """SAMI or UAMI. Bearer through msal (IMDS v1), PoP through IMDS v2."""
+                             min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME,
+                             attestation: bool = False) -> "MtlsPopTokenAcquirer":
+        """SAMI or UAMI. Bearer through msal (IMDS v1), PoP through IMDS v2.
+
+        ``attestation=True`` attests the IMDS v2 key at the platform's attestation endpoint
+        before asking for a certificate: the lab's software stand-in for MSAL.NET's
+        ``WithAttestationSupport()`` (KeyGuard + Microsoft Azure Attestation), embedded
+        authority only (see :mod:`mtlspop_lab.flows.attestation`)."""
         return cls(ManagedIdentityFlow(identity, cloud=cloud, retry=retry, timeout=timeout,
-                                       min_certificate_lifetime=min_certificate_lifetime), cache=cache)
+                                       min_certificate_lifetime=min_certificate_lifetime,
+                                       attestation=attestation), cache=cache)
 
     @classmethod
     def for_confidential_client(cls, client_id: str, tenant_id: str, certificate, *,
                                 cloud: Cloud | None = None, region: str | None = None,
                                 retry: RetryPolicy | None = None, timeout=(5.0, 15.0),
-                                cache: TokenCache | None = None) -> "MtlsPopTokenAcquirer":
-        """An app registration with a certificate (with private key); ``region`` for a regional mTLS host."""
+                                cache: TokenCache | None = None, send_x5c: bool = True) -> "MtlsPopTokenAcquirer":
+        """An app registration with a certificate (with private key).
+
+        ``region``: None (global, unless ``MSAL_FORCE_REGION`` is set), a region name, or
+        ``"auto"``: ``REGION_NAME``, then IMDS's compute ``location``, as msal's region
+        discovery does, else global with a note. ``acquirer.region_choice`` says which and why.
+        ``send_x5c`` (msal's ``public_certificate``, MSAL.NET's ``WithSendX5C``): put the
+        certificate in the Bearer client assertion's ``x5c`` header, which an app that trusts a
+        subject name and issuer (instead of a thumbprint) needs. PoP uses the TLS handshake."""
         return cls(ConfidentialClientFlow(client_id, tenant_id, certificate, cloud=cloud, region=region,
-                                          retry=retry, timeout=timeout), cache=cache)
+                                          retry=retry, timeout=timeout, send_x5c=send_x5c), cache=cache)
 
     # -- the one call -----------------------------------------------------------------------
-    def acquire_token(self, resource: str, use_pop: bool = True) -> TokenResult:
+    def acquire_token(self, resource: str, use_pop: bool = True, *, force_refresh: bool = False) -> TokenResult:
         """A token for ``resource`` (e.g. ``https://graph.microsoft.com``): from the cache when a
-        fresh one matches (same token type, same binding certificate), else from the identity provider."""
-        return self._acquire(check_resource(resource), bool(use_pop), leg="token", flow="vanilla")
+        fresh one matches (same token type, same binding certificate), else from the identity provider.
 
-    def _acquire(self, resource: str, use_pop: bool, *, leg: str, flow: str) -> TokenResult:
+        ``force_refresh=True`` (MSAL.NET's ``WithForceRefresh``) skips the cache and asks the
+        identity provider even when a fresh token is cached; the new token replaces the cached
+        one. Use it when a resource refused a token that still looks valid (revoked, claims
+        changed), not on every call: it costs a round trip and counts against throttling.
+        """
+        return self._acquire(check_resource(resource), bool(use_pop), leg="token", flow="vanilla",
+                             force_refresh=force_refresh)
+
+    def _acquire(self, resource: str, use_pop: bool, *, leg: str, flow: str,
+                 force_refresh: bool = False) -> TokenResult:
         start = time.perf_counter()
         with record(leg) as trips:
-            result = self._flow.acquire(self.cache, resource, use_pop, trips=trips, flow=flow)
+            result = self._flow.acquire(self.cache, resource, use_pop, trips=trips, flow=flow,
+                                        force=bool(force_refresh))
         if result.source == IDENTITY_PROVIDER:
             result = replace(result, round_trips=tuple(trips),
                              elapsed_ms=(time.perf_counter() - start) * 1000)
@@ -92,6 +114,20 @@ class MtlsPopTokenAcquirer:
     @property
     def cloud(self) -> Cloud:
         return self._flow.cloud
+
+    @property
+    def binding_strength(self) -> str:
+        """What this acquirer's PoP tokens are bound to: an attested or unattested software key
+        (managed identity), or the app's certificate (confidential client)."""
+        if self.is_managed_identity:
+            return self._flow.binding_strength
+        return "software key: the app's certificate (as strong as where its private key is kept)"
+
+    @property
+    def region_choice(self):
+        """Confidential client: the :class:`~mtlspop_lab.flows.region.RegionChoice` in use
+        (region, source, reason); None for a managed identity (IMDS names its endpoint)."""
+        return getattr(self._flow, "region_choice", None)
 
     @property
     def certificate(self):

@@ -16,6 +16,13 @@ served if the refresh fails; an *expired* one never is.
 Single flight: identical acquisitions started together share one request
 (the first caller fetches, the others wait for its answer); different keys
 proceed in parallel. Thread-safe.
+
+Force refresh (MSAL.NET's ``WithForceRefresh``, msal's ``force_refresh``):
+``acquire(key, fetch, force=True)`` skips the fresh entry and asks the
+identity provider once; forced callers of the same key started together
+share that one request (a forced flight of its own, so a forced caller never
+settles for a cached answer), and the new token replaces the entry. A failed
+forced request raises: the caller asked not to be served the old token.
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ class TokenCache:
     def __init__(self, refresh_margin_s: float = REFRESH_MARGIN_S):
         self.refresh_margin_s = refresh_margin_s
         self._entries: dict[CacheKey, TokenResult] = {}
-        self._flights: dict[CacheKey, _Flight] = {}
+        self._flights: dict[tuple[CacheKey, bool], _Flight] = {}
         self._lock = threading.Lock()
 
     # -- plain access --------------------------------------------------------------------------
@@ -113,39 +120,46 @@ class TokenCache:
         return "fresh"
 
     # -- the one entry point flows use ---------------------------------------------------------
-    def acquire(self, key: CacheKey, fetch: Callable[[], TokenResult]) -> TokenResult:
+    def acquire(self, key: CacheKey, fetch: Callable[[], TokenResult], *, force: bool = False) -> TokenResult:
         """Serve a fresh entry, or fetch once for all concurrent callers of ``key``.
 
         ``fetch`` returns a :class:`TokenResult` from the identity provider.
         If it raises while an aging (still valid) entry exists, that entry is
         served instead; otherwise the error propagates to every waiter.
+        ``force=True`` ignores the entry (fresh or aging) and always fetches,
+        once for all forced callers of ``key`` in flight together.
         """
         start = time.perf_counter()
+        force = bool(force)
         cached = self.get(key)
-        if self.state(cached) == "fresh":
+        if not force and self.state(cached) == "fresh":
             return cached.cached_copy(_ms_since(start))
         with self._lock:
-            flight = self._flights.get(key)
+            flight = self._flights.get((key, force))
             leader = flight is None
             if leader:
-                flight = self._flights[key] = _Flight()
+                flight = self._flights[(key, force)] = _Flight()
         if not leader:
             flight.event.wait()
             if flight.error is not None:
                 raise _own_copy(flight.error)
             return flight.result.cached_copy(_ms_since(start))
         try:
-            flight.result = self._fetch(key, fetch, start)
+            flight.result = self._fetch(key, fetch, start, force)
             return flight.result
         except BaseException as exc:
             flight.error = exc
             raise
         finally:
             with self._lock:
-                del self._flights[key]
+                del self._flights[(key, force)]
             flight.event.set()
 
-    def _fetch(self, key, fetch, start) -> TokenResult:
+    def _fetch(self, key, fetch, start, force: bool = False) -> TokenResult:
+        if force:                       # asked to bypass the cache: no fallback to the old entry
+            result = fetch()
+            self.put(key, result)
+            return result
         cached = self.get(key)          # another flight may have just filled it
         state = self.state(cached)
         if state == "fresh":

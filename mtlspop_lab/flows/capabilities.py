@@ -23,7 +23,12 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
 from ..cloud import Cloud
-from .managed_identity import imds_base
+from .attestation import STRENGTH_HARDWARE, STRENGTH_NONE, STRENGTH_SOFTWARE, STRENGTH_SOFTWARE_ATTESTED
+from .imds_address import imds_base
+
+NO_NATIVE_POP = "msal has no native mTLS PoP; the lab's own path is in use"
+NATIVE_POP = ("msal's own API is available (acquire_token_for_client accepts mtls_proof_of_possession); "
+              "the lab's flows still use their own path")
 
 LIVE_LOGIN_PROBE = "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1&authorization_endpoint=https://login.microsoftonline.com/common/oauth2/v2.0/authorize"
 
@@ -77,6 +82,8 @@ class Capabilities:
     imds_reachable: bool | None
     imds_v2: bool | None
     live_login_reachable: bool | None
+    mtls_pop_path: str = NO_NATIVE_POP
+    binding_strength: dict = field(default_factory=dict)
     targets: dict = field(default_factory=dict)
     identities: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -90,12 +97,14 @@ class Capabilities:
         rows = [("Python", self.python), ("platform", self.platform), ("msal", self.msal or "missing"),
                 ("cryptography", self.cryptography or "missing"), ("requests", self.requests or "missing"),
                 ("msal has native mTLS PoP", yn(self.msal_native_mtls_pop)),
+                ("mTLS PoP path", self.mtls_pop_path),
                 ("msal has IMDS v2 (MI PoP)", yn(self.msal_managed_identity_v2)),
                 ("IMDS reachable", "reachable" if self.imds_reachable else
                  ("not reachable" if self.imds_reachable is False else "not probed")),
                 ("IMDS v2 (getplatformmetadata)", yn(self.imds_v2)),
                 ("live Entra login reachable", "reachable" if self.live_login_reachable else
                  ("not reachable" if self.live_login_reachable is False else "not probed"))]
+        rows += [(f"binding: {k}", v) for k, v in self.binding_strength.items()]
         rows += [(f"target: {k}", v) for k, v in self.targets.items()]
         rows += [(f"identity: {k}", v) for k, v in self.identities.items()]
         return rows
@@ -146,6 +155,20 @@ def _probe_login(url: str, timeout: float, out: dict) -> None:
         session.close()
 
 
+def binding_strengths(platform_name: str) -> dict:
+    """What a PoP token is bound to, per way of getting one, on this machine (and on live Azure)."""
+    windows = platform_name.lower().startswith("windows")
+    return {
+        "confidential client PoP": "software key: the app's certificate (as strong as where its key is kept)",
+        "managed identity PoP, embedded authority, attestation=True": STRENGTH_SOFTWARE_ATTESTED,
+        "managed identity PoP, embedded authority, attestation=False": STRENGTH_SOFTWARE,
+        "managed identity PoP, live Azure": (
+            f"{STRENGTH_HARDWARE} is possible on this Windows machine with MSAL.NET, not from msal Python"
+            if windows else f"not from here: {STRENGTH_HARDWARE} needs Windows"),
+        "Bearer": STRENGTH_NONE,
+    }
+
+
 def capabilities(*, probe: bool = True, timeout: float = 0.5, cloud: Cloud | None = None) -> Capabilities:
     """What can run here. ``probe=False`` skips IMDS and network checks (instant, offline-safe);
     ``cloud`` chooses the IMDS to probe (default: the live address, or the pod-identity override)."""
@@ -154,7 +177,8 @@ def capabilities(*, probe: bool = True, timeout: float = 0.5, cloud: Cloud | Non
         python=platform.python_version(), platform=platform.platform(terse=True),
         msal=_version("msal"), cryptography=_version("cryptography"), requests=_version("requests"),
         msal_native_mtls_pop=native, msal_managed_identity_v2=msal_managed_identity_v2(),
-        probed=probe, imds_reachable=None, imds_v2=None, live_login_reachable=None)
+        probed=probe, imds_reachable=None, imds_v2=None, live_login_reachable=None,
+        mtls_pop_path=NATIVE_POP if native else NO_NATIVE_POP)
     if probe:
         out: dict = {}
         base = imds_base(cloud or Cloud.public())
@@ -182,8 +206,10 @@ def capabilities(*, probe: bool = True, timeout: float = 0.5, cloud: Cloud | Non
         + ("; live here" if report.imds_v2 else ""),
         "FIC two-leg (leg 1 MI or app, leg 2 app)": "yes (embedded)",
     }
+    report.binding_strength = binding_strengths(report.platform)
     if not native:
-        report.notes.append(f"msal {report.msal} has no mtls_proof_of_possession parameter: the lab adds mTLS "
+        report.notes.append(f"{NO_NATIVE_POP}. msal {report.msal} has no mtls_proof_of_possession parameter "
+                            "(detected by signature, not version): the lab adds mTLS "
                             "PoP on top of msal (token_type=mtls_pop over an mTLS transport) and its own "
                             "binding-aware cache. The MSAL.NET equivalent needs 4.82.1+.")
     if not report.msal_managed_identity_v2:

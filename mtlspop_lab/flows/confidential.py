@@ -45,6 +45,7 @@ from ..transport.retry import RetryPolicy
 from .cache import CacheKey, TokenCache
 from .diagnose import authority_error
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache, call_msal
+from .region import resolve_region
 from .result import TokenResult, expiry_from, lifetime_seconds
 
 MTLS_POP = "mtls_pop"
@@ -156,7 +157,9 @@ class _MsalApp:
     """
 
     def __init__(self, client_id: str, authority: str, client_credential, transport: Transport,
-                 azure_region: str | None = None, *, login_authority: str | None = None):
+                 azure_region: str | bool = False, *, login_authority: str | None = None):
+        # False, not None: the lab resolves the region itself (flows/region.py); msal given None
+        # would read MSAL_FORCE_REGION again and prefix the (already regional) host.
         self.client_id = client_id
         self.authority = authority
         self.transport = transport
@@ -184,7 +187,7 @@ class _MsalApp:
                          endpoint=self.authority)
 
 
-def certificate_credential(certificate, *, key_object: bool = False) -> dict:
+def certificate_credential(certificate, *, key_object: bool = False, send_x5c: bool = True) -> dict:
     """msal's ``client_credential`` for a lab Certificate (RS256 assertion with x5t and x5c).
 
     ``key_object=True`` hands msal the already-loaded key instead of PEM text: msal passes it
@@ -192,7 +195,10 @@ def certificate_credential(certificate, *, key_object: bool = False) -> dict:
     (cryptography's RSA consistency check costs ~100 ms on each new app).
     """
     key = certificate.private_key if key_object else certificate.private_key_pem().decode("ascii")
-    return {"private_key": key, "thumbprint": certificate.thumbprint, "public_certificate": certificate.pem}
+    credential = {"private_key": key, "thumbprint": certificate.thumbprint}
+    if send_x5c:        # msal then puts the chain in the assertion header's x5c (subject name + issuer trust)
+        credential["public_certificate"] = certificate.pem
+    return credential
 
 
 def _no_assertion() -> str:
@@ -206,7 +212,7 @@ class ConfidentialClientFlow:
 
     def __init__(self, client_id: str, tenant_id: str, certificate, *, cloud: Cloud | None = None,
                  region: str | None = None, retry: RetryPolicy | None = None,
-                 timeout: float | tuple = (5.0, 15.0)):
+                 timeout: float | tuple = (5.0, 15.0), send_x5c: bool = True):
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("A client id is required.",
                                      fix="Pass the app registration's 'Application (client) ID'.")
@@ -229,16 +235,19 @@ class ConfidentialClientFlow:
         self._owns_cloud = cloud is None        # made here, so closed here
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
-        self.region = region
+        # region=None / "auto" / a name -> the region actually used, its source and why
+        self.region_choice = resolve_region(region, self.cloud)
+        self.region = self.region_choice.region
         self.retry = retry
         self.timeout = timeout
-        self.mtls_authority = f"{self.cloud.mtls_base_url(region)}/{self.tenant_id}"
+        self.send_x5c = bool(send_x5c)
+        self.mtls_authority = f"{self.cloud.mtls_base_url(self.region)}/{self.tenant_id}"
         self.login_authority = self.cloud.authority_url(self.tenant_id)
         self._lock = threading.Lock()
         self._set_certificate(certificate)
 
     def _set_certificate(self, certificate) -> None:
-        credential = certificate_credential(certificate, key_object=True)
+        credential = certificate_credential(certificate, key_object=True, send_x5c=self.send_x5c)
         ca = self.cloud.ca_bundle
         pop_transport = Transport(certificate=certificate, ca_bundle=ca, retry=self.retry,
                                   timeout=self.timeout, name=f"mtls:{self.client_id[:8]}",
@@ -247,7 +256,7 @@ class ConfidentialClientFlow:
         bearer_transport = bearer_transport.transport if bearer_transport is not None else Transport(
             ca_bundle=ca, retry=self.retry, timeout=self.timeout, name=f"login:{self.client_id[:8]}",
             pool=self.cloud.pool)
-        live_region = self.region if not self.cloud.is_local else None
+        live_region = self.region if not self.cloud.is_local and self.region else False
         with self._lock:
             self.certificate = certificate
             self._pop = _MsalApp(self.client_id, self.mtls_authority, {"client_assertion": _no_assertion},
@@ -275,13 +284,26 @@ class ConfidentialClientFlow:
     def describe(self) -> str:
         return f"app {self.client_id}"
 
+    def region_fields(self, use_pop: bool) -> dict:
+        """``region``, ``region_source`` and ``notes`` for a result of this flow.
+
+        PoP goes to the (regional) mTLS host. Bearer goes to the login host: regional on a live
+        cloud (msal's ``azure_region``), global on the embedded authority, which has no regional
+        login listeners."""
+        choice = self.region_choice
+        if not use_pop and self.cloud.is_local:
+            return {"region": None, "region_source": "global"}
+        return {"region": choice.region, "region_source": choice.source,
+                "notes": (choice.note,) if choice.note else ()}
+
     def cache_key(self, resource: str, use_pop: bool) -> CacheKey:
         if use_pop:
             return CacheKey(self.mtls_authority, self.client_id, scope_for(resource), MTLS_POP,
                             self.certificate.x5t_s256)
         return CacheKey(self.login_authority, self.client_id, scope_for(resource), "Bearer")
 
-    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
+    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str,
+                force: bool = False) -> TokenResult:
         self.cloud.check_open()
         with self._lock:      # one consistent (app, certificate, key) even during a rotation
             app, certificate = (self._pop if use_pop else self._bearer), self.certificate
@@ -297,6 +319,7 @@ class ConfidentialClientFlow:
             return result_from_token_response(
                 payload, asked_pop=use_pop, certificate=certificate, endpoint=app.authority,
                 trips=trips[mark:], resource=resource, identity=self.describe(),
-                client_id=self.client_id, tenant_id=self.tenant_id, flow=flow, cloud=self.cloud)
+                client_id=self.client_id, tenant_id=self.tenant_id, flow=flow, cloud=self.cloud,
+                **self.region_fields(use_pop))
 
-        return cache.acquire(key, fetch)
+        return cache.acquire(key, fetch, force=force)

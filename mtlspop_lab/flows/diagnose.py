@@ -29,11 +29,19 @@ AADSTS = {
              "Check the client id and tenant id; make sure the app registration (or its service "
              "principal) exists in that tenant."),
     700027: ("certificate_not_registered",
-             "The client assertion or TLS certificate is not a certificate registered on the app.",
+             "The client assertion or TLS certificate is not a certificate registered on the app (or, for "
+             "an app that trusts a subject name and issuer, the assertion had no x5c header or the "
+             "certificate's subject is not the trusted one).",
              "Upload the certificate's public part to the app registration (Certificates & secrets), "
-             "or use the certificate that is registered; check it has not expired."),
+             "or use the certificate that is registered; check it has not expired. For subject name + "
+             "issuer trust send x5c (send_x5c=True) and use a certificate for the trusted subject."),
     700024: ("assertion_expired", "The client assertion is expired or not yet valid.",
              "Acquire a fresh leg-1 token (assertion) and check the machine's clock."),
+    7000213: ("invalid_certificate_chain",
+              "The certificate's chain does not lead to a certificate authority the app trusts "
+              "(subject name + issuer trust), or the certificate is expired.",
+              "Use a certificate issued by the CA the app trusts for its subject name, and send its chain "
+              "(x5c: msal public_certificate / MSAL.NET WithSendX5C(true))."),
     7000274: ("certificate_not_registered", "The certificate is not registered for this client.",
               "Register the certificate on the app, or present the registered one."),
     50027: ("invalid_assertion", "The assertion is not a valid JWT for this authority.",
@@ -142,9 +150,36 @@ def authority_error(payload: dict, *, status: int | None = None, endpoint: str =
                           cause=cause, fix=fix, code=short or error)
 
 
+# IMDS issuecredential's attestation refusals (authority/attestation.py) -> (cause, fix)
+ATTESTATION = {
+    "attestation_required": (
+        "This compute unit requires an attested key: issuecredential was called without attestation_token.",
+        "Lab: for_managed_identity(..., attestation=True). Live Azure: MSAL.NET on a Windows VM with "
+        "KeyGuard and the Microsoft.Azure.Security.KeyGuardAttestation package (WithAttestationSupport())."),
+    "attestation_malformed": (
+        "attestation_token is empty, garbage, or not an attestation of a key.",
+        "Send the token returned by the attestationEndpoint unchanged (or no token at all)."),
+    "attestation_untrusted": (
+        "attestation_token was signed by another attestation service (or another issuer) than this "
+        "platform's attestationEndpoint.",
+        "Attest the key at the attestationEndpoint named by getplatformmetadata, not elsewhere."),
+    "attestation_expired": (
+        "attestation_token has expired.",
+        "Attest the key again just before calling issuecredential."),
+    "attestation_key_mismatch": (
+        "attestation_token attests another key than the one in the CSR (a token replayed from another key).",
+        "Attest the same key that signs the CSR; mint key, attestation and CSR together."),
+}
+
+
 def imds_error(payload: dict, *, status: int | None, identity: str, endpoint: str = "") -> ManagedIdentityError:
     """A :class:`ManagedIdentityError` from an IMDS error answer."""
     description = redact_text(str(payload.get("error_description") or payload.get("error") or "").strip())
+    error = str(payload.get("error") or "")
+    if error in ATTESTATION:
+        cause, fix = ATTESTATION[error]
+        return ManagedIdentityError(f"IMDS refused the certificate request for the {identity} (HTTP {status}): "
+                                    f"{description}", cause=cause, fix=fix, code=error)
     text = description.lower()
     if status == 400 and ("not found" in text or "identity" in text or "assigned" in text):
         return ManagedIdentityError(

@@ -31,6 +31,7 @@ from .acquirer import MtlsPopTokenAcquirer, check_resource
 from .cache import CacheKey, TokenCache
 from .confidential import JWT_POP, MTLS_POP, _MsalApp, result_from_token_response, scope_for
 from .identity import ManagedIdentityId
+from .region import resolve_region
 from .result import IDENTITY_PROVIDER, TokenResult
 
 
@@ -57,14 +58,17 @@ class FicLeg1Acquirer:
         return cls(MtlsPopTokenAcquirer.for_confidential_client(client_id, tenant_id, certificate,
                                                                 cloud=cloud, region=region, **kwargs))
 
-    def acquire_assertion(self, audience: str = TOKEN_EXCHANGE_AUDIENCE, *, use_pop: bool = True) -> TokenResult:
-        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh.
+    def acquire_assertion(self, audience: str = TOKEN_EXCHANGE_AUDIENCE, *, use_pop: bool = True,
+                          force_refresh: bool = False) -> TokenResult:
+        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh
+        (``force_refresh=True``: always a new one from the identity provider).
 
         ``use_pop=False`` gives the unbound token of Entra's Bearer federation ("managed identity
         as a federated credential"), the assertion azure-identity's ``ClientAssertionCredential``
         sends as ``jwt-bearer``; the mTLS PoP two-leg flow always uses the default, PoP.
         """
-        return self.acquirer._acquire(check_resource(audience), bool(use_pop), leg="leg1", flow="fic_leg1")
+        return self.acquirer._acquire(check_resource(audience), bool(use_pop), leg="leg1", flow="fic_leg1",
+                                      force_refresh=force_refresh)
 
     @property
     def identity(self) -> str:
@@ -95,11 +99,12 @@ class FicLeg2Exchanger:
         self.client_id = client_id.strip()
         self.tenant_id = check_tenant(tenant_id)
         self.certificate = certificate
-        self.region = region
+        self.region_choice = resolve_region(region, self.cloud)     # None / "auto" / a name
+        self.region = self.region_choice.region
         self.retry = retry
         self.timeout = timeout
         self.cache = cache if cache is not None else TokenCache()
-        self.authority = f"{self.cloud.mtls_base_url(region)}/{self.tenant_id}"
+        self.authority = f"{self.cloud.mtls_base_url(self.region)}/{self.tenant_id}"
         self._apps: OrderedDict[str, _MsalApp] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -128,9 +133,11 @@ class FicLeg2Exchanger:
             code="managed_identity_cannot_do_leg2")
 
     # -- the exchange -------------------------------------------------------------------------
-    def exchange_assertion_for_access_token(self, assertion, resource: str, use_pop: bool = True) -> TokenResult:
+    def exchange_assertion_for_access_token(self, assertion, resource: str, use_pop: bool = True, *,
+                                            force_refresh: bool = False) -> TokenResult:
         """Exchange ``assertion`` (a leg-1 TokenResult, or its token string with ``certificate=``
-        given at creation) for a token for ``resource``: PoP bound to leg 1's certificate, or Bearer."""
+        given at creation) for a token for ``resource``: PoP bound to leg 1's certificate, or Bearer.
+        ``force_refresh=True`` exchanges again even when a fresh leg-2 token is cached."""
         resource = check_resource(resource)
         self.cloud.check_open()
         token, binding = self._assertion_parts(assertion)
@@ -149,8 +156,10 @@ class FicLeg2Exchanger:
                 return result_from_token_response(
                     payload, asked_pop=use_pop, certificate=binding, endpoint=self.authority,
                     trips=trips[mark:], resource=resource, identity=f"app {self.client_id}",
-                    client_id=self.client_id, tenant_id=self.tenant_id, flow="fic_leg2", cloud=self.cloud)
-            result = self.cache.acquire(key, fetch)
+                    client_id=self.client_id, tenant_id=self.tenant_id, flow="fic_leg2", cloud=self.cloud,
+                    region=self.region, region_source=self.region_choice.source,
+                    notes=(self.region_choice.note,) if self.region_choice.note else ())
+            result = self.cache.acquire(key, fetch, force=force_refresh)
         if result.source == IDENTITY_PROVIDER:
             result = replace(result, round_trips=tuple(trips), elapsed_ms=(time.perf_counter() - start) * 1000)
         return result

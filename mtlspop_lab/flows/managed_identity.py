@@ -33,7 +33,14 @@ them all (the next PoP acquisition mints again);
 :func:`close_issued_connections` only drops their kept-alive mTLS connections
 (the next one opens a new TLS connection with the same certificate).
 
-Not testable here: a real IMDS (Azure VM), attestation (MAA tokens,
+With ``attestation=True`` the key is attested before ``issuecredential``
+(:mod:`.attestation`): the attestation endpoint from the platform metadata
+receives a proof of possession of the software key, and its token travels as
+``attestation_token``. That is the lab's stand-in for KeyGuard + Microsoft
+Azure Attestation (same wire, no hardware isolation), and it only runs
+against the embedded authority.
+
+Not testable here: a real IMDS (Azure VM), real attestation (MAA tokens,
 KeyGuard), and the real ``{region}.mtlsauth.microsoft.com`` endpoints.
 """
 
@@ -42,7 +49,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
-import os
 import threading
 import uuid
 import weakref
@@ -58,15 +64,17 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from ..certs import Certificate
-from ..cloud import LIVE_IMDS_URL, Cloud
+from ..cloud import Cloud
 from ..errors import AuthorityError, ConfigurationError, ManagedIdentityError, TokenTypeMismatchError
 from ..redact import redact_text
 from ..transport import Transport, is_connect_failure, transport_error
 from ..transport.retry import RetryPolicy
+from .attestation import STRENGTH_SOFTWARE, STRENGTH_SOFTWARE_ATTESTED, attest_software_key, check_attestation_target
 from .cache import CacheKey, TokenCache
 from .confidential import MTLS_POP, malformed_answer, result_from_token_response, scope_for, token_payload_problem
 from .diagnose import imds_error
 from .identity import ManagedIdentityId
+from .imds_address import imds_base
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache
 from .result import TokenResult, expiry_from
 
@@ -74,15 +82,6 @@ CUID_OID = ObjectIdentifier("1.3.6.1.4.1.311.90.2.10")
 CRED_API_VERSION = "2.0"
 MIN_CERT_LIFETIME = _dt.timedelta(hours=24)
 IMDS_TIMEOUT = (2.0, 10.0)
-
-
-def imds_base(cloud: Cloud) -> str:
-    """The IMDS base URL: the local authority's, or on live clouds the pod-identity override or 169.254.169.254."""
-    if cloud.is_local:
-        return cloud.imds_url.rstrip("/")
-    if cloud.imds_url.rstrip("/") == LIVE_IMDS_URL:
-        return os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST", LIVE_IMDS_URL).strip().rstrip("/")
-    return cloud.imds_url.rstrip("/")
 
 
 class ImdsRoute:
@@ -145,6 +144,7 @@ class IssuedCredential:
     mtls_endpoint: str
     identity_type: str
     transport: Transport
+    attested: bool = False
 
 
 class _CredentialStore:
@@ -261,7 +261,7 @@ class ManagedIdentityFlow:
 
     def __init__(self, identity: ManagedIdentityId, *, cloud: Cloud | None = None,
                  retry: RetryPolicy | None = None, timeout: float | tuple = IMDS_TIMEOUT,
-                 min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME):
+                 min_certificate_lifetime: _dt.timedelta = MIN_CERT_LIFETIME, attestation: bool = False):
         if not isinstance(identity, ManagedIdentityId):
             raise ConfigurationError(
                 f"Expected a ManagedIdentityId, got {type(identity).__name__}.",
@@ -269,6 +269,9 @@ class ManagedIdentityFlow:
         self.identity = identity
         self.cloud = cloud or Cloud.public()
         self._credentials = credential_store(self.cloud)     # authority_closed when it is closed
+        self.attestation = bool(attestation)
+        if self.attestation:
+            check_attestation_target(self.cloud)     # the software stand-in only runs on the lab
         self.base = imds_base(self.cloud)
         source = msal.managed_identity.get_managed_identity_source()
         if self.cloud.is_local and source is not msal.managed_identity.DEFAULT_TO_VM:
@@ -293,10 +296,15 @@ class ManagedIdentityFlow:
         self._msal = msal.ManagedIdentityClient(
             identity.to_msal(), http_client=ImdsRoute(self.imds, self.base),
             token_cache=NoStoreTokenCache(), http_cache=DiscoveryOnlyHttpCache())
-        self._store_key = (self.base, identity.kind, identity.value)
+        self._store_key = (self.base, identity.kind, identity.value, self.attestation)
 
     def describe(self) -> str:
         return self.identity.describe()
+
+    @property
+    def binding_strength(self) -> str:
+        """What a PoP token of this flow is bound to (see :mod:`.attestation`)."""
+        return STRENGTH_SOFTWARE_ATTESTED if self.attestation else STRENGTH_SOFTWARE
 
     def close(self) -> None:
         """Close the IMDS connection. The issued certificate belongs to the target (see the module)."""
@@ -314,22 +322,24 @@ class ManagedIdentityFlow:
         return item.certificate.public_only() if item else None
 
     # -- entry point ---------------------------------------------------------------------------
-    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str) -> TokenResult:
+    def acquire(self, cache: TokenCache, resource: str, use_pop: bool, *, trips, flow: str,
+                force: bool = False) -> TokenResult:
+        """``force`` skips the token cache (a new token), not the issued certificate."""
         self.cloud.check_open()
         if not use_pop:
             key = CacheKey(f"{self.base}/managed_identity", self._client_label(), resource, "Bearer")
-            return cache.acquire(key, lambda: self._bearer(resource, trips, flow))
+            return cache.acquire(key, lambda: self._bearer(resource, trips, flow), force=force)
         credential = self._credential(trips)
         try:
             return cache.acquire(self._pop_key(credential, resource),
-                                 lambda: self._pop(credential, resource, trips, flow))
+                                 lambda: self._pop(credential, resource, trips, flow), force=force)
         except AuthorityError as exc:
             if exc.error != "invalid_client":
                 raise
         # MSAL.NET: on invalid_client the certificate may be revoked or unknown; re-mint once.
         credential = self._credential(trips, force=credential)
         return cache.acquire(self._pop_key(credential, resource),
-                             lambda: self._pop(credential, resource, trips, flow))
+                             lambda: self._pop(credential, resource, trips, flow), force=force)
 
     def _client_label(self) -> str:
         return f"{self.identity.kind}:{self.identity.value or 'system'}"
@@ -432,8 +442,10 @@ class ManagedIdentityFlow:
         except ValueError:
             raise _bad_imds_answer("clientId/tenantId cannot be written into a certificate request") from None
         csr = base64.b64encode(csr_der).decode("ascii")
-        status, issued, _ = self._imds_json("POST", "/metadata/identity/issuecredential", None,
-                                            body={"csr": csr})
+        body = {"csr": csr}
+        if self.attestation:
+            body["attestation_token"] = self._attest(key, meta.get("attestationEndpoint"))
+        status, issued, _ = self._imds_json("POST", "/metadata/identity/issuecredential", None, body=body)
         if status == 200 and not isinstance(issued, dict):
             raise _bad_imds_answer("the issuecredential answer is not a JSON object")
         if status != 200:
@@ -460,7 +472,23 @@ class ManagedIdentityFlow:
                               name=f"mi-mtls:{issued['client_id'][:8]}", pool=self.cloud.pool)
         return IssuedCredential(cert, issued["client_id"], issued["tenant_id"],
                                 issued["mtls_authentication_endpoint"].rstrip("/"),
-                                issued["identity_type"], transport)
+                                issued["identity_type"], transport, attested=self.attestation)
+
+    def _attest(self, key, endpoint) -> str:
+        """The lab attestation token for ``key`` from the platform's attestation endpoint."""
+        if not _text(endpoint) or not str(endpoint).startswith("https://"):
+            raise ManagedIdentityError(
+                "This compute unit offers no attestation endpoint (getplatformmetadata has no https "
+                "attestationEndpoint).",
+                cause="Only attestable compute units (KeyGuard-capable VMs) name an attestation service.",
+                fix="Use attestation=False here (an unattested key), or a VM that supports attestation.",
+                code="attestation_not_available")
+        transport = Transport(ca_bundle=self.cloud.ca_bundle, retry=self.retry, timeout=self.timeout,
+                              name="attestation")
+        try:
+            return attest_software_key(key, endpoint, transport)
+        finally:
+            transport.close()
 
     def _pop(self, credential: IssuedCredential, resource: str, trips, flow: str) -> TokenResult:
         mark = len(trips)
@@ -486,4 +514,13 @@ class ManagedIdentityFlow:
         return result_from_token_response(
             payload, asked_pop=True, certificate=credential.certificate, endpoint=endpoint,
             trips=trips[mark:], resource=resource, identity=self.describe(),
-            client_id=credential.client_id, tenant_id=credential.tenant_id, flow=flow, cloud=self.cloud)
+            client_id=credential.client_id, tenant_id=credential.tenant_id, flow=flow, cloud=self.cloud,
+            region=self._region_of(credential.mtls_endpoint), region_source="IMDS mtls_authentication_endpoint")
+
+    def _region_of(self, endpoint: str) -> str | None:
+        """The region of IMDS's ``mtls_authentication_endpoint`` (a managed identity does not choose it)."""
+        for region, url in self.cloud.regional_mtls_urls.items():
+            if url.rstrip("/") == endpoint.rstrip("/"):
+                return region
+        host = urlsplit(endpoint).hostname or ""
+        return host.split(".", 1)[0] if ".mtlsauth." in host else None

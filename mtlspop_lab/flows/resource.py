@@ -119,6 +119,12 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
             cause, fix, code = ("The token is bound to another certificate than the one presented.",
                                 "Present the token's binding certificate (result.binding_certificate).",
                                 "certificate_mismatch")
+        elif result.is_pop and "does not accept certificate-bound" in reason:
+            cause, fix, code = ("This resource accepts Bearer tokens only; a certificate-bound token is "
+                                "refused even with the right certificate.",
+                                "If the resource is known to be Bearer-only and replay risk is acceptable, "
+                                "use lab.call_resource_with_fallback(..., allow_bearer=True); otherwise ask "
+                                "the resource owner to accept bound tokens.", "bound_token_not_supported")
         elif not result.is_pop:
             cause, fix, code = ("The resource refused the Bearer token; it may require a bound token "
                                 "(PoP not requested).", "Acquire with use_pop=True.", "pop_not_requested")

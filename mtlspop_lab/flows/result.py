@@ -50,6 +50,9 @@ class TokenResult:
     tenant_id: str | None = None
     flow: str = "vanilla"                             # vanilla | fic_leg1 | fic_leg2
     refresh_on: _dt.datetime | None = None
+    region: str | None = None                         # regional endpoint used (None: global)
+    region_source: str | None = None                  # explicit | MSAL_FORCE_REGION | REGION_NAME | IMDS | global
+    notes: tuple = ()                                 # visible notes: a region fall-back, a Bearer fall-back
     cloud: Any = field(default=None, compare=False)          # the Cloud it came from
     _credential: Any = field(default=None, compare=False)   # binding cert WITH key
 
@@ -108,6 +111,9 @@ class TokenResult:
                                                               "thumbprint_sha256": cert.x5t_s256},
             "round_trips": len(self.round_trips),
             "elapsed_ms": round(self.elapsed_ms, 3),
+            "region": self.region or "global",
+            "region_source": self.region_source,
+            "notes": list(self.notes),
         }
 
     def __repr__(self) -> str:

@@ -202,10 +202,12 @@ class CertificateBoundClient:
                     http_cache=DiscoveryOnlyHttpCache()), endpoint=issuer, what="Authority discovery")
             return self._app
 
-    def acquire_token(self, resource: str | None = None, *, scopes: Iterable[str] = ()) -> CertificateBoundResult:
+    def acquire_token(self, resource: str | None = None, *, scopes: Iterable[str] = (),
+                      force_refresh: bool = False) -> CertificateBoundResult:
         """A certificate-bound token for ``resource`` (RFC 8707) and/or ``scopes``.
 
-        Served from this client's cache while fresh. Raises
+        Served from this client's cache while fresh (``force_refresh=True``: always a new
+        token from the server, which then replaces the cached one). Raises
         :class:`~mtlspop_lab.errors.AuthorityError` when the server refuses,
         and (with ``require_binding``) when the token it issued is not bound
         to this client's certificate.
@@ -230,7 +232,7 @@ class CertificateBoundClient:
         key = (resource, scopes)
         with self._lock:
             cached = self._cache.get(key)
-        if cached is not None and cached.expires_in > REFRESH_MARGIN_S:
+        if not force_refresh and cached is not None and cached.expires_in > REFRESH_MARGIN_S:
             return cached.cached_copy((time.perf_counter() - start) * 1000)  # type: ignore[return-value]
         with record("token") as trips:
             data = {"resource": resource} if resource else {}

@@ -96,11 +96,16 @@ query), ``method``, ``status``, ``new_connection``, ``tls_handshake_ms``,
 Summaries (:func:`summarize`, :func:`ratios`, :func:`speedup`) use successful,
 non-warm-up rows only, and always carry ``n``.
 
-Modules: :mod:`.schema` (the frames' columns), :mod:`.scenarios`, :mod:`.runner`
+Regional numbers come from a stated network model (:mod:`.network_model`:
+round-trip times per host and their sources); their scenarios say "model"
+in their label and delay.
+
+Modules: :mod:`.schema` (the frames' columns), :mod:`.scenarios`, :mod:`.network_model`, :mod:`.runner`
 (:func:`run`), :mod:`.summary` (:class:`BenchResult`, :func:`summarize`,
 :func:`ratios`, :func:`speedup`) and :mod:`.charts`.
 """
 
+from .network_model import AZURE_SAME_REGION, NetworkModel
 from .runner import Identities, run
 from .scenarios import (
                         Scenario,
@@ -125,7 +130,7 @@ from .schema import (
 from .summary import BenchResult, ratios, speedup, summarize
 
 __all__ = [
-    "Scenario", "Identities", "BenchResult", "run", "standard_scenarios", "region_scenarios",
+    "Scenario", "Identities", "NetworkModel", "AZURE_SAME_REGION", "BenchResult", "run", "standard_scenarios", "region_scenarios",
     "parallel_scenarios", "acquirer_scenarios", "managed_identity_scenarios", "summarize", "ratios",
     "speedup", "ACQUISITION_COLUMNS", "ROUND_TRIP_COLUMNS", "LABEL_COLUMNS", "STATES", "COLD_STATES",
     "IDENTITIES", "FLOWS", "TOKENS", "empty_acquisitions", "empty_round_trips",

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from ..cloud import GRAPH
 from ..errors import ConfigurationError
+from .network_model import AZURE_SAME_REGION, NetworkModel
 from .schema import FLOWS, IDENTITIES, STATES, TOKENS
 
 
@@ -22,6 +23,10 @@ class Scenario:
     connection pays the delay once more, as its handshake round trip would on
     a real network (the authority's ``set_delay(..., handshake=True)``).
     ``name`` defaults to a readable label built from the other fields.
+    ``model`` names the :class:`~.network_model.NetworkModel` the delays come
+    from (region scenarios): the delay label then starts with ``model <name>:``
+    and the label ends with ``(model)``, so no chart or table shows modelled
+    numbers without saying so.
     """
 
     identity: str = "confidential_client"
@@ -35,6 +40,7 @@ class Scenario:
     concurrency: int = 1
     resource: str = GRAPH
     name: str | None = None
+    model: str | None = None
 
     def __post_init__(self):
         for value, allowed, what in ((self.identity, IDENTITIES, "identity"), (self.flow, FLOWS, "flow"),
@@ -85,6 +91,8 @@ class Scenario:
             parts.append("global")
         if self.concurrency > 1:
             parts.append(f"x{self.concurrency}")
+        if self.model:
+            parts.append("(model)")
         return " ".join(parts)
 
     @property
@@ -93,7 +101,8 @@ class Scenario:
         text = [f"{_fmt_ms(ms)} {listener}" for listener, ms in self.listener_delays]
         if self.delay_ms or not text:
             text.insert(0, f"{_fmt_ms(self.delay_ms)}" + (" elsewhere" if text else ""))
-        return ", ".join(text) + (" (+1 per new TLS connection)" if self.handshake_delay else "")
+        prefix = f"model {self.model}: " if self.model else ""
+        return prefix + ", ".join(text) + (" (+1 per new TLS connection)" if self.handshake_delay else "")
 
     def delay_for(self, listener: str) -> float:
         """The delay the authority injects on ``listener`` ("mtls:westus3", "login", ...)."""
@@ -132,13 +141,24 @@ def standard_scenarios(delay_ms: float = 20.0) -> list[Scenario]:
     ]
 
 
-def region_scenarios(regional_ms: float = 5.0, global_ms: float = 20.0, region: str = "westus3",
-                     state: str = "cold") -> list[Scenario]:
-    """Regional vs global mTLS endpoint, with the regional listeners ``regional_ms``
-    and the global one ``global_ms`` away (same delay configuration for both)."""
-    delays = (("regional", regional_ms), ("mtls", global_ms))
-    return [Scenario(state=state, region=region, listener_delays=delays),
-            Scenario(state=state, region=None, listener_delays=delays)]
+def region_scenarios(regional_ms: float | None = None, global_ms: float | None = None,
+                     region: str = "westus3", state: str = "cold",
+                     model: NetworkModel | None = None) -> list[Scenario]:
+    """Regional vs global mTLS endpoint under a stated network model.
+
+    The default model is :data:`~.network_model.AZURE_SAME_REGION` (round-trip
+    times per host, each with its source). ``regional_ms`` and ``global_ms``
+    make a ``custom`` model of those two numbers instead. Either way both
+    scenarios run with the same delays, and their labels say "model".
+    """
+    if model is None:
+        if (regional_ms is None) != (global_ms is None):
+            raise ConfigurationError("Give both regional_ms and global_ms, or neither (the default model).",
+                                     fix="region_scenarios(5, 20) or region_scenarios().")
+        model = AZURE_SAME_REGION if regional_ms is None else NetworkModel.custom(regional_ms, global_ms)
+    delays = model.listener_delays()
+    return [Scenario(state=state, region=region, listener_delays=delays, model=model.name),
+            Scenario(state=state, region=None, listener_delays=delays, model=model.name)]
 
 
 def acquirer_scenarios(delay_ms: float = 20.0) -> list[Scenario]:

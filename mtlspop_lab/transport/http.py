@@ -227,6 +227,8 @@ def classify_path(path: str) -> str:
         return "imds_token"
     if "/metadata/instance" in p:
         return "imds_instance"
+    if p.endswith("/attest/keyguard"):
+        return "attestation"
     if p.endswith("/oauth2/v2.0/token") or p.endswith("/oauth2/token"):
         return "token"
     return "resource"

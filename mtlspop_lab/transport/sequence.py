@@ -29,6 +29,7 @@ from ..redact import redact_text
 PARTICIPANTS = {
     "App": "Your app (msal)",
     "IMDS": "IMDS (managed identity endpoint)",
+    "MAA": "Attestation service (MAA)",
     "STS": "Token service (Entra ID)",
     "API": "Protected API",
 }
@@ -36,7 +37,7 @@ PARTICIPANTS = {
 _KIND_TO_PARTICIPANT = {
     "discovery": "STS", "token": "STS",
     "imds_token": "IMDS", "imds_instance": "IMDS", "getplatformmetadata": "IMDS",
-    "issuecredential": "IMDS", "resource": "API",
+    "issuecredential": "IMDS", "resource": "API", "attestation": "MAA",
 }
 
 _KIND_LABEL = {
@@ -47,6 +48,7 @@ _KIND_LABEL = {
     "getplatformmetadata": "getplatformmetadata (IMDS v2)",
     "issuecredential": "issuecredential (CSR → certificate)",
     "resource": "call with the token",
+    "attestation": "attest the key (KeyGuard stand-in)",
 }
 
 _LEG_TITLES = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .._html import badge, card, esc, rows
-from ..certs import Certificate, new_guid
+from ..certs import Certificate, CertificateAuthority, new_guid
 from ..cloud import GRAPH
 from ..errors import (
     AuthorityError,
@@ -43,9 +43,12 @@ from ..flows import (
     ManagedIdentityId,
     MtlsPopTokenAcquirer,
     RetryPolicy,
+    acquire_with_fallback,
     call_resource,
     forget_issued_certificates,
 )
+from ..flows.capabilities import NO_NATIVE_POP, msal_native_mtls_pop
+from .guide_failures import attestation_replayed
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,17 @@ class Reproduction:
 # -- helpers -------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _knobs(authority):
-    """Put back what a reproduction changes (IMDS mode, faults, token lifetime)."""
+    """Put back what a reproduction changes (IMDS mode, faults, token lifetime, attestation policy)."""
     mode, lifetime = authority.imds_mode, authority.token_lifetime_s
+    attestation = getattr(authority, "attestation_policy", None)
     try:
         yield
     finally:
         authority.clear_faults()
         authority.set_imds_mode(mode)
         authority.set_token_lifetime(lifetime)
+        if attestation is not None:
+            authority.set_attestation(attestation)
 
 
 def _app(authority, name: str, certificate: Certificate | None = None):
@@ -257,6 +263,59 @@ def _bearer_downgrade(authority):
     acquirer.acquire_token(GRAPH, use_pop=True)
 
 
+def _msal_no_native_pop(authority):
+    if not msal_native_mtls_pop():
+        raise ConfigurationError(
+            f"{NO_NATIVE_POP}: msal's acquire_token_for_client has no mtls_proof_of_possession parameter.",
+            cause="The guide's WithMtlsProofOfPossession() is MSAL.NET 4.82.1+; msal Python's equivalent "
+                  "(PR #938) is not released, and no msal version number changes that.",
+            fix="Use the lab's acquirers (they add token_type=mtls_pop over mTLS to msal); check "
+                "lab.capabilities().mtls_pop_path, which switches when msal gains the parameter.",
+            code="msal_has_no_native_mtls_pop")
+
+
+def _attestation_required(authority):
+    authority.set_attestation("required")
+    forget_issued_certificates()
+    mi = ManagedIdentityId.system_assigned()
+    with MtlsPopTokenAcquirer.for_managed_identity(mi, cloud=authority.cloud) as acquirer:
+        acquirer.acquire_token(GRAPH, use_pop=True)
+
+
+def _sni_without_x5c(authority):
+    ca = CertificateAuthority("troubleshoot SNI CA")
+    app = _app(authority, "sni-no-x5c")
+    authority.trust_subject_name(app, ca, "CN=troubleshoot-sni.example")
+    with _cc(authority, app, certificate=ca.issue_client_certificate("CN=troubleshoot-sni.example"),
+             send_x5c=False) as acquirer:
+        acquirer.acquire_token(GRAPH, use_pop=False)
+
+
+def _sni_wrong_ca(authority):
+    app = _app(authority, "sni-wrong-ca")
+    authority.trust_subject_name(app, CertificateAuthority("troubleshoot trusted CA"), "CN=troubleshoot-sni.example")
+    impostor = CertificateAuthority("troubleshoot other CA").issue_client_certificate("CN=troubleshoot-sni.example")
+    with _cc(authority, app, certificate=impostor) as acquirer:
+        acquirer.acquire_token(GRAPH, use_pop=False)
+
+
+def _fallback_not_allowed(authority):
+    with _cc(authority, _app(authority, "no-fallback")) as acquirer:
+        acquire_with_fallback(acquirer, "https://legacy.contoso.example", allow_bearer=False)
+
+
+def _resource_refuses_bound_token(authority):
+    uri = "https://switching.contoso.example"
+    authority.directory.add_resource(uri, "API that turned binding off", accepts_bound_tokens=True)
+    try:
+        with _cc(authority, _app(authority, "api-switched")) as acquirer:
+            token = acquirer.acquire_token(uri, use_pop=True)
+            authority.directory.add_resource(uri, "API that turned binding off", accepts_bound_tokens=False)
+            call_resource(authority.resource_url, token)
+    finally:
+        authority.directory.add_resource(uri, "API that turned binding off", accepts_bound_tokens=True)
+
+
 def _catalogue() -> list[Failure]:
     return [
         Failure("imds_absent", "Timeout calling IMDS endpoint", "Runtime Issues",
@@ -310,6 +369,28 @@ def _catalogue() -> list[Failure]:
         Failure("bearer_downgrade", "Asked for mtls_pop, received Bearer", "Error Handling",
                 "The token service answers an mtls_pop request with an unbound Bearer token.",
                 (TokenTypeMismatchError,), _bearer_downgrade),
+        # the rest of the guide (issue 14)
+        Failure("msal_no_native_pop", "WithMtlsProofOfPossession() method not found", "Version Issues",
+                "Look for msal's own mTLS PoP parameter (by signature, not version).",
+                (ConfigurationError,), _msal_no_native_pop),
+        Failure("attestation_required", "Managed identity PoP refused: key attestation required",
+                "Runtime Issues", "Require attestation at IMDS, then ask for a PoP token with an unattested key.",
+                (ManagedIdentityError,), _attestation_required),
+        Failure("attestation_replayed", "Managed identity PoP refused: attestation of another key",
+                "Runtime Issues", "Send issuecredential a real attestation token that attests another key.",
+                (ManagedIdentityError,), attestation_replayed),
+        Failure("sni_without_x5c", "Subject name + issuer app: certificate not registered (no x5c)",
+                "Configuration Issues", "Authenticate an app that trusts a CA and subject name, without x5c.",
+                (AuthorityError,), _sni_without_x5c),
+        Failure("sni_wrong_ca", "Subject name + issuer app: invalid certificate chain", "Configuration Issues",
+                "Present a certificate for the trusted subject from another CA.",
+                (AuthorityError,), _sni_wrong_ca),
+        Failure("bearer_fallback_not_allowed", "Resource refuses bound tokens; no Bearer fallback allowed",
+                "Configuration Issues", "acquire_with_fallback(..., allow_bearer=False) for a Bearer-only API.",
+                (ConfigurationError,), _fallback_not_allowed),
+        Failure("resource_refuses_bound_token", "The API refuses a certificate-bound token", "Configuration Issues",
+                "Call an API that turned bound tokens off with a PoP token issued before.",
+                (ResourceAccessError,), _resource_refuses_bound_token),
     ]
 
 

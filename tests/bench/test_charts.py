@@ -138,3 +138,17 @@ def test_a_live_run_is_captioned_as_such(result):
     failed = result.acquisitions.copy()
     failed.loc[failed.index[~failed["warmup"]][0], "outcome"] = "TransportError"
     assert "1 failed acquisitions not plotted" in _caption(charts.boxplot(failed))
+
+
+def test_charts_of_regional_scenarios_say_model(result, tmp_path):
+    regional = [name for name in result.acquisitions["scenario"].unique() if name.endswith("(model)")]
+    assert len(regional) == 2
+    fig = charts.boxplot(result.acquisitions, scenarios=regional)
+    _saved(fig, tmp_path / "regions.png")
+    assert "injected delay: model custom:" in _caption(fig)
+    names = [t.get_text() for t in fig.axes[0].get_xticklabels() + fig.axes[0].get_yticklabels()
+             if "vanilla" in t.get_text()]
+    assert len(names) == 2 and all("(model)" in name for name in names)
+    table = result.ratios()
+    row = table[table["comparison"] == "westus3 / global"].iloc[0]
+    assert row["delay"].startswith("model ")

@@ -15,6 +15,7 @@ from mtlspop_lab import latency as bench
 from mtlspop_lab.latency import runner
 from mtlspop_lab.redact import contains_secret
 
+
 def _rows(result, **labels):
     acq = result.acquisitions
     mask = ~acq["warmup"]
@@ -148,7 +149,8 @@ def test_injected_delays_are_labelled_per_listener_and_really_applied(result, pl
     rts = result.round_trips
     # token requests go to the mTLS hosts; discovery stays on the login host (MSAL's PoP rule)
     rts = rts[rts["method"] == "POST"]
-    regional = rts[rts["delay"] == f"{plan.regional_ms:g} ms regional, {plan.global_ms:g} ms mtls"]
+    regional = rts[rts["delay"] == f"model custom: {plan.regional_ms:g} ms regional, {plan.global_ms:g} ms mtls"]
+    assert set(regional["scenario"].str.endswith("(model)")) == {True}      # tables say "model"
     assert set(regional.loc[regional["region"] == "westus3", "listener"]) == {"mtls:westus3"}
     assert set(regional.loc[regional["region"] == "global", "listener"]) == {"mtls"}
     assert (regional.loc[regional["listener"] == "mtls:westus3", "injected_delay_ms"] == plan.regional_ms).all()

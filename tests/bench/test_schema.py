@@ -8,9 +8,9 @@ import re
 import pytest
 
 from mtlspop_lab import latency as bench
-from mtlspop_lab.latency import runner
 from mtlspop_lab.cli import bench as bench_cli
 from mtlspop_lab.errors import ConfigurationError
+from mtlspop_lab.latency import runner
 
 _DTYPE_WORDS = {"str": "object", "float": "float64", "int": "int64", "bool": "bool"}
 
@@ -70,9 +70,9 @@ def test_bad_scenarios_raise_configuration_errors_that_say_what_to_do(kwargs, wo
 
 def test_scenario_labels_and_delays():
     regional, global_ = bench.region_scenarios(5, 20)
-    assert regional.label == "cold vanilla PoP app westus3"
-    assert global_.label == "cold vanilla PoP app global"
-    assert regional.delay_label == global_.delay_label == "5 ms regional, 20 ms mtls"
+    assert regional.label == "cold vanilla PoP app westus3 (model)"
+    assert global_.label == "cold vanilla PoP app global (model)"
+    assert regional.delay_label == global_.delay_label == "model custom: 5 ms regional, 20 ms mtls"
     assert regional.delay_for(regional.token_listener()) == 5.0
     assert global_.delay_for(global_.token_listener()) == 20.0
     assert global_.delay_for("imds") == 0.0
@@ -143,3 +143,21 @@ def test_cli_refuses_unwritable_outputs_before_measuring(tmp_path, capsys):
     assert bench_cli.main(["--plot", str(tmp_path / "x.gif"), "--no-progress"]) == 2
     assert "[unsupported_file_type]" in capsys.readouterr().err
     assert bench_cli.main(["--out", str(tmp_path / "x.xlsx"), "--no-progress"]) == 2
+
+
+def test_regional_numbers_come_from_a_stated_model_with_sources():
+    model = bench.AZURE_SAME_REGION
+    assert {row["host"] for row in model.rows()} == {"regional", "mtls", "login", "imds", "resource"}
+    assert all(row["source"] for row in model.rows())          # every number says where it comes from
+    assert model.rtt_ms["regional"] < model.rtt_ms["mtls"]
+    regional, global_ = bench.region_scenarios()
+    assert regional.model == global_.model == model.name
+    assert regional.delay_label.startswith(f"model {model.name}: ") and "(model)" in regional.label
+    for listener, role in (("mtls:westus3", "regional"), ("mtls", "mtls"), ("login", "login"),
+                           ("imds", "imds"), ("resource", "resource")):
+        assert regional.delay_for(listener) == model.rtt_ms[role]
+    assert "model" in str(model) and "not measurements" in str(model)
+    with pytest.raises(ConfigurationError):
+        bench.region_scenarios(5)                                  # half a custom model
+    with pytest.raises(ConfigurationError):
+        bench.NetworkModel("bad", {"regional": -1})

@@ -221,7 +221,7 @@ def test_every_panel_works_in_jupyterlab(browser, jupyter_lab, artifacts):
         click(checklist, "Run checklist")
         report = checklist.locator(".mtlspop-checklist")
         report.wait_for()
-        assert "7 passed, 0 failed" in report.inner_text()
+        assert "6 passed, 0 failed, 1 skipped" in report.inner_text()   # versions: no native PoP in msal
         checklist.screenshot(path=str(artifacts / "05_checklist_panel.png"))
         close_authority(page, count)
     finally:

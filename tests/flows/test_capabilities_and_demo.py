@@ -27,6 +27,15 @@ def test_capabilities_without_probes():
     assert report.targets["embedded LocalAuthority"].startswith("yes")
     text = str(report)
     assert "msal has native mTLS PoP" in text and "not probed" in text
+    # msal 1.39: said plainly, in the table and the first note
+    assert report.mtls_pop_path == "msal has no native mTLS PoP; the lab's own path is in use"
+    assert report.mtls_pop_path in text and report.notes[0].startswith(report.mtls_pop_path)
+    # binding strength: attested hardware keys are not available here; the lab's stand-in says what it is
+    strengths = report.binding_strength
+    assert "stand-in" in strengths["managed identity PoP, embedded authority, attestation=True"]
+    assert strengths["managed identity PoP, embedded authority, attestation=False"] == "software key, unattested"
+    assert strengths["Bearer"].startswith("none")
+    assert "KeyGuard" in strengths["managed identity PoP, live Azure"] and "binding: Bearer" in text
     assert "<table>" in report._repr_html_()
     json.dumps(report.as_dict())
 

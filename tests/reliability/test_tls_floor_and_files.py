@@ -123,10 +123,10 @@ def test_the_old_client_really_speaks_old_tls(old_server, version):
 def test_authority_refuses_tls_below_1_2_on_every_listener(lab, version):
     client = _old_context(ssl.PROTOCOL_TLS_CLIENT, OLD[version])
     client.load_verify_locations(lab.ca_bundle)
-    listeners = ["login", "mtls", "resource"] + [f"mtls:{r}" for r in lab.regions]
+    listeners = ["login", "mtls", "resource", "attest"] + [f"mtls:{r}" for r in lab.regions]
     for name in listeners:
-        url = lab.resource_url if name == "resource" else (
-            lab.login_url if name == "login" else lab.mtls_url if name == "mtls" else lab.regional_urls[name[5:]])
+        url = {"resource": lab.resource_url, "login": lab.login_url, "mtls": lab.mtls_url,
+               "attest": lab.attestation_url}.get(name) or lab.regional_urls[name[5:]]
         lab.clear_trace()
         with pytest.raises(ssl.SSLError):
             _handshake(client, url, server_hostname=urlsplit(url).hostname)   # SNI picks the host
@@ -226,7 +226,8 @@ def test_no_key_file_outlives_loading_into_tls(world, lab, tmp_path, monkeypatch
 
 def test_every_listener_binds_loopback_only(lab):
     """127.0.0.1 only: the same port on another loopback address (or any other address) refuses."""
-    urls = [lab.login_url, lab.mtls_url, lab.imds_url, lab.resource_url, *lab.regional_urls.values()]
+    urls = [lab.login_url, lab.mtls_url, lab.imds_url, lab.resource_url, lab.attestation_url,
+            *lab.regional_urls.values()]
     assert {address[0] for address in lab.listener_addresses().values()} == {"127.0.0.1"}
     for url in urls:
         parts = urlsplit(url)

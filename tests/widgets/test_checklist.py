@@ -8,12 +8,12 @@ import re
 import pytest
 
 import mtlspop_lab as lab
-from mtlspop_lab.workshop import checklist
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import ConfigurationError
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.widgets import ChecklistPanel
+from mtlspop_lab.workshop import checklist
 
 KEYS = ["versions", "token_acquired", "binding_certificate", "protected_resource", "certificate_rotation",
         "error_handling", "no_secrets_in_logs"]
@@ -27,9 +27,11 @@ def test_every_item_passes_on_the_embedded_authority_with_evidence(authority):
     progress = []
     report = lab.run_checklist(authority=authority, on_progress=lambda d, t, title: progress.append((d, t)))
     assert [r.key for r in report][:7] == KEYS
-    assert [r.status for r in report][:7] == ["pass"] * 7, str(report)
+    # msal 1.39 has no native mTLS PoP: the versions item says so instead of passing
+    assert [r.status for r in report][:7] == ["skip"] + ["pass"] * 6, str(report)
+    assert report["versions"].evidence.startswith(checklist.NO_NATIVE_POP)
     assert [r.status for r in report][7:] == ["manual"] * 3
-    assert report.passed and report.counts() == {"pass": 7, "fail": 0, "skip": 0, "manual": 3}
+    assert report.passed and report.counts() == {"pass": 6, "fail": 0, "skip": 1, "manual": 3}
     assert progress == [(i, 7) for i in range(8)]
     binding = report["binding_certificate"].evidence
     thumbprint = re.search(r"x5t#S256 (\S+) = token cnf", binding).group(1)
@@ -72,7 +74,7 @@ def test_rotation_on_a_cloud_without_knobs_needs_the_second_certificate(authorit
 def test_an_identity_that_cannot_get_a_token_fails_with_the_reason(authority):
     ghost = lab.ManagedIdentityId.user_assigned_client_id("0b6b3b9e-1f0c-4c4e-9a55-000000000000")
     report = lab.run_checklist(cloud=authority.cloud, identity=ghost)
-    assert report["versions"].status == "pass"
+    assert report["versions"].status == "skip"           # msal 1.39: no native mTLS PoP
     token = report["token_acquired"]
     assert token.status == "fail" and "ManagedIdentityError [identity_not_assigned]" in token.evidence
     for key in ("binding_certificate", "protected_resource", "error_handling", "no_secrets_in_logs"):
@@ -84,6 +86,32 @@ def test_a_resource_that_refuses_pop_fails_the_token_item(authority):
     report = lab.run_checklist(authority=authority, resource="https://legacy.contoso.example")
     assert report["token_acquired"].status == "fail"
     assert "AADSTS392196" in report["token_acquired"].evidence and "Bearer" in report["token_acquired"].evidence
+
+
+def test_the_versions_item_does_not_pass_on_the_version_number_alone(authority, monkeypatch):
+    """msal >= the floor is not enough: the item passes only when msal's own API takes
+    mtls_proof_of_possession (by signature), and says the lab's path is in use otherwise."""
+    assert checklist._version_tuple(lab_msal_version()) >= checklist._version_tuple(checklist.MSAL_FLOOR)
+    report = lab.run_checklist(authority=authority)
+    assert report["versions"].status == "skip" and "msal has no native mTLS PoP" in report["versions"].evidence
+
+    import msal
+
+    original = msal.ConfidentialClientApplication.acquire_token_for_client
+
+    def acquire_token_for_client(self, scopes, claims_challenge=None, mtls_proof_of_possession=False, **kwargs):
+        return original(self, scopes, claims_challenge=claims_challenge, **kwargs)
+
+    monkeypatch.setattr(msal.ConfidentialClientApplication, "acquire_token_for_client", acquire_token_for_client)
+    report = lab.run_checklist(authority=authority)
+    assert report["versions"].status == "pass" and "mtls_proof_of_possession" in report["versions"].evidence
+    caps = lab.capabilities(probe=False)
+    assert caps.msal_native_mtls_pop and caps.mtls_pop_path.startswith("msal's own API is available")
+
+
+def lab_msal_version() -> str:
+    from importlib import metadata
+    return metadata.version("msal")
 
 
 def test_an_msal_below_the_floor_fails_the_versions_item(authority, monkeypatch):
@@ -134,13 +162,13 @@ def test_panel_runs_each_local_target(authority):
     seen = []
     panel.progress.observe(lambda change: seen.append(change.new), names="value")
     panel.run_button.click()
-    assert panel.report.passed and panel.report.counts()["pass"] == 7
+    assert panel.report.passed and panel.report.counts()["pass"] == 6
     assert seen == list(range(1, 8))
     assert panel.progress.layout.visibility == "hidden" and not panel.run_button.disabled
-    assert "7 passed, 0 failed" in text(panel.report_box.value)
+    assert "6 passed, 0 failed" in text(panel.report_box.value)
     panel.target.value = "local_sami"
     panel.run_button.click()
-    assert panel.report.counts() == {"pass": 6, "fail": 0, "skip": 1, "manual": 3}
+    assert panel.report.counts() == {"pass": 5, "fail": 0, "skip": 2, "manual": 3}
 
 
 def test_panel_live_target_explains_what_live_needs(authority):

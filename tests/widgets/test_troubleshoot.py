@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from mtlspop_lab.workshop import troubleshoot
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.errors import ConfigurationError, LabError
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.widgets import TroubleshootPanel
+from mtlspop_lab.workshop import troubleshoot
 
 EXPECTED_CODES = {
     "imds_absent": "imds_unreachable",
@@ -30,6 +30,13 @@ EXPECTED_CODES = {
     "stolen_token": "certificate_mismatch",
     "throttled": "throttled",
     "bearer_downgrade": "token_type_mismatch",
+    "msal_no_native_pop": "msal_has_no_native_mtls_pop",
+    "attestation_required": "attestation_required",
+    "attestation_replayed": "attestation_key_mismatch",
+    "sni_without_x5c": "certificate_not_registered",
+    "sni_wrong_ca": "invalid_certificate_chain",
+    "bearer_fallback_not_allowed": "bearer_fallback_not_allowed",
+    "resource_refuses_bound_token": "bound_token_not_supported",
 }
 
 
@@ -50,6 +57,7 @@ def test_the_catalogue_covers_the_seed_list():
 @pytest.mark.parametrize("key", list(EXPECTED_CODES))
 def test_each_failure_is_reproduced_with_cause_and_fix(authority, key):
     mode, lifetime = authority.imds_mode, authority.token_lifetime_s
+    authority.set_attestation("optional")
     outcome = troubleshoot.reproduce(key, authority)
     assert outcome.as_expected, str(outcome)
     assert isinstance(outcome.error, LabError)
@@ -58,6 +66,7 @@ def test_each_failure_is_reproduced_with_cause_and_fix(authority, key):
     assert not contains_secret(str(outcome.error)) and not contains_secret(outcome._repr_html_())
     # the knobs it turned are back
     assert (authority.imds_mode, authority.token_lifetime_s, list(authority.pending_faults)) == (mode, lifetime, [])
+    assert authority.attestation_policy == "optional"
 
 
 def test_a_failure_that_does_not_happen_is_reported_as_not_reproduced():
