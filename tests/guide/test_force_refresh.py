@@ -121,7 +121,9 @@ def test_rfc8705_client_force_refresh(authority):
     from mtlspop_lab.cloud import Cloud
     from mtlspop_lab.flows.rfc8705 import CertificateBoundClient
     app = authority.directory.register_app("force-rfc8705")
-    cloud = Cloud.from_discovery(authority.issuer, ca_bundle=authority.ca_bundle)
+    # the generic RFC 8705 document (Entra's own publishes no mtls_endpoint_aliases)
+    cloud = Cloud.from_discovery(f"{authority.issuer}/.well-known/oauth-authorization-server",
+                                 ca_bundle=authority.ca_bundle)
     with CertificateBoundClient(app.client_id, app.certificate, cloud=cloud) as client:
         first = client.acquire_token(scopes=[f"{GRAPH}/.default"])
         assert client.acquire_token(scopes=[f"{GRAPH}/.default"]).source == "cache"
