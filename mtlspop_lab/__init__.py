@@ -25,7 +25,7 @@ _EXPORTS = {
     "ManagedIdentityId": "flows", "MtlsPopTokenAcquirer": "flows", "FicLeg1Acquirer": "flows",
     "FicLeg2Exchanger": "flows", "TokenResult": "flows", "RoundTrip": "flows",
     "call_resource": "flows", "ResourceResponse": "flows", "RetryPolicy": "flows",
-    "TokenCache": "flows",
+    "TokenCache": "flows", "FicAssertionProvider": "flows", "ClientSignedAssertion": "flows",
     "capabilities": "flows.capabilities",
     # the binding inspector
     "decode_token": "inspector", "verify_token": "inspector", "check_binding": "inspector",

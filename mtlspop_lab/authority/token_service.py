@@ -10,6 +10,9 @@ an app-only token in the mTLS PoP story (see shared/docs/protocol.md):
 * **FIC leg 2** (``jwt-pop``): the assertion is a PoP token this authority
   issued for ``api://AzureADTokenExchange``, and the TLS certificate must be
   the one it is bound to.
+* **Federated jwt-bearer**: a ``jwt-bearer`` assertion whose ``iss`` is an
+  issuer URL (leg 1 sent unbound, a Kubernetes or GitHub Actions token),
+  trusted through the app's federated credentials (:mod:`.federation`).
 
 ``token_type=mtls_pop`` asks for a token bound to the TLS client certificate
 (``cnf.x5t#S256``, RFC 8705 section 3); it needs that certificate, and a
@@ -27,11 +30,11 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..certs import Certificate, x5t_s256_of_der
-from ..cloud import TOKEN_EXCHANGE_AUDIENCE
 from .directory import App, Directory
+from .federation import FederatedAssertionCheck, IssuerKeys, looks_federated
 from .oauth_errors import oauth_error
 from .server import Request, Response
-from .signing import Signer, TokenCheckError, access_token_claims
+from .signing import Signer, access_token_claims
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop"
@@ -51,6 +54,8 @@ class TokenService:
     addressed to any of them are accepted. ``lifetime_s()`` is the current
     token lifetime knob.
     """
+
+    federation: FederatedAssertionCheck | None = None   # set by LocalAuthority (its issuers' keys)
 
     def __init__(self, directory: Directory, signer: Signer, *, issuer: str,
                  base_urls: Callable[[], dict], lifetime_s: Callable[[], int]):
@@ -150,10 +155,14 @@ class TokenService:
         if assertion_type is not None or "client_assertion" in params:
             if not params.get("client_assertion"):
                 return refuse("missing_parameter", "The request body must contain the following parameter: 'client_assertion'.")
-            if assertion_type == JWT_BEARER:
+            if assertion_type == JWT_BEARER and looks_federated(params["client_assertion"], client_id):
+                principal = self._check_federated(params["client_assertion"], client_id, tls_x5t, refuse,
+                                                  bound=False, wants_pop=wants_pop)
+            elif assertion_type == JWT_BEARER:
                 principal = self._check_client_assertion(params["client_assertion"], client_id, request, refuse)
             elif assertion_type == JWT_POP:
-                principal = self._check_pop_assertion(params["client_assertion"], client_id, tls_x5t, refuse)
+                principal = self._check_federated(params["client_assertion"], client_id, tls_x5t, refuse,
+                                                  bound=True, wants_pop=wants_pop)
             elif not assertion_type:
                 return refuse("missing_parameter", "The request body must contain the following parameter: 'client_assertion_type'.")
             else:
@@ -283,42 +292,18 @@ class TokenService:
                       f"({'signature does not verify' if last_error else 'key type does not match alg'}) for "
                       f"application '{client_id}'.")
 
-    def _check_pop_assertion(self, assertion: str, client_id: str, tls_x5t: str | None, refuse):
-        """FIC leg 2: a PoP token of this authority for api://AzureADTokenExchange, bound to the TLS cert."""
-        if tls_x5t is None:
-            return refuse("tls_certificate_mismatch", "A jwt-pop client assertion must travel over mTLS with the "
-                          "certificate it is bound to; no TLS client certificate was presented.")
-        try:
-            claims = self.signer.verify(assertion, leeway=0)
-        except TokenCheckError as exc:
-            kind = {"expired": "assertion_expired", "not_yet_valid": "assertion_expired",
-                    "malformed": "assertion_malformed", "alg_none": "assertion_malformed",
-                    "alg_not_allowed": "assertion_malformed"}.get(exc.reason, "assertion_signature")
-            return refuse(kind, f"The federated assertion was refused: {exc}")
-        if claims.get("iss") != self.issuer:
-            return refuse("fic_not_found", f"No matching federated identity record found for presented assertion "
-                          f"issuer '{str(claims.get('iss'))[:100]}'.")
-        if claims.get("aud") != TOKEN_EXCHANGE_AUDIENCE:
-            return refuse("fic_audience", "No matching federated identity record found for presented assertion "
-                          f"audience '{str(claims.get('aud'))[:100]}'; leg 1 must ask for {TOKEN_EXCHANGE_AUDIENCE}.")
-        cnf = (claims.get("cnf") or {}).get("x5t#S256") if isinstance(claims.get("cnf"), dict) else None
-        if cnf is None:
-            return refuse("tls_certificate_mismatch", "Certificate validation failed: the assertion is not "
-                          "certificate-bound (no cnf); leg 1 must be an mtls_pop token.")
-        if cnf != tls_x5t:
-            return refuse("tls_certificate_mismatch", "Certificate validation failed: the TLS client certificate "
-                          f"(x5t#S256 {tls_x5t}) does not match the assertion's cnf (x5t#S256 {cnf}). Send leg 2 "
-                          "with leg 1's binding certificate.")
+    def _check_federated(self, assertion: str, client_id: str, tls_x5t: str | None, refuse, *,
+                         bound: bool, wants_pop: bool):
+        """FIC leg 2 (``jwt-pop``, bound) or a federated ``jwt-bearer`` assertion (see :mod:`.federation`)."""
         app = self.directory.find_app(client_id)
         if app is None:
             return refuse("app_not_found", f"Application with identifier '{client_id[:64]}' was not found in the "
                           f"directory '{self.tenant_id}' (leg 2 must be a confidential client app).")
-        if self.directory.find_federated_credential(app, claims["iss"], str(claims.get("sub")),
-                                                    TOKEN_EXCHANGE_AUDIENCE) is None:
-            return refuse("fic_not_found", "No matching federated identity record found for presented assertion. "
-                          f"Assertion Issuer: '{claims['iss']}'. Assertion Subject: '{claims.get('sub')}'. "
-                          f"Add a federated credential on app '{app.name}' that trusts it.")
-        return app
+        check = self.federation or FederatedAssertionCheck(IssuerKeys(self._own_issuer_keys))
+        return check.check(assertion, app, tls_x5t=tls_x5t, bound=bound, wants_pop=wants_pop, refuse=refuse)
+
+    def _own_issuer_keys(self, iss: str):
+        return ({self.signer.kid: self.signer.public_key}, "this authority") if iss == self.issuer else None
 
 
 def _matching_certificates(app: App, header: dict) -> list[Certificate]:

@@ -14,6 +14,12 @@ Leg 2 goes through msal's ConfidentialClientApplication with
 ``jwt-pop`` (and carries the current assertion, since ``data`` wins over
 msal's defaults). A managed identity cannot do leg 2: it has no client
 assertion API in any MSAL.
+
+Unbound leg 2 (the guide's ``FicAssertionProvider.CreateAssertion(bindCertificate:
+false)``, :mod:`.fic_assertion`): the assertion goes as plain ``jwt-bearer``
+to the **login** host, no client certificate, and the result is Bearer. It
+is also how a token from outside Entra (Kubernetes, GitHub Actions:
+:meth:`FicLeg1Acquirer.from_external_token`) is exchanged.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from ..transport import Transport, record
 from ..transport.retry import RetryPolicy
 from .acquirer import MtlsPopTokenAcquirer, check_resource
 from .cache import CacheKey, TokenCache
-from .confidential import JWT_POP, MTLS_POP, _MsalApp, result_from_token_response, scope_for
+from .confidential import JWT_BEARER, JWT_POP, MTLS_POP, _MsalApp, result_from_token_response, scope_for
+from .fic_assertion import ClientSignedAssertion, ExternalTokenSource
 from .identity import ManagedIdentityId
 from .result import IDENTITY_PROVIDER, TokenResult
 
@@ -40,10 +47,25 @@ def _placeholder_assertion() -> str:
 
 
 class FicLeg1Acquirer:
-    """Leg 1: a PoP token for ``api://AzureADTokenExchange`` (the FIC assertion)."""
+    """Leg 1: a PoP token for ``api://AzureADTokenExchange`` (the FIC assertion), or a token from
+    an external issuer (:meth:`from_external_token`)."""
 
-    def __init__(self, acquirer: MtlsPopTokenAcquirer):
+    def __init__(self, acquirer: MtlsPopTokenAcquirer | None = None, *,
+                 external: ExternalTokenSource | None = None):
+        if (acquirer is None) == (external is None):
+            raise ConfigurationError("FicLeg1Acquirer needs exactly one source of assertions.",
+                                     fix="Use for_managed_identity(), for_confidential_client() or "
+                                         "from_external_token().")
         self.acquirer = acquirer
+        self.external = external
+
+    @classmethod
+    def from_external_token(cls, token, *, cloud: Cloud | None = None) -> "FicLeg1Acquirer":
+        """Leg 1 done by another identity provider: a Kubernetes service-account token, a GitHub
+        Actions OIDC token... ``token`` is the JWT, a callable returning it (re-read each time, like
+        a projected token file), or a path to a file holding it (``AZURE_FEDERATED_TOKEN_FILE``).
+        The assertion is unbound: leg 2 sends it as ``jwt-bearer`` and gets a Bearer token."""
+        return cls(external=ExternalTokenSource(token, cloud=cloud))
 
     @classmethod
     def for_managed_identity(cls, identity: ManagedIdentityId, *, cloud: Cloud | None = None,
@@ -58,15 +80,20 @@ class FicLeg1Acquirer:
                                                                 cloud=cloud, region=region, **kwargs))
 
     def acquire_assertion(self, audience: str = TOKEN_EXCHANGE_AUDIENCE) -> TokenResult:
-        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh."""
+        """The leg-1 token (PoP, bound to the identity's certificate), from cache when fresh.
+        For an external token: the current token (Bearer, unbound), checked for its audience."""
+        if self.external is not None:
+            return self.external.assertion(check_resource(audience))
+        assert self.acquirer is not None
         return self.acquirer._acquire(check_resource(audience), True, leg="leg1", flow="fic_leg1")
 
     @property
     def identity(self) -> str:
-        return self.acquirer.identity
+        return self.external.identity if self.external is not None else self.acquirer.identity  # type: ignore[union-attr]
 
     def close(self) -> None:
-        self.acquirer.close()
+        if self.acquirer is not None:
+            self.acquirer.close()
 
 
 class FicLeg2Exchanger:
@@ -93,6 +120,8 @@ class FicLeg2Exchanger:
         self.timeout = timeout
         self.cache = cache if cache is not None else TokenCache()
         self.authority = f"{self.cloud.mtls_base_url(region)}/{self.tenant_id}"
+        self.login_authority = self.cloud.authority_url(self.tenant_id)
+        self._unbound: _MsalApp | None = None
         self._apps: OrderedDict[str, _MsalApp] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -121,12 +150,20 @@ class FicLeg2Exchanger:
             code="managed_identity_cannot_do_leg2")
 
     # -- the exchange -------------------------------------------------------------------------
-    def exchange_assertion_for_access_token(self, assertion, resource: str, use_pop: bool = True) -> TokenResult:
-        """Exchange ``assertion`` (a leg-1 TokenResult, or its token string with ``certificate=``
-        given at creation) for a token for ``resource``: PoP bound to leg 1's certificate, or Bearer."""
+    def exchange_assertion_for_access_token(self, assertion, resource: str, use_pop: bool = True,
+                                            bind_certificate: bool | None = None) -> TokenResult:
+        """Exchange ``assertion`` for a token for ``resource``: PoP bound to leg 1's certificate, or Bearer.
+
+        ``assertion``: a leg-1 TokenResult, a :class:`ClientSignedAssertion` (the guide's
+        ``FicAssertionProvider.CreateAssertion``), or the token string (with ``certificate=`` given
+        at creation for jwt-pop). ``bind_certificate``: False sends it unbound (``jwt-bearer``, login
+        host, no certificate; Bearer only); the default binds whenever a certificate is known.
+        """
         resource = check_resource(resource)
-        token, binding = self._assertion_parts(assertion)
         use_pop = bool(use_pop)
+        token, binding = self._assertion_parts(assertion, bind_certificate, use_pop)
+        if binding is None:
+            return self._exchange_unbound(token, resource, use_pop)
         app = self._app_for(binding)
         key = (CacheKey(self.authority, self.client_id, scope_for(resource), MTLS_POP, binding.x5t_s256)
                if use_pop else CacheKey(self.authority, self.client_id, scope_for(resource), "Bearer"))
@@ -147,14 +184,61 @@ class FicLeg2Exchanger:
             result = replace(result, round_trips=tuple(trips), elapsed_ms=(time.perf_counter() - start) * 1000)
         return result
 
-    def _assertion_parts(self, assertion):
+    def _exchange_unbound(self, token: str, resource: str, use_pop: bool) -> TokenResult:
+        if use_pop:
+            raise CertificateError(
+                "An unbound (jwt-bearer) assertion cannot give an mtls_pop token.",
+                cause="mTLS PoP binds the token to the certificate of the TLS handshake; an unbound assertion "
+                      "travels without one (MSAL.NET refuses this combination before sending).",
+                fix="Pass leg 1's binding certificate (CreateAssertion(bind_certificate=True), or the leg-1 "
+                    "TokenResult itself), or ask for Bearer (use_pop=False).",
+                code="mtls_certificate_not_provided")
+        with self._lock:
+            if self._unbound is None:
+                transport = Transport(ca_bundle=self.cloud.ca_bundle, retry=self.retry, timeout=self.timeout,
+                                      name=f"leg2-login:{self.client_id[:8]}")
+                self._unbound = _MsalApp(self.client_id, self.login_authority,
+                                         {"client_assertion": _placeholder_assertion}, transport)
+            app = self._unbound
+        key = CacheKey(self.login_authority, self.client_id, scope_for(resource), "Bearer")
+        start = time.perf_counter()
+        with record("leg2") as trips:
+            def fetch() -> TokenResult:
+                mark = len(trips)
+                payload = app.token_for_client(scope_for(resource), {"client_assertion_type": JWT_BEARER,
+                                                                     "client_assertion": token})
+                return result_from_token_response(
+                    payload, asked_pop=False, certificate=None, endpoint=self.login_authority,
+                    trips=trips[mark:], resource=resource, identity=f"app {self.client_id}",
+                    client_id=self.client_id, tenant_id=self.tenant_id, flow="fic_leg2", cloud=self.cloud)
+            result = self.cache.acquire(key, fetch)
+        if result.source == IDENTITY_PROVIDER:
+            result = replace(result, round_trips=tuple(trips), elapsed_ms=(time.perf_counter() - start) * 1000)
+        return result
+
+    def _assertion_parts(self, assertion, bind_certificate: bool | None = None, use_pop: bool = True):
+        if isinstance(assertion, ClientSignedAssertion):
+            if bind_certificate is not None and bind_certificate != (assertion.token_binding_certificate is not None):
+                raise ConfigurationError("bind_certificate contradicts the ClientSignedAssertion.",
+                                         fix="Choose the binding once, in create_assertion(bind_certificate=...).")
+            if assertion.token_binding_certificate is None:
+                return assertion.assertion, None
+            return assertion.assertion, assertion.token_binding_certificate
+        if bind_certificate is False:
+            if isinstance(assertion, TokenResult):
+                return assertion.access_token, None
+            if isinstance(assertion, str) and assertion.strip():
+                return assertion.strip(), None
+        if isinstance(assertion, TokenResult) and not assertion.is_pop and bind_certificate is None and not use_pop:
+            return assertion.access_token, None       # an unbound leg 1 (external token) goes unbound
         if isinstance(assertion, TokenResult):
             if not assertion.is_pop or assertion._credential is None:
                 raise ConfigurationError(
                     "The leg-1 assertion is a Bearer token; FIC with mTLS needs a PoP assertion.",
                     cause="Leg 2 sends the assertion as jwt-pop over mTLS with the certificate it is "
                           "bound to; a Bearer token has none.",
-                    fix="Acquire leg 1 with FicLeg1Acquirer.acquire_assertion() (always PoP).",
+                    fix="Acquire leg 1 with FicLeg1Acquirer.acquire_assertion() (always PoP), or exchange "
+                        "an unbound leg 1 (an external token) for Bearer: use_pop=False.",
                     code="pop_not_requested")
             if self.certificate is not None and self.certificate.x5t_s256 != assertion.binding_certificate.x5t_s256:
                 raise ConfigurationError(
@@ -195,7 +279,7 @@ class FicLeg2Exchanger:
     @property
     def round_trips(self) -> list:
         with self._lock:
-            apps = list(self._apps.values())
+            apps = list(self._apps.values()) + ([self._unbound] if self._unbound is not None else [])
         return sorted((t for a in apps for t in a.transport.trace), key=lambda t: t.started_at)
 
     def close(self) -> None:
@@ -203,3 +287,6 @@ class FicLeg2Exchanger:
             for app in self._apps.values():
                 app.transport.close()
             self._apps.clear()
+            if self._unbound is not None:
+                self._unbound.transport.close()
+                self._unbound = None
