@@ -12,8 +12,14 @@ import requests
 
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import AuthorityError, CertificateError, ConfigurationError
-from mtlspop_lab.flows import (ClientSignedAssertion, FicAssertionProvider, FicLeg1Acquirer, FicLeg2Exchanger,
-                               MtlsPopTokenAcquirer, call_resource)
+from mtlspop_lab.flows import (
+    ClientSignedAssertion,
+    FicAssertionProvider,
+    FicLeg1Acquirer,
+    FicLeg2Exchanger,
+    MtlsPopTokenAcquirer,
+    call_resource,
+)
 
 GRAPH = "https://graph.microsoft.com"
 EXCHANGE = "api://AzureADTokenExchange"
