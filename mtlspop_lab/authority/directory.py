@@ -21,6 +21,7 @@ from typing import Callable
 from ..certs import Certificate
 from ..cloud import TOKEN_EXCHANGE_AUDIENCE
 from ..errors import ConfigurationError
+from .app_roles import AppRole, AppRoleAssignment, AppRoles
 
 SUBSCRIPTION_ID = "00000000-1ab0-4000-8000-00000000cafe"
 RESOURCE_GROUP = "mtlspop-lab"
@@ -106,6 +107,7 @@ class Directory:
         self._apps: dict[str, App] = {}
         self._issued: dict[str, str] = {}                 # x5t#S256 of an IMDS v2 cert -> MI client_id
         self.resources = {r.uri: r for r in DEFAULT_RESOURCES}
+        self.app_roles = AppRoles()
         self.vm_id = str(uuid.uuid4())
         self.vmss_id = None
         vm_res = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}"
@@ -262,3 +264,48 @@ class Directory:
             if found is None:
                 found = next((r for r in self.resources.values() if r.uri.lower() == uri.lower()), None)
         return found
+
+    # -- app roles (permissions; see app_roles.py) ---------------------------------------------
+    def _resource_uri(self, resource) -> str:
+        uri = resource.uri if isinstance(resource, Resource) else resource
+        found = self.find_resource(uri) if isinstance(uri, str) else None
+        if found is None:
+            raise ConfigurationError(f"No resource {str(uri)[:100]!r} in tenant {self.tenant_id}.",
+                                     fix="Use a resource URI of directory.resources, or add_resource(uri).",
+                                     code="resource_not_found")
+        return found.uri
+
+    def add_app_role(self, resource, value: str) -> AppRole:
+        """Declare app role ``value`` (e.g. ``"Data.Read"``) on the API ``resource`` (URI or Resource)."""
+        return self.app_roles.add(self._resource_uri(resource), value)
+
+    def assign_app_role(self, principal, resource, role) -> AppRoleAssignment:
+        """Grant ``role`` on ``resource`` to an app, a managed identity (record or ManagedIdentityId),
+        or an object id. A federated principal is its app: assign the role to the leg-2 app.
+        Effective after the propagation delay, for tokens issued from then on."""
+        object_id, name = self._principal(principal)
+        value = role.value if isinstance(role, AppRole) else role
+        return self.app_roles.assign(object_id, name, self._resource_uri(resource), value)
+
+    def revoke_app_role(self, principal, resource, role) -> bool:
+        object_id, _ = self._principal(principal)
+        value = role.value if isinstance(role, AppRole) else role
+        return self.app_roles.revoke(object_id, self._resource_uri(resource), value)
+
+    def _principal(self, principal) -> tuple[str, str]:
+        if isinstance(principal, (App, ManagedIdentityRecord)):
+            return principal.object_id, principal.name
+        kind, value = getattr(principal, "kind", None), getattr(principal, "value", None)
+        if isinstance(kind, str):
+            mi = self.find_managed_identity(kind, value)
+            if mi is not None:
+                return mi.object_id, mi.name
+        if isinstance(principal, str):
+            for candidate in (*self.apps, *self.managed_identities):
+                if principal in (candidate.object_id, candidate.client_id):
+                    return candidate.object_id, candidate.name
+        raise ConfigurationError(f"{str(principal)[:80]!r} is not a principal of tenant {self.tenant_id}.",
+                                 cause="App roles are assigned to apps and managed identities (a federated "
+                                       "credential signs in as its app).",
+                                 fix="Pass an App from register_app(), a managed identity, or its object id.",
+                                 code="principal_not_found")

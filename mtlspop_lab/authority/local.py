@@ -313,11 +313,36 @@ class LocalAuthority:
         return self._lifetime
 
     def reset_knobs(self) -> None:
-        """No delay, no faults, IMDS v2, the constructor's token lifetime (the trace is kept)."""
+        """No delay, no faults, IMDS v2, the constructor's token lifetime, no role required by the API,
+        no permission propagation delay (the trace, apps and assignments are kept)."""
         self.set_delay(0, "all")
         self.clear_faults()
         self.set_imds_mode("v2")
         self._lifetime = self._default_lifetime
+        self.resource_api.clear_role_requirements()
+        self.set_permission_propagation_delay(0)
+
+    # -- permissions -------------------------------------------------------------------------
+    def require_app_role(self, role: str, path: str = "/", resource: str | None = None) -> None:
+        """Make the protected API answer 403 under ``path`` unless the token's ``roles`` has ``role``
+        (only for tokens of ``resource`` when given). Until reset_knobs() or clear_role_requirements()."""
+        self.resource_api.require_role(role, path, resource)
+
+    def clear_role_requirements(self) -> None:
+        self.resource_api.clear_role_requirements()
+
+    @property
+    def role_requirements(self) -> list[tuple[str, str, str | None]]:
+        """The API's role rules: (path prefix, role, resource or None), a copy."""
+        return list(self.resource_api.role_rules)
+
+    def set_permission_propagation_delay(self, seconds: float) -> None:
+        """New app-role assignments reach tokens ``seconds`` after they are made (Entra: minutes)."""
+        self.directory.app_roles.propagation_delay_s = seconds
+
+    @property
+    def permission_propagation_delay_s(self) -> float:
+        return self.directory.app_roles.propagation_delay_s
 
     # -- trace -----------------------------------------------------------------------------
     @property

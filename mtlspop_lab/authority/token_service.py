@@ -192,6 +192,9 @@ class TokenService:
         claims = access_token_claims(issuer=self.issuer, tenant_id=self.tenant_id, audience=resource.uri,
                                      subject_oid=oid, client_id=client_id, lifetime_s=lifetime,
                                      cnf_x5t_s256=tls_x5t if bind else None, mi_resource_id=mirid)
+        roles = self.directory.app_roles.roles_for(oid, resource.uri)
+        if roles:
+            claims["roles"] = roles          # app roles assigned (and propagated) before this token
         token = self.signer.mint(claims)
         expires_in = max(lifetime - 1, 1)
         body = {"token_type": "mtls_pop" if bind else "Bearer", "expires_in": expires_in,

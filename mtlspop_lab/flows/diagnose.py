@@ -47,11 +47,24 @@ AADSTS = {
             "Add a federated credential on the leg-2 app for the leg-1 identity (issuer and subject "
             "= the managed identity's or app's object id); wait a minute for it to propagate."),
     700213: ("no_matching_federated_credential",
-             "No federated identity credential matches the assertion's subject.",
-             "Check the federated credential's subject and issuer on the leg-2 app."),
+             "A federated credential has the assertion's issuer, but none has its subject.",
+             "Copy the assertion's subject exactly into the federated credential (Kubernetes: "
+             "system:serviceaccount:<namespace>:<name>; GitHub: repo:<org>/<repo>:ref:refs/heads/<branch>, "
+             ":environment:<name> or :pull_request, depending on the workflow)."),
+    7002138: ("federated_subject_case_mismatch",
+              "The subject matches only if case is ignored; federated credentials compare subjects "
+              "case-sensitively.",
+              "Make the federated credential's subject match the token's sub character for character "
+              "(organization, repository and environment names included)."),
     700211: ("no_matching_federated_credential",
-             "No federated identity credential matches the assertion's issuer.",
-             "Check the federated credential's issuer on the leg-2 app."),
+             "No federated credential on the app has the assertion's issuer (compared exactly, trailing "
+             "slash included).",
+             "Set the federated credential's issuer to the token's iss exactly (read it from the token or the "
+             "issuer's discovery document)."),
+    7000272: ("federated_signing_key_not_found",
+              "The key that signed the federated token is not in the issuer's published keys (JWKS).",
+              "Make the issuer publish its current signing key (key rotation, a private cluster's OIDC "
+              "issuer not exposed), then get a fresh token."),
     500181: ("tls_certificate_mismatch",
              "The TLS client certificate does not match the certificate the assertion is bound to "
              "(cnf x5t#S256), or the certificate is unknown.",
@@ -74,9 +87,10 @@ AADSTS = {
               "Use a certificate: mTLS PoP needs a certificate, not a secret."),
     1002012: ("invalid_scope", "A client-credentials scope must be '<resource>/.default'.",
               "Pass the resource URI; the lab appends /.default."),
-    700212: ("no_matching_federated_credential",
-             "The federated credential's audience does not match the assertion's audience.",
-             "Set the federated credential's audience to api://AzureADTokenExchange."),
+    700212: ("federated_audience_mismatch",
+             "Issuer and subject match a federated credential, but the assertion's audience is not its audience.",
+             "Request the external or leg-1 token for api://AzureADTokenExchange (or set the credential's "
+             "audience to the token's aud)."),
     700021: ("invalid_assertion", "The client assertion's subject does not match the client.",
              "Sign the assertion for this client id (iss and sub = client id)."),
     7000216: ("no_client_credential",

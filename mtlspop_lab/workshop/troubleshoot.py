@@ -115,14 +115,18 @@ class Reproduction:
 # -- helpers -------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _knobs(authority):
-    """Put back what a reproduction changes (IMDS mode, faults, token lifetime)."""
+    """Put back what a reproduction changes (IMDS mode, faults, token lifetime, the API's role rules)."""
     mode, lifetime = authority.imds_mode, authority.token_lifetime_s
+    rules = authority.role_requirements
     try:
         yield
     finally:
         authority.clear_faults()
         authority.set_imds_mode(mode)
         authority.set_token_lifetime(lifetime)
+        authority.clear_role_requirements()
+        for path, role, resource in rules:
+            authority.require_app_role(role, path, resource)
 
 
 def _app(authority, name: str, certificate: Certificate | None = None):
@@ -237,6 +241,19 @@ def _wrong_audience(authority):
     call_resource(authority.resource_url, assertion)
 
 
+def _insufficient_permissions(authority):
+    api = "api://mtlspop-lab-api"
+    authority.directory.add_app_role(api, "Data.Read")
+    authority.require_app_role("Data.Read", path="/data", resource=api)
+    app = _app(authority, "no-role")          # authenticated fine, but no app role assigned
+    token = _cc(authority, app).acquire_token(api, use_pop=True)
+    try:
+        call_resource(authority.resource_url, token, path="/data/items")
+    except LabError as error:
+        error.observation = "token roles: none; the API requires Data.Read on /data (HTTP 403)"
+        raise
+
+
 def _stolen_token(authority):
     token = _cc(authority, _app(authority, "victim")).acquire_token(GRAPH, use_pop=True)
     attacker = Certificate.create_self_signed("CN=attacker")
@@ -298,7 +315,11 @@ def _catalogue() -> list[Failure]:
         Failure("resource_without_pop", "Resource does not accept bound tokens (AADSTS392196)",
                 "Configuration Issues", "Ask a PoP token for a resource that only takes Bearer tokens.",
                 (AuthorityError,), _resource_no_pop),
-        Failure("wrong_audience", "Insufficient permissions / wrong audience", "Configuration Issues",
+        Failure("insufficient_permissions", "Insufficient permissions", "Configuration Issues",
+                "Call an API path that requires the app role Data.Read with a valid token of an app "
+                "that was never assigned it (HTTP 403).",
+                (ResourceAccessError,), _insufficient_permissions),
+        Failure("wrong_audience", "Wrong audience (a token for another API)", "Configuration Issues",
                 "Call the API with the leg-1 assertion (audience api://AzureADTokenExchange).",
                 (ResourceAccessError,), _wrong_audience),
         Failure("stolen_token", "A stolen token replayed with another certificate", "Security",

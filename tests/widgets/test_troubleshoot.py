@@ -26,6 +26,7 @@ EXPECTED_CODES = {
     "tenant_not_found": "tenant_not_found",
     "application_not_found": "application_not_found",
     "resource_without_pop": "resource_does_not_support_bound_tokens",
+    "insufficient_permissions": "insufficient_permissions",
     "wrong_audience": "invalid_token",
     "stolen_token": "certificate_mismatch",
     "throttled": "throttled",
