@@ -301,9 +301,12 @@ class Directory:
             if mi is not None:
                 return mi.object_id, mi.name
         if isinstance(principal, str):
-            for candidate in (*self.apps, *self.managed_identities):
-                if principal in (candidate.object_id, candidate.client_id):
-                    return candidate.object_id, candidate.name
+            for app in self.apps:
+                if principal in (app.object_id, app.client_id):
+                    return app.object_id, app.name
+            for mi in self.managed_identities:
+                if principal in (mi.object_id, mi.client_id):
+                    return mi.object_id, mi.name
         raise ConfigurationError(f"{str(principal)[:80]!r} is not a principal of tenant {self.tenant_id}.",
                                  cause="App roles are assigned to apps and managed identities (a federated "
                                        "credential signs in as its app).",
