@@ -208,7 +208,8 @@ class Directory:
         """Let assertions from ``trusted`` sign in as ``app`` (FIC leg 2).
 
         ``trusted``: a ManagedIdentityId (``.kind``/``.value``), a ManagedIdentityRecord,
-        an App, or an ``(issuer, subject)`` pair. The subject of a token this
+        an App, an ``(issuer, subject)`` pair, or an ``(ExternalIssuer, subject)`` pair.
+        Entra matches issuer and audience exactly and the subject case-sensitively. The subject of a token this
         authority issues to an MI or app is its object id.
         """
         issuer, subject = self._resolve_trusted(trusted)
@@ -224,6 +225,9 @@ class Directory:
     def _resolve_trusted(self, trusted) -> tuple[str, str]:
         if isinstance(trusted, tuple) and len(trusted) == 2 and all(isinstance(x, str) for x in trusted):
             return trusted
+        if (isinstance(trusted, tuple) and len(trusted) == 2 and isinstance(trusted[1], str)
+                and isinstance(getattr(trusted[0], "issuer", None), str)):
+            return trusted[0].issuer, trusted[1]          # (an external issuer, its subject)
         if isinstance(trusted, ManagedIdentityRecord):
             return self.issuer, trusted.object_id
         if isinstance(trusted, App):

@@ -41,7 +41,9 @@ from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, check_region
 from ..errors import ConfigurationError
 from .directory import Directory
+from .external_issuers import ExternalIssuer, check_kind
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
+from .federation import FederatedAssertionCheck, IssuerKeys
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER, Imds
 from .resource_api import ResourceApi
 from .server import Listener, Request, Response
@@ -109,6 +111,8 @@ class LocalAuthority:
                          regional_url=lambda: self.regional_urls[regions[0]],
                          lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode)
         self.resource_api = ResourceApi(self.directory, self.signer, issuer=self.issuer)
+        self._external: dict[str, ExternalIssuer] = {}      # name -> issuer
+        self.token_service.federation = FederatedAssertionCheck(IssuerKeys(self._issuer_keys))
 
     # -- construction helpers ----------------------------------------------------------
     def _server_context(self, *, client_certs: bool) -> ssl.SSLContext:
@@ -248,6 +252,53 @@ class LocalAuthority:
                                      cause='A JWK Set is {"keys": [...]} with RSA or EC public keys.',
                                      fix="Pass the JSON served at the issuer's jwks_uri.") from None
         self.resource_api.trust_issuer(issuer, keys)
+
+    # -- external identity providers (workload identity federation) ----------------------------
+    def add_external_issuer(self, kind: str, name: str | None = None) -> ExternalIssuer:
+        """An OIDC issuer outside Entra, served on its own HTTPS port: ``"kubernetes"``,
+        ``"github_actions"`` or ``"generic"``. Its tokens (``issuer.issue_token(subject)``) sign in as
+        an app whose federated credential trusts ``(issuer.issuer, subject)``."""
+        if self._closed:
+            raise ConfigurationError("The authority is closed.", fix="Start a new LocalAuthority().")
+        kind, name = check_kind(kind, name)
+        with self._lock:
+            if name in self._external:
+                raise ConfigurationError(f"The authority already serves an issuer named {name!r}.",
+                                         fix="Pick another name, or use authority.external_issuer(name).",
+                                         code="issuer_exists")
+            listener_name = f"issuer:{name}"
+            listener = Listener(listener_name, lambda r: self._route_issuer(name, r),
+                                tls=self._server_context(client_certs=False), on_exchange=self._trace.record,
+                                on_tls_failure=self._trace.record_tls_failure, stop_event=self._stop)
+            issuer = ExternalIssuer(kind, name, lambda: listener.url)
+            self._external[name] = issuer
+            self._add_listener(listener)
+        listener.start()
+        return issuer
+
+    def external_issuer(self, name: str) -> ExternalIssuer:
+        found = self._external.get(name)
+        if found is None:
+            raise ConfigurationError(f"No external issuer {str(name)[:40]!r}.",
+                                     fix=f"Use one of {', '.join(self._external) or 'none yet'}, or "
+                                         "add_external_issuer(kind, name).", code="issuer_not_found")
+        return found
+
+    @property
+    def external_issuers(self) -> list[ExternalIssuer]:
+        return list(self._external.values())
+
+    def _issuer_keys(self, iss: str):
+        """Keys of an assertion issuer the token service can verify: this authority or an external one."""
+        if iss == self.issuer:
+            return {self.signer.kid: self.signer.public_key}, "this authority"
+        for issuer in list(self._external.values()):
+            if issuer.issuer == iss:
+                return issuer.public_keys(), issuer.issuer
+        return None
+
+    def _route_issuer(self, name: str, request: Request) -> Response:
+        return self._serve(request, lambda r, _d: self._external[name].handle(r))
 
     # -- knobs -----------------------------------------------------------------------------
     def _selected(self, listener: str) -> list[Listener]:
