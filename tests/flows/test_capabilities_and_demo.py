@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from mtlspop_lab.flows.capabilities import capabilities
-from mtlspop_lab.flows.capabilities import accepts_mtls_pop, msal_native_mtls_pop  # noqa: I001
 from mtlspop_lab.cli.demo import main as demo_main
+from mtlspop_lab.flows.capabilities import accepts_mtls_pop, capabilities, msal_native_mtls_pop  # noqa: I001
 
 
 def test_feature_probe_reads_signatures():
@@ -46,11 +45,14 @@ def test_capabilities_probe_local_imds(authority):
 def test_demo_runs_the_matrix(capsys):
     assert demo_main(["--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 15
+    assert len(rows) == 18
     identities = {r["identity"] for r in rows}
     assert {"SAMI", "UAMI client_id", "UAMI resource_id", "UAMI object_id", "confidential client"} <= identities
     fic = [r for r in rows if r["flow"] == "FIC two-leg"]
     assert len(fic) == 4 and {r["token_type"] for r in fic} == {"Bearer", "mtls_pop"}
+    assert [r["token_type"] for r in rows if r["flow"] == "FIC unbound (jwt-bearer)"] == ["Bearer"]
+    wif = {r["identity"]: r["token_type"] for r in rows if r["flow"] == "workload identity federation"}
+    assert wif == {"Kubernetes service account -> app": "Bearer", "GitHub Actions workflow -> app": "Bearer"}
     for r in rows:
         assert r["api"] == "200"
         assert r["binding"] == ("bound" if r["token_type"] == "mtls_pop" else "-")

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from mtlspop_lab.workshop import troubleshoot
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.errors import ConfigurationError, LabError
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.widgets import TroubleshootPanel
+from mtlspop_lab.workshop import troubleshoot
 
 EXPECTED_CODES = {
     "imds_absent": "imds_unreachable",
@@ -23,6 +23,14 @@ EXPECTED_CODES = {
     "fic_expired_assertion": "assertion_expired",
     "fic_wrong_certificate": "tls_certificate_mismatch",
     "managed_identity_leg2": "managed_identity_cannot_do_leg2",
+    "unbound_leg2_pop": "mtls_certificate_not_provided",
+    "bearer_leg1_as_jwt_pop": "tls_certificate_mismatch",
+    "wif_no_credential": "no_matching_federated_credential",
+    "wif_subject_case": "federated_subject_case_mismatch",
+    "wif_issuer_slash": "no_matching_federated_credential",
+    "wif_audience": "federated_audience_mismatch",
+    "wif_expired": "assertion_expired",
+    "wif_unknown_key": "federated_signing_key_not_found",
     "tenant_not_found": "tenant_not_found",
     "application_not_found": "application_not_found",
     "resource_without_pop": "resource_does_not_support_bound_tokens",
