@@ -11,7 +11,8 @@ import json
 from urllib.parse import urlencode
 
 import jwt
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mtlspop_lab.authority.server import Request
 

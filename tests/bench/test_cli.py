@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mtlspop_lab import cli, latency as bench
+from mtlspop_lab import cli
+from mtlspop_lab import latency as bench
 
 
 def test_bench_verb_writes_csv_and_plot(tmp_path, capsys):

@@ -15,7 +15,6 @@ from mtlspop_lab import latency as bench
 from mtlspop_lab.latency import runner
 from mtlspop_lab.redact import contains_secret
 
-
 def _rows(result, **labels):
     acq = result.acquisitions
     mask = ~acq["warmup"]

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from mtlspop_lab import latency as bench
+from mtlspop_lab.latency import runner
 from mtlspop_lab.cli import bench as bench_cli
 from mtlspop_lab.errors import ConfigurationError
-from mtlspop_lab.latency import runner
 
 _DTYPE_WORDS = {"str": "object", "float": "float64", "int": "int64", "bool": "bool"}
 

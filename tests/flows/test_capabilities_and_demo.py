@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from mtlspop_lab.flows.capabilities import capabilities
+from mtlspop_lab.flows.capabilities import accepts_mtls_pop, msal_native_mtls_pop  # noqa: I001
 from mtlspop_lab.cli.demo import main as demo_main
-from mtlspop_lab.flows.capabilities import accepts_mtls_pop, capabilities, msal_native_mtls_pop  # noqa: I001
 
 
 def test_feature_probe_reads_signatures():

@@ -11,14 +11,10 @@ import uuid
 import pytest
 
 from mtlspop_lab.certs import Certificate
-from mtlspop_lab.errors import (
-    AuthorityError,
-    ConfigurationError,
-    ManagedIdentityError,
-    TokenTypeMismatchError,
-    TransportError,
-)
-from mtlspop_lab.flows import FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer, RetryPolicy
+from mtlspop_lab.errors import (AuthorityError, ConfigurationError, ManagedIdentityError, TokenTypeMismatchError,
+                                TransportError)
+from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer,
+                               RetryPolicy)
 from mtlspop_lab.flows.managed_identity import CREDENTIALS, IssuedCredential
 from mtlspop_lab.inspector import check_binding
 from mtlspop_lab.redact import contains_secret

@@ -6,12 +6,8 @@ these tests check both what the client recorded and what the server saw.
 
 from __future__ import annotations
 
-from mtlspop_lab.flows import (
-    ManagedIdentityId,
-    MtlsPopTokenAcquirer,
-    close_issued_connections,
-    forget_issued_certificates,
-)
+from mtlspop_lab.flows import (ManagedIdentityId, MtlsPopTokenAcquirer, close_issued_connections,
+                               forget_issued_certificates)
 from mtlspop_lab.inspector import check_binding
 
 GRAPH = "https://graph.microsoft.com"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
 from mtlspop_lab.errors import TransportError
 from mtlspop_lab.flows import RetryPolicy
 from mtlspop_lab.transport import Transport, record, transport_error
+
+import requests
 
 
 def _discovery(authority):

@@ -14,20 +14,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import AuthorityError, CertificateError, ConfigurationError, ManagedIdentityError
-from mtlspop_lab.flows import (
-    CacheKey,
-    FicLeg2Exchanger,
-    ManagedIdentityId,
-    MtlsPopTokenAcquirer,
-    RetryPolicy,
-    TokenCache,
-    TokenResult,
-)
+from mtlspop_lab.flows import (CacheKey, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer, RetryPolicy,
+                               TokenCache, TokenResult)
 from mtlspop_lab.flows.confidential import ConfidentialClientFlow, scope_for
 from mtlspop_lab.flows.diagnose import authority_error, imds_error
 from mtlspop_lab.flows.managed_identity import CUID_OID, ImdsRoute, build_csr, imds_base
-from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.transport.retry import parse_retry_after
+from mtlspop_lab.redact import contains_secret
 
 GUID = "6325cd32-9911-41f3-819c-416cdf9104e7"
 ARM = ("/subscriptions/c1686c51-b717-4fe0-9af3-24a20a41fb0c/resourcegroups/rg/providers/"

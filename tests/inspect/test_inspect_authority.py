@@ -8,9 +8,9 @@ import msal
 import pytest
 import requests
 
-from mtlspop_lab.cli.inspect import main
 from mtlspop_lab.errors import TokenValidationError
 from mtlspop_lab.inspector import check_binding, decode_token, explain_claims, verify_token
+from mtlspop_lab.cli.inspect import main
 
 GRAPH = "https://graph.microsoft.com"
 _n = itertools.count()

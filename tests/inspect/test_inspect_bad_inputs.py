@@ -11,7 +11,8 @@ import os
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mtlspop_lab.errors import LabError
 from mtlspop_lab.inspector import BindingVerdict, check_binding, decode_token, explain_claims, verify_token, x5t_s256

@@ -41,12 +41,10 @@ def test_not_bound_to_another_certificate(bound_token, other_cert, ca):
 
 def test_same_key_renewed_certificate_is_another_certificate(bound_token, client_cert):
     """A renewal over the same key pair has a new DER, hence a new x5t#S256 (MSAL.NET 4.86.1 fix)."""
-    import datetime as dt
-
+    from mtlspop_lab.certs import Certificate
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
-
-    from mtlspop_lab.certs import Certificate
+    import datetime as dt
     old = client_cert.x509
     now = dt.datetime.now(dt.timezone.utc)
     renewed = (x509.CertificateBuilder().subject_name(old.subject).issuer_name(old.issuer)

@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from mtlspop_lab.errors import ConfigurationError
 from mtlspop_lab.interop import oidc_provider as launcher
+from mtlspop_lab.errors import ConfigurationError
 from mtlspop_lab.interop.oidc_provider import OidcProvider
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mtlspop_lab.errors import ConfigurationError
 from mtlspop_lab.interop import oidc_provider as launcher
+from mtlspop_lab.errors import ConfigurationError
 
 
 @pytest.fixture

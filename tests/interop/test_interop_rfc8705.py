@@ -8,8 +8,8 @@ from jwt.algorithms import RSAAlgorithm
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.cloud import Cloud
 from mtlspop_lab.errors import AuthorityError, CertificateError, ConfigurationError, TokenValidationError
-from mtlspop_lab.flows.rfc8705 import CertificateBoundClient, CertificateBoundResult
 from mtlspop_lab.inspector import check_binding, verify_token
+from mtlspop_lab.flows.rfc8705 import CertificateBoundClient, CertificateBoundResult
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,11 @@ IMDS v2 certificates are process-wide (as on a VM); each test starts without one
 from __future__ import annotations
 
 import pytest
-from reliability_support import World, live_threads, new_threads
 
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.flows import forget_issued_certificates
+
+from reliability_support import World, live_threads, new_threads
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,8 @@ import threading
 import time
 
 from mtlspop_lab.authority import LocalAuthority
-from mtlspop_lab.flows import FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer, RetryPolicy
+from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer,
+                               RetryPolicy)
 
 GRAPH = "https://graph.microsoft.com"
 VAULT = "https://vault.azure.net"

@@ -25,34 +25,20 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from hostile_server import TENANT, HostileServer, as_answer
-from reliability_support import GRAPH
 
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.cloud import Cloud
-from mtlspop_lab.errors import (
-    AuthorityError,
-    CertificateError,
-    ConfigurationError,
-    LabError,
-    ManagedIdentityError,
-    ResourceAccessError,
-    TokenFormatError,
-    TokenTypeMismatchError,
-    TransportError,
-)
-from mtlspop_lab.flows import (
-    FicLeg1Acquirer,
-    FicLeg2Exchanger,
-    ManagedIdentityId,
-    MtlsPopTokenAcquirer,
-    RetryPolicy,
-    TokenResult,
-    call_resource,
-)
+from mtlspop_lab.errors import (AuthorityError, CertificateError, ConfigurationError, LabError,
+                                ManagedIdentityError, ResourceAccessError, TokenFormatError, TokenTypeMismatchError,
+                                TransportError)
+from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer,
+                               RetryPolicy, TokenResult, call_resource)
 from mtlspop_lab.inspector import check_binding, decode_token
 from mtlspop_lab.redact import contains_secret
+
+from hostile_server import TENANT, HostileServer, as_answer
+from reliability_support import GRAPH
 
 PASSWORD = "S3cr3t-Pa55-for-the-corpus!"
 IMDS = {"Server": "IMDS/150.870.65.1854"}

@@ -32,12 +32,12 @@ import random
 import threading
 import time
 
-from reliability_support import GRAPH, STORAGE, TOKEN_PATH, VAULT, World
-
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import LabError
 from mtlspop_lab.flows import MtlsPopTokenAcquirer, RetryPolicy, call_resource
 from mtlspop_lab.inspector import decode_token
+
+from reliability_support import GRAPH, STORAGE, TOKEN_PATH, VAULT, World
 
 THREADS, PER_THREAD, SEED = 8, 500, 20261126
 ATTEMPTS = 3

@@ -19,13 +19,15 @@ from __future__ import annotations
 import time
 
 import pytest
-from reliability_support import GRAPH, TOKEN_PATH, VAULT, World
 
 from mtlspop_lab.certs import Certificate, CertificateAuthority
 from mtlspop_lab.cloud import Cloud
-from mtlspop_lab.errors import AuthorityError, LabError, ManagedIdentityError, TokenTypeMismatchError, TransportError
+from mtlspop_lab.errors import (AuthorityError, LabError, ManagedIdentityError, TokenTypeMismatchError,
+                                TransportError)
 from mtlspop_lab.flows import FicLeg1Acquirer, MtlsPopTokenAcquirer, RetryPolicy
 from mtlspop_lab.inspector import check_binding, decode_token
+
+from reliability_support import GRAPH, TOKEN_PATH, VAULT, World
 
 ATTEMPTS = 3
 FLOWS = World.FLOWS

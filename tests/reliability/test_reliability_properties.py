@@ -17,23 +17,18 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
 
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.cloud import Cloud, check_region, check_tenant
-from mtlspop_lab.errors import (
-    AuthorityError,
-    CertificateError,
-    ConfigurationError,
-    LabError,
-    ManagedIdentityError,
-    TokenFormatError,
-)
+from mtlspop_lab.errors import AuthorityError, CertificateError, ConfigurationError, LabError, ManagedIdentityError
+from mtlspop_lab.errors import TokenFormatError
 from mtlspop_lab.flows import ManagedIdentityId
 from mtlspop_lab.flows.diagnose import authority_error, imds_error
+from mtlspop_lab.transport.retry import RetryPolicy, parse_retry_after
 from mtlspop_lab.inspector import decode_token
 from mtlspop_lab.redact import contains_secret, redact_text, redact_token
-from mtlspop_lab.transport.retry import RetryPolicy, parse_retry_after
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

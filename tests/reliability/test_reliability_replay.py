@@ -21,20 +21,15 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from reliability_support import GRAPH
 
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import AuthorityError, LabError, ResourceAccessError
-from mtlspop_lab.flows import (
-    FicLeg1Acquirer,
-    FicLeg2Exchanger,
-    MtlsPopTokenAcquirer,
-    RetryPolicy,
-    TokenResult,
-    call_resource,
-)
+from mtlspop_lab.flows import (FicLeg1Acquirer, FicLeg2Exchanger, MtlsPopTokenAcquirer, RetryPolicy, TokenResult,
+                               call_resource)
 from mtlspop_lab.redact import contains_secret
+
+from reliability_support import GRAPH
 
 
 def _b64(data: bytes) -> str:

@@ -38,13 +38,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reliability_support import GRAPH, VAULT, World
 
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import LabError
 from mtlspop_lab.flows import FicLeg2Exchanger, MtlsPopTokenAcquirer, RetryPolicy, call_resource
 from mtlspop_lab.inspector import check_binding, decode_token, explain_claims
 from mtlspop_lab.redact import contains_secret
+
+from reliability_support import GRAPH, VAULT, World
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -28,7 +28,6 @@ import warnings
 from urllib.parse import urlsplit
 
 import pytest
-from reliability_support import GRAPH
 
 from mtlspop_lab.certs import Certificate, CertificateAuthority
 from mtlspop_lab.cloud import Cloud
@@ -36,6 +35,8 @@ from mtlspop_lab.errors import LabError, TokenValidationError, TransportError
 from mtlspop_lab.flows import MtlsPopTokenAcquirer, RetryPolicy, TokenResult, call_resource
 from mtlspop_lab.inspector import verify_token
 from mtlspop_lab.transport import build_ssl_context
+
+from reliability_support import GRAPH
 
 OLD = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
 

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
+from mtlspop_lab.workshop import troubleshoot
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.errors import ConfigurationError, LabError
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.widgets import TroubleshootPanel
-from mtlspop_lab.workshop import troubleshoot
 
 EXPECTED_CODES = {
     "imds_absent": "imds_unreachable",
