@@ -33,7 +33,8 @@ AADSTS = {
              "Upload the certificate's public part to the app registration (Certificates & secrets), "
              "or use the certificate that is registered; check it has not expired."),
     700024: ("assertion_expired", "The client assertion is expired or not yet valid.",
-             "Acquire a fresh leg-1 token (assertion) and check the machine's clock."),
+             "Acquire a fresh leg-1 token (assertion), or re-read an external token from its file just "
+             "before the exchange; check the machine's clock."),
     7000274: ("certificate_not_registered", "The certificate is not registered for this client.",
               "Register the certificate on the app, or present the registered one."),
     50027: ("invalid_assertion", "The assertion is not a valid JWT for this authority.",
@@ -44,8 +45,9 @@ AADSTS = {
              "Acquire leg 1 for api://AzureADTokenExchange (FicLeg1Acquirer does)."),
     70021: ("no_matching_federated_credential",
             "No federated identity credential on the leg-2 app trusts the assertion's issuer and subject.",
-            "Add a federated credential on the leg-2 app for the leg-1 identity (issuer and subject "
-            "= the managed identity's or app's object id); wait a minute for it to propagate."),
+            "Add a federated credential on the app that trusts the assertion's issuer, subject and audience "
+            "exactly (for a managed identity or app of Entra: its tenant's issuer and its object id); wait a "
+            "minute for it to propagate."),
     700213: ("no_matching_federated_credential",
              "A federated credential has the assertion's issuer, but none has its subject.",
              "Copy the assertion's subject exactly into the federated credential (Kubernetes: "

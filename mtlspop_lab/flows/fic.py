@@ -229,8 +229,9 @@ class FicLeg2Exchanger:
                 return assertion.access_token, None
             if isinstance(assertion, str) and assertion.strip():
                 return assertion.strip(), None
-        if isinstance(assertion, TokenResult) and not assertion.is_pop and bind_certificate is None and not use_pop:
-            return assertion.access_token, None       # an unbound leg 1 (external token) goes unbound
+        if (isinstance(assertion, TokenResult) and not assertion.is_pop and bind_certificate is None
+                and (not use_pop or assertion.flow == "fic_leg1")):
+            return assertion.access_token, None       # an unbound leg 1 (an external token) goes unbound
         if isinstance(assertion, TokenResult):
             if not assertion.is_pop or assertion._credential is None:
                 raise ConfigurationError(
