@@ -5,8 +5,11 @@ Two kinds of target exist. The **live** ones (``Cloud.public()``,
 for mTLS PoP: the authority host ``login.X`` becomes ``mtlsauth.X``
 (``{region}.mtlsauth.X`` with a region), the four public login hosts map to
 ``mtlsauth.microsoft.com``, and some clouds are refused. The **local** one is
-built by :class:`~mtlspop_lab.authority.LocalAuthority`: loopback ports
-instead of host names, and the authority's own CA as trust. A **discovered**
+built by :class:`~mtlspop_lab.authority.LocalAuthority`: Entra-shaped host
+names under a loopback domain (``https://login.mtlspop.localhost:<port>``),
+the same rule (the port is kept, as MSAL keeps it), and the authority's own
+CA as trust. A hand-built target may still name explicit ``mtls_url`` /
+``regional_mtls_urls`` (a server on bare ports). A **discovered**
 one (``Cloud.from_discovery(url)``) is any RFC 8705 server described by its
 discovery document: its endpoints are read, not derived.
 
@@ -20,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError, TransportError
 
@@ -42,9 +45,11 @@ class Cloud:
     """The endpoints and trust of one target (live Entra ID or a local authority).
 
     ``login_url``: base of the server-TLS authority (``https://login.microsoftonline.com``).
-    ``mtls_url``: base of the global mTLS token host; None on live clouds, where
+    ``mtls_url``: base of the global mTLS token host; None (the usual case) means
     it is derived from ``login_url`` by MSAL's rule.
-    ``regional_mtls_urls``: explicit region -> base URL (the local authority's ports).
+    ``regional_mtls_urls``: explicit region -> base URL, for a server on bare ports.
+    ``regions``: the regions a target serves (the local authority's); empty
+    means any region (live clouds).
     ``imds_url``: managed identity endpoint base.
     ``ca_bundle``: PEM file that verifies the servers; None means the system trust.
     ``metadata``: the discovery document of a discovered cloud (empty otherwise);
@@ -60,12 +65,14 @@ class Cloud:
     ca_bundle: str | None = None
     is_local: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    regions: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "login_url", self.login_url.rstrip("/"))
         object.__setattr__(self, "regional_mtls_urls",
                            MappingProxyType({k: v.rstrip("/") for k, v in self.regional_mtls_urls.items()}))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        object.__setattr__(self, "regions", tuple(check_region(r) for r in self.regions))
 
     # -- constructors ---------------------------------------------------------------
     @classmethod
@@ -219,7 +226,7 @@ class Cloud:
         """Base URL of the mTLS token host, global or regional, by MSAL's rule."""
         if region is not None:
             region = check_region(region)
-        if self.is_local or self.mtls_url is not None:
+        if self.is_discovered or self.mtls_url is not None or self.regional_mtls_urls:
             if region is None:
                 if self.mtls_url is None:
                     raise ConfigurationError(f"Cloud {self.name!r} has no mTLS endpoint.")
@@ -232,16 +239,13 @@ class Cloud:
                     fix="Pass one of those regions, or region=None for the global endpoint.",
                     code="unknown_region")
             return self.regional_mtls_urls[region]
-        host = self.login_host.lower()
-        if host in MTLS_UNSUPPORTED_HOSTS or not host.startswith("login.") and host not in PUBLIC_LOGIN_HOSTS:
+        if region is not None and self.regions and region not in self.regions:
             raise ConfigurationError(
-                f"mTLS PoP is not supported for the authority host {host!r}.",
-                cause="MSAL maps only 'login.*' hosts to 'mtlsauth.*'; US Gov (usgovcloudapi) and "
-                      "China (chinacloudapi) legacy hosts have no mTLS endpoint.",
-                fix="Use the public cloud, a supported sovereign 'login.' host, or Bearer tokens.",
-                code="mtls_pop_not_supported_for_environment")
-        mtls_host = "mtlsauth.microsoft.com" if host in PUBLIC_LOGIN_HOSTS else "mtlsauth." + host[len("login."):]
-        return f"https://{region + '.' if region else ''}{mtls_host}"
+                f"Region {region!r} is not served by {self.name}.",
+                cause=f"This target knows the regions: {', '.join(self.regions)}.",
+                fix="Pass one of those regions, or region=None for the global endpoint.",
+                code="unknown_region")
+        return mtls_pop_url(self.login_url, region)
 
     def mtls_token_endpoint(self, tenant: str, region: str | None = None) -> str:
         """``{mtls host}/{tenant}/oauth2/v2.0/token``; refuses ``/common`` and ``/organizations``.
@@ -263,6 +267,39 @@ class Cloud:
         if self.is_discovered:
             return f"{self.name} (RFC 8705 server, discovered from {self.issuer})"
         return f"{self.name} ({'embedded local authority' if self.is_local else 'live'})"
+
+
+def mtls_pop_host(login_host: str, region: str | None = None) -> str:
+    """MSAL's host rule for mTLS PoP: the ``mtlsauth`` host for a ``login.`` host (no port).
+
+    The four public login hosts map to ``mtlsauth.microsoft.com``; any other
+    ``login.X`` to ``mtlsauth.X``; a region prefixes ``{region}.``. Refused:
+    hosts not starting with ``login.`` and the legacy US Gov / China hosts
+    (msal-python PR #938 ``msal/mtls.py``; MSAL.NET behaves the same).
+    """
+    host = (login_host or "").lower()
+    if host in MTLS_UNSUPPORTED_HOSTS or not host.startswith("login.") and host not in PUBLIC_LOGIN_HOSTS:
+        raise ConfigurationError(
+            f"mTLS PoP is not supported for the authority host {host!r}.",
+            cause="MSAL maps only 'login.*' hosts to 'mtlsauth.*'; US Gov (usgovcloudapi) and "
+                  "China (chinacloudapi) legacy hosts have no mTLS endpoint.",
+            fix="Use the public cloud, a supported sovereign 'login.' host, or Bearer tokens.",
+            code="mtls_pop_not_supported_for_environment")
+    base = "mtlsauth.microsoft.com" if host in PUBLIC_LOGIN_HOSTS else "mtlsauth." + host[len("login."):]
+    return f"{check_region(region)}.{base}" if region else base
+
+
+def mtls_pop_url(url: str, region: str | None = None) -> str:
+    """``url`` (an authority or discovered token endpoint on a ``login.`` host) with MSAL's mTLS host.
+
+    Only the host changes: scheme, port, path and query are kept, as MSAL
+    keeps them (``https://login.X:8443/t/oauth2/v2.0/token`` ->
+    ``https://mtlsauth.X:8443/t/oauth2/v2.0/token``).
+    """
+    parts = urlsplit(url)
+    host = mtls_pop_host(parts.hostname or "", region)
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
 
 
 def check_tenant(tenant: str, *, allow_untenanted: bool = False) -> str:

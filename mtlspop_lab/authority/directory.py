@@ -69,6 +69,7 @@ class ManagedIdentityRecord:
     object_id: str
     resource_id: str
     kind: str = "user_assigned"      # or "system_assigned"
+    tenant_id: str = ""              # the tenant whose directory holds it (the VM's home tenant)
 
     @property
     def is_system_assigned(self) -> bool:
@@ -96,13 +97,24 @@ DEFAULT_RESOURCES = (
 
 
 class Directory:
-    """The tenant's directory. Thread-safe: listeners read it while a notebook changes it."""
+    """One tenant's directory. Thread-safe: listeners read it while a notebook changes it.
 
-    def __init__(self, tenant_id: str, issuer: str, *, user_assigned_count: int = 3,
-                 on_certificate: Callable[[Certificate], None] | None = None):
+    The home tenant (``with_vm=True``) also holds the lab VM and its managed
+    identities; other tenants (``LocalAuthority.add_tenant``) hold apps only.
+    ``issuer_of(tenant_id)`` names the issuer of another tenant of the same
+    authority (a federated credential may trust an identity of another tenant);
+    ``home`` is the home tenant's directory, where managed identities are found.
+    """
+
+    def __init__(self, tenant_id: str, issuer: str, *, name: str = "lab", user_assigned_count: int = 3,
+                 with_vm: bool = True, on_certificate: Callable[[Certificate], None] | None = None,
+                 issuer_of: Callable[[str], str | None] | None = None, home: "Directory | None" = None):
         self.tenant_id = tenant_id
         self.issuer = issuer
+        self.name = name
         self._on_certificate = on_certificate
+        self._issuer_of = issuer_of
+        self._home = home
         self._lock = threading.RLock()
         self._apps: dict[str, App] = {}
         self._issued: dict[str, str] = {}                 # x5t#S256 of an IMDS v2 cert -> MI client_id
@@ -113,13 +125,17 @@ class Directory:
         vm_res = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}"
                   f"/providers/Microsoft.Compute/virtualMachines/{VM_NAME}")
         self.system_assigned = ManagedIdentityRecord(VM_NAME, str(uuid.uuid4()), str(uuid.uuid4()),
-                                                     vm_res, kind="system_assigned")
+                                                     vm_res, kind="system_assigned",
+                                                     tenant_id=tenant_id) if with_vm else None
         self.user_assigned = [
             ManagedIdentityRecord(
                 f"lab-uami-{i}", str(uuid.uuid4()), str(uuid.uuid4()),
                 f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}"
-                f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/lab-uami-{i}")
-            for i in range(1, user_assigned_count + 1)]
+                f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/lab-uami-{i}", tenant_id=tenant_id)
+            for i in range(1, user_assigned_count + 1)] if with_vm else []
+
+    def __repr__(self) -> str:
+        return f"<Directory {self.name} tenant_id={self.tenant_id} apps={len(self._apps)}>"
 
     # -- apps ----------------------------------------------------------------------
     def register_app(self, name: str, certificate: Certificate | None = None) -> App:
@@ -174,7 +190,7 @@ class Directory:
     # -- managed identities ------------------------------------------------------------
     @property
     def managed_identities(self) -> list[ManagedIdentityRecord]:
-        return [self.system_assigned, *self.user_assigned]
+        return [mi for mi in (self.system_assigned, *self.user_assigned) if mi is not None]
 
     def find_managed_identity(self, kind: str = "system_assigned", value: str | None = None
                               ) -> ManagedIdentityRecord | None:
@@ -228,20 +244,25 @@ class Directory:
         if (isinstance(trusted, tuple) and len(trusted) == 2 and isinstance(trusted[1], str)
                 and isinstance(getattr(trusted[0], "issuer", None), str)):
             return trusted[0].issuer, trusted[1]          # (an external issuer, its subject)
-        if isinstance(trusted, ManagedIdentityRecord):
-            return self.issuer, trusted.object_id
-        if isinstance(trusted, App):
-            return self.issuer, trusted.object_id
+        if isinstance(trusted, (ManagedIdentityRecord, App)):
+            return self._issuer_for(trusted.tenant_id), trusted.object_id
         kind, value = getattr(trusted, "kind", None), getattr(trusted, "value", None)
         if isinstance(kind, str):
-            mi = self.find_managed_identity(kind, value)
+            where = self if self.system_assigned is not None or self._home is None else self._home
+            mi = where.find_managed_identity(kind, value)
             if mi is None:
                 raise ConfigurationError(f"No managed identity matches {kind}={value!r}.",
                                          cause="The directory has one system-assigned and a few user-assigned identities.",
                                          fix="Use an id from authority.directory.user_assigned.")
-            return self.issuer, mi.object_id
+            return self._issuer_for(mi.tenant_id), mi.object_id
         raise ConfigurationError("trusted must be a ManagedIdentityId, a ManagedIdentityRecord, an App "
                                  "or an (issuer, subject) pair.", cause=f"Got {type(trusted).__name__}.")
+
+    def _issuer_for(self, tenant_id: str) -> str:
+        """The issuer of tokens that ``tenant_id`` (this tenant or another of the authority) issues."""
+        if not tenant_id or tenant_id == self.tenant_id or self._issuer_of is None:
+            return self.issuer
+        return self._issuer_of(tenant_id) or self.issuer
 
     def find_federated_credential(self, app: App, issuer: str, subject: str, audience: str
                                   ) -> FederatedCredential | None:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier, SignatureAlgorithmOID
 
 from ..certs import CertificateAuthority, x5t_s256_of_der
+from .csr_check import DerError, signature_problem
 from .directory import Directory, ManagedIdentityRecord
 from .server import Request, Response
 from .signing import Signer, access_token_claims
@@ -66,7 +67,7 @@ class Imds:
 
     def handle(self, request: Request) -> Response:
         response = self._handle(request)
-        response.headers.setdefault("Server", SERVER_HEADER)
+        response.headers.setdefault("Server", SERVER_HEADER)   # the listener then writes no second one
         return response
 
     def _handle(self, request: Request) -> Response:
@@ -154,7 +155,7 @@ class Imds:
         mi = self._select(query)
         if isinstance(mi, Response):
             return mi
-        return Response.json(200, {"cuId": {"vmId": self.directory.vm_id, "vmssId": self.directory.vmss_id},
+        return Response.json(200, {"cuId": self._cu_id(),
                                    "clientId": mi.client_id, "tenantId": self.directory.tenant_id,
                                    "attestationEndpoint": f"https://{self.region}.attest.mtlspop-lab.invalid"},
                              client_id=mi.client_id, grant_type="imds_v2_metadata")
@@ -223,6 +224,12 @@ def _load_csr(text: str):
         der = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
         return "\"csr\" is not base64 (send the DER request as one line of standard base64)."
+    try:
+        problem = signature_problem(der)
+    except DerError:
+        return "\"csr\" is not a DER PKCS#10 certificate request."
+    if problem:
+        return problem
     try:
         return x509.load_der_x509_csr(der)
     except ValueError:

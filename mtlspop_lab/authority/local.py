@@ -7,15 +7,29 @@ clients (msal, curl, requests) work against it unchanged, and a notebook can
 turn knobs no real service offers: a delay per round trip, faults on demand,
 an IMDS that is v1-only or absent.
 
-Listeners (all on 127.0.0.1, ephemeral ports, daemon threads):
+Listeners: named hosts under the lab domain (``mtlspop.localhost``, reserved
+for loopback), all HTTPS hosts on **one** TLS port of 127.0.0.1 routed by the
+server name the client asks for (SNI), IMDS on its own plain-HTTP port:
 
-=================  ===========================================================
-``login``          HTTPS, server TLS only: discovery, JWKS, token (Bearer)
-``mtls``           HTTPS, asks for a client certificate: the global mTLS host
-``mtls:<region>``  the same, one per region, each with its own delay
-``imds``           plain HTTP: IMDS v1 + v2
-``resource``       HTTPS, asks for a client certificate: the protected API
-=================  ===========================================================
+=================  ==================================  ==================================
+listener           host                                TLS
+=================  ==================================  ==================================
+``login``          ``login.mtlspop.localhost``         server TLS only: discovery, JWKS,
+                                                       instance discovery, token (Bearer)
+``mtls``           ``mtlsauth.mtlspop.localhost``      asks for a client certificate
+``mtls:<region>``  ``<region>.mtlsauth.mtlspop...``    the same, one per region
+``resource``       ``api.mtlspop.localhost``           asks for a client certificate
+``imds``           ``127.0.0.1:<own port>``            plain HTTP: IMDS v1 + v2
+=================  ==================================  ==================================
+
+The names resolve to 127.0.0.1 inside this process while the authority is
+open (:mod:`.names`); MSAL's rule ``login.X`` -> ``[region.]mtlsauth.X`` (port
+kept) therefore lands on the right host, as against Entra. Each listener
+keeps its own delay, faults and trace name.
+
+Tenants: :attr:`directory` is the home tenant (the VM and its managed
+identities live there); :meth:`add_tenant` adds more, each with its own
+tenant id, issuer and apps.
 
 Python's ``ssl`` has no verify callback: a client certificate that does not
 chain to the listener's trust store aborts the handshake before any OAuth
@@ -40,14 +54,16 @@ from typing import Any
 from ..certs import Certificate, CertificateAuthority
 from ..cloud import Cloud, check_region
 from ..errors import ConfigurationError
+from . import names
 from .directory import Directory
 from .external_issuers import ExternalIssuer, check_kind
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
 from .federation import FederatedAssertionCheck, IssuerKeys
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER, Imds
 from .resource_api import ResourceApi
-from .server import Listener, Request, Response
+from .server import Listener, Port, Request, Response
 from .signing import Signer, access_token_claims
+from .tenants import Tenants
 from .token_service import TokenService
 from .trace import Trace
 
@@ -69,7 +85,6 @@ class LocalAuthority:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.regions = regions
-        self.tenant_id = str(uuid.uuid4())
         self.ca = CertificateAuthority("mtlspop-lab local authority CA")
         self.signer = Signer()
         self._faults = FaultPlan()
@@ -78,7 +93,12 @@ class LocalAuthority:
         self._ca_bundle = self._folder / "ca.pem"
         self._ca_bundle.write_text(self.ca.pem)
 
-        self._server_cert = self.ca.issue_server_certificate("127.0.0.1", "localhost")
+        self.domain = names.LAB_DOMAIN
+        self.hosts = {"login": f"login.{self.domain}", "mtls": f"mtlsauth.{self.domain}",
+                      **{f"mtls:{r}": f"{r}.mtlsauth.{self.domain}" for r in regions},
+                      "resource": f"api.{self.domain}"}
+        # one certificate names every host of the TLS port (and the address, for clients without SNI)
+        self._server_cert = self.ca.issue_server_certificate(*self.hosts.values(), "127.0.0.1", "localhost")
         server_ctx = self._server_context(client_certs=False)
         self._client_cert_ctx = self._server_context(client_certs=True)
         self._client_cert_ctx.load_verify_locations(cadata=self.ca.pem)   # IMDS v2 certificates
@@ -87,30 +107,34 @@ class LocalAuthority:
         self._listeners: dict[str, Listener] = {}
         common: dict[str, Any] = {"on_exchange": self._trace.record, "on_tls_failure": self._trace.record_tls_failure,
                   "stop_event": self._stop}
-        self._add_listener(Listener("login", self._route_token, tls=server_ctx, **common))
-        self._add_listener(Listener("mtls", self._route_token, tls=self._client_cert_ctx, **common))
-        for region in regions:
-            self._add_listener(Listener(f"mtls:{region}", self._route_token, tls=self._client_cert_ctx, **common))
+        for name, host in self.hosts.items():
+            handler = self._route_resource if name == "resource" else self._route_token
+            tls = server_ctx if name == "login" else self._client_cert_ctx
+            self._add_listener(Listener(name, handler, tls=tls, host=host, **common))
         self._add_listener(Listener("imds", self._route_imds, server_header=IMDS_SERVER_HEADER, **common))
-        self._add_listener(Listener("resource", self._route_resource, tls=self._client_cert_ctx, **common))
+        self._ports = {"tls": Port("tls", [l for n, l in self._listeners.items() if n != "imds"],
+                                   stop_event=self._stop),
+                       "imds": Port("imds", [self._listeners["imds"]], stop_event=self._stop)}
+        self._names = names.register(self.hosts.values())
         try:
-            for listener in self._listeners.values():
-                listener.start()
+            for port in self._ports.values():
+                port.start()
         except Exception:
             self.close()
             raise
 
-        self.issuer = f"{self.login_url}/{self.tenant_id}/v2.0"
-        self.directory = Directory(self.tenant_id, self.issuer, user_assigned_count=user_assigned_count,
-                                   on_certificate=self.trust_client_certificate)
-        urls = lambda: {name: l.url for name, l in self._listeners.items()  # noqa: E731
-                        if name in ("login", "mtls") or name.startswith("mtls:")}
-        self.token_service = TokenService(self.directory, self.signer, issuer=self.issuer, base_urls=urls,
-                                          lifetime_s=lambda: self._lifetime)
+        self.tenants = Tenants(lambda: self.login_url, user_assigned_count=user_assigned_count,
+                               on_certificate=self.trust_client_certificate)
+        self.directory = self.tenants.home
+        self.tenant_id = self.directory.tenant_id
+        self.issuer = self.directory.issuer
+        urls = lambda: {name: l.url for name, l in self._listeners.items() if name != "imds"}  # noqa: E731
+        self.token_service = TokenService(self.tenants, self.signer, base_urls=urls,
+                                          lifetime_s=lambda: self._lifetime, domain=self.domain)
         self.imds = Imds(self.directory, self.signer, self.ca, issuer=self.issuer, region=regions[0],
                          regional_url=lambda: self.regional_urls[regions[0]],
                          lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode)
-        self.resource_api = ResourceApi(self.directory, self.signer, issuer=self.issuer)
+        self.resource_api = ResourceApi(self.tenants, self.signer)
         self._external: dict[str, ExternalIssuer] = {}      # name -> issuer
         self.token_service.federation = FederatedAssertionCheck(IssuerKeys(self._issuer_keys))
 
@@ -149,8 +173,10 @@ class LocalAuthority:
             return
         self._closed = True
         self._stop.set()
-        for listener in self._listeners.values():
-            listener.stop()
+        for port in getattr(self, "_ports", {}).values():
+            port.stop()
+        names.unregister(getattr(self, "_names", ()))
+        self._names = ()
         shutil.rmtree(self._folder, ignore_errors=True)
 
     @property
@@ -199,17 +225,64 @@ class LocalAuthority:
         return {name: l.address for name, l in self._listeners.items() if l.running}
 
     @property
+    def tls_port(self) -> int:
+        """The one TLS port every HTTPS host of the authority shares."""
+        return self._ports["tls"].port
+
+    @property
     def cloud(self) -> Cloud:
-        return Cloud(name="LocalAuthority", login_url=self.login_url, mtls_url=self.mtls_url,
-                     regional_mtls_urls=self.regional_urls, imds_url=self.imds_url,
-                     resource_url=self.resource_url, ca_bundle=self.ca_bundle, is_local=True)
+        """The lab as a target: its login host, regions, IMDS, API and CA; the mTLS hosts follow by rule."""
+        return Cloud(name="LocalAuthority", login_url=self.login_url, regions=self.regions,
+                     imds_url=self.imds_url, resource_url=self.resource_url, ca_bundle=self.ca_bundle,
+                     is_local=True)
 
-    def authority_url(self, listener: str = "login") -> str:
-        """``{base}/{tenant}``: what msal's ``authority=`` takes, for any token listener."""
-        return f"{self._listeners[listener].url}/{self.tenant_id}"
+    @property
+    def instance_discovery_url(self) -> str:
+        """Where MSAL's ``instance_discovery=`` may point: Entra's ``/common/discovery/instance`` on the lab."""
+        return f"{self.login_url}/common/discovery/instance"
 
-    def token_endpoint(self, listener: str = "login") -> str:
-        return f"{self.authority_url(listener)}/oauth2/v2.0/token"
+    # -- tenants -----------------------------------------------------------------------------
+    def add_tenant(self, name: str) -> Directory:
+        """Another tenant of this authority: its own ``tenant_id``, issuer, apps and federated credentials."""
+        self._check_open()
+        return self.tenants.add(name)
+
+    def tenant(self, tenant_id_or_name: str) -> Directory:
+        """A tenant's directory by id or name (``"lab"`` is the home tenant)."""
+        return self.tenants.get(tenant_id_or_name)
+
+    def authority_url(self, tenant_id: str | None = None, *, listener: str = "login") -> str:
+        """``https://login.<domain>:<port>/<tid>``: what msal's ``authority=`` takes (home tenant by default).
+
+        ``tenant_id`` may also be a tenant name; ``listener`` another token host.
+        """
+        tid = self.tenant_id if tenant_id is None else self.tenant(tenant_id).tenant_id
+        if listener not in self._listeners or listener in ("imds", "resource"):
+            raise ConfigurationError(f"{str(listener)[:40]!r} is not a token host of the authority.",
+                                     fix='Use "login", "mtls" or "mtls:<region>".')
+        return f"{self._listeners[listener].url}/{tid}"
+
+    def token_endpoint(self, listener: str = "login", tenant_id: str | None = None) -> str:
+        return f"{self.authority_url(tenant_id, listener=listener)}/oauth2/v2.0/token"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError("The authority is closed.", fix="Start a new LocalAuthority().")
+
+    # -- for other processes ---------------------------------------------------------------
+    def connect_to_args(self) -> list[str]:
+        """curl arguments that send each lab host to 127.0.0.1 (``--connect-to host:port:127.0.0.1:port``)."""
+        port = self.tls_port
+        return [arg for host in self.hosts.values() for arg in ("--connect-to", f"{host}:{port}:127.0.0.1:{port}")]
+
+    def resolve_args(self) -> list[str]:
+        """curl arguments ``--resolve host:port:127.0.0.1`` for each lab host."""
+        port = self.tls_port
+        return [arg for host in self.hosts.values() for arg in ("--resolve", f"{host}:{port}:127.0.0.1")]
+
+    def hosts_file_lines(self) -> str:
+        """An ``/etc/hosts`` snippet for the lab's host names (for processes without their own rule)."""
+        return "\n".join(f"127.0.0.1\t{host}" for host in self.hosts.values())
 
     # -- trust ---------------------------------------------------------------------------
     def trust_client_certificate(self, certificate: Certificate) -> None:
@@ -255,25 +328,31 @@ class LocalAuthority:
 
     # -- external identity providers (workload identity federation) ----------------------------
     def add_external_issuer(self, kind: str, name: str | None = None) -> ExternalIssuer:
-        """An OIDC issuer outside Entra, served on its own HTTPS port: ``"kubernetes"``,
+        """An OIDC issuer outside Entra, served on its own host and HTTPS port: ``"kubernetes"``,
         ``"github_actions"`` or ``"generic"``. Its tokens (``issuer.issue_token(subject)``) sign in as
-        an app whose federated credential trusts ``(issuer.issuer, subject)``."""
+        an app whose federated credential trusts ``(issuer, subject)``. Stopped by close()."""
         if self._closed:
             raise ConfigurationError("The authority is closed.", fix="Start a new LocalAuthority().")
         kind, name = check_kind(kind, name)
+        host = {"kubernetes": f"{name}.oic.prod-aks.{self.domain}", "github_actions": f"token.actions.{name}.{self.domain}",
+                "generic": f"{name}.idp.{self.domain}"}[kind]
         with self._lock:
             if name in self._external:
                 raise ConfigurationError(f"The authority already serves an issuer named {name!r}.",
                                          fix="Pick another name, or use authority.external_issuer(name).",
                                          code="issuer_exists")
-            listener_name = f"issuer:{name}"
-            listener = Listener(listener_name, lambda r: self._route_issuer(name, r),
-                                tls=self._server_context(client_certs=False), on_exchange=self._trace.record,
-                                on_tls_failure=self._trace.record_tls_failure, stop_event=self._stop)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            self.ca.issue_server_certificate(host).load_into(ctx)
+            listener = Listener(f"issuer:{name}", lambda r: self._route_issuer(name, r), tls=ctx, host=host,
+                                on_exchange=self._trace.record, on_tls_failure=self._trace.record_tls_failure,
+                                stop_event=self._stop)
+            port = Port(f"issuer:{name}", [listener], stop_event=self._stop)
             issuer = ExternalIssuer(kind, name, lambda: listener.url)
             self._external[name] = issuer
-            self._add_listener(listener)
-        listener.start()
+            self._ports[port.name] = port
+            self._names = (*self._names, *names.register([host]))
+        port.start()
         return issuer
 
     def external_issuer(self, name: str) -> ExternalIssuer:
@@ -290,8 +369,9 @@ class LocalAuthority:
 
     def _issuer_keys(self, iss: str):
         """Keys of an assertion issuer the token service can verify: this authority or an external one."""
-        if iss == self.issuer:
-            return {self.signer.kid: self.signer.public_key}, "this authority"
+        tenant = self.tenants.by_issuer(iss)
+        if tenant is not None:
+            return {self.signer.kid: self.signer.public_key}, f"tenant {tenant.name}"
         for issuer in list(self._external.values()):
             if issuer.issuer == iss:
                 return issuer.public_keys(), issuer.issuer
@@ -346,11 +426,11 @@ class LocalAuthority:
         if mode not in IMDS_MODES:
             raise ConfigurationError(f"Unknown IMDS mode {mode!r}.", fix=f"Use one of {', '.join(IMDS_MODES)}.")
         self._imds_mode = mode
-        listener = self._listeners["imds"]
+        port = self._ports["imds"]
         if mode == "absent":
-            listener.stop()
+            port.stop()
         elif not self._closed:
-            listener.start()
+            port.start()
 
     @property
     def imds_mode(self) -> str:

@@ -32,6 +32,7 @@ from ..errors import ConfigurationError
 from .directory import Directory
 from .server import Request, Response
 from .signing import Signer, TokenCheckError, check_header
+from .tenants import Tenants
 
 _REASONS = {
     "malformed": "the token is not a well-formed JWT",
@@ -94,10 +95,9 @@ def forbidden(missing: list, roles, scheme: str) -> Response:
 class ResourceApi:
     """Any path, any method: authorize the caller and echo who it is."""
 
-    def __init__(self, directory: Directory, signer: Signer, *, issuer: str):
-        self.directory = directory
+    def __init__(self, tenants: Tenants, signer: Signer):
+        self.tenants = tenants
         self.signer = signer
-        self.issuer = issuer
         self.trusted_issuers: dict = {}   # issuer -> jwt.PyJWKSet
         self.role_rules: list[tuple[str, str, str | None]] = []   # (path prefix, role, resource or None)
 
@@ -119,6 +119,14 @@ class ResourceApi:
                   if (prefix == "/" or path == prefix or path.startswith(prefix + "/"))
                   and (resource is None or resource == aud)]
         return [r for r in dict.fromkeys(needed) if r not in granted]
+
+    @property
+    def directory(self) -> Directory:
+        return self.tenants.home
+
+    @property
+    def issuer(self) -> str:
+        return self.tenants.home.issuer
 
     def trust_issuer(self, issuer: str, keys: "jwt.PyJWKSet") -> None:
         """Also accept tokens whose ``iss`` is ``issuer``, verified with ``keys``.
@@ -157,10 +165,12 @@ class ResourceApi:
 
     def _authorize(self, request: Request, scheme: str, claims: dict) -> Response:
         foreign = isinstance(claims.get("iss"), str) and claims["iss"] in self.trusted_issuers
-        if claims.get("iss") != self.issuer and not foreign:
+        tenant = self.tenants.by_issuer(claims.get("iss"))
+        if tenant is None and not foreign:
             return refusal("the token was issued by another issuer")
+        directory = tenant or self.tenants.home
         aud = claims.get("aud")
-        resource = self.directory.find_resource(aud) if isinstance(aud, str) else None
+        resource = directory.find_resource(aud) if isinstance(aud, str) else None
         if resource is None or resource.uri == TOKEN_EXCHANGE_AUDIENCE:
             return refusal(f"wrong audience '{str(aud)[:100]}': the token is not for a resource this API serves")
         cnf = claims.get("cnf")

@@ -1,9 +1,10 @@
 """TLS and HTTP/1.1 plumbing for the authority's listeners.
 
-Each :class:`Listener` is one loopback port with its own TLS policy, its own
-injected delay and its own fault queue. It knows nothing of OAuth: it turns
-bytes into a :class:`Request`, asks its handler for a :class:`Response`, and
-writes the answer.
+Each :class:`Listener` is one host with its own TLS policy, its own injected
+delay and its own fault queue; a :class:`Port` is one loopback socket that
+serves one or more listeners (the TLS port picks the listener by SNI). Neither
+knows anything of OAuth: they turn bytes into a :class:`Request`, ask the
+handler for a :class:`Response`, and write the answer.
 
 Why it is written this way:
 
@@ -35,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
+
+from .sni import NotTls, peek_server_name
 
 MAX_BODY_BYTES = 1024 * 1024
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -88,26 +91,86 @@ _REASONS = {code: msg for code, (msg, _) in http.server.BaseHTTPRequestHandler.r
 
 
 class Listener:
-    """One loopback port: TLS policy + HTTP/1.1 + a handler callable.
+    """One host the authority serves: a name, a TLS policy, a handler, its own delay.
 
     ``tls``: an ``ssl.SSLContext`` (server side) or None for plain HTTP (IMDS).
+    ``host``: the DNS name clients use (``login.mtlspop.localhost``) or an
+    address. Several listeners share one :class:`Port` (the TLS port routes by
+    SNI); their ``url`` then differs by host name only.
     ``handler(request) -> Response``; ``on_exchange(request, response, timing)``
     is called after each answer (the authority's trace), and
     ``on_tls_failure(listener, reason)`` after a failed handshake.
     """
 
     def __init__(self, name: str, handler: Callable[[Request], Response], *,
-                 tls: ssl.SSLContext | None = None, server_header: str = "mtlspop-lab",
+                 tls: ssl.SSLContext | None = None, host: str = "127.0.0.1", server_header: str = "mtlspop-lab",
                  on_exchange=None, on_tls_failure=None, stop_event: threading.Event | None = None):
         self.name = name
         self.handler = handler
         self.tls = tls
+        self.host = host
         self.server_header = server_header
         self.on_exchange = on_exchange
         self.on_tls_failure = on_tls_failure
         self.delay_ms = 0.0
         self.handshake_delay_ms = 0.0   # extra wait before the first answer on a new TLS connection
         self.stop_event = stop_event or threading.Event()
+        self.port_of: Port | None = None
+
+    @property
+    def port(self) -> int:
+        return self.port_of.port if self.port_of is not None else 0
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def address(self) -> tuple | None:
+        return self.port_of.address if self.port_of is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.port_of is not None and self.port_of.running
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep for an injected delay; returns early (True) when the authority closes."""
+        if seconds <= 0:
+            return False
+        return self.stop_event.wait(seconds)
+
+
+class Port:
+    """One loopback socket serving one or more :class:`Listener` hosts.
+
+    A TLS port reads the server name of each new connection (SNI, see
+    :mod:`.sni`) and shakes hands with that host's context, so the
+    ``login.`` host never asks for a client certificate while the
+    ``mtlsauth.`` hosts on the same port always do. A connection without SNI
+    (a client that dialled the address) goes to the first listener; an
+    unknown name is refused with TLS's ``unrecognized_name`` alert.
+    """
+
+    def __init__(self, name: str, listeners: list[Listener], *, stop_event: threading.Event | None = None):
+        if not listeners:
+            raise ValueError("a port serves at least one listener")
+        self.name = name
+        self.listeners = list(listeners)
+        self.default = self.listeners[0]
+        self.tls = self.default.tls is not None
+        self.by_host = {l.host.lower(): l for l in self.listeners}
+        for listener in self.listeners:
+            listener.port_of = self
+        self.stop_event = stop_event or threading.Event()
+        self._refuse_ctx = None
+        if self.tls:
+            # a context whose only job is to answer an unknown server name with the right alert
+            self._refuse_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._refuse_ctx.sni_callback = lambda *_: ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
         self._port = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -122,14 +185,6 @@ class Listener:
         return self._port
 
     @property
-    def scheme(self) -> str:
-        return "https" if self.tls is not None else "http"
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self._port}"
-
-    @property
     def address(self) -> tuple | None:
         server = self._server
         return tuple(server.server_address[:2]) if server is not None else None
@@ -138,7 +193,13 @@ class Listener:
     def running(self) -> bool:
         return self._server is not None
 
-    def start(self) -> "Listener":
+    def route(self, server_name: str | None) -> Listener | None:
+        """The listener for a ClientHello's server name (None: refuse the name)."""
+        if server_name is None:
+            return self.default
+        return self.by_host.get(server_name)
+
+    def start(self) -> "Port":
         """Bind 127.0.0.1 (the same port again after a stop) and serve in a daemon thread."""
         with self._lock:
             if self._server is not None:
@@ -153,7 +214,7 @@ class Listener:
         return self
 
     def stop(self, join_timeout: float = 5.0) -> None:
-        """Stop accepting, shut open connections, join every thread of this listener."""
+        """Stop accepting, shut open connections, join every thread of this port."""
         with self._lock:
             server, thread = self._server, self._thread
             self._server = self._thread = None
@@ -177,7 +238,7 @@ class Listener:
 
     # -- bookkeeping used by the handler -------------------------------------------
     def _track(self, sock) -> bool:
-        """Remember an open connection; False when the listener is stopping (then drop it)."""
+        """Remember an open connection; False when the port is stopping (then drop it)."""
         with self._lock:
             if self._stopping:
                 return False
@@ -188,62 +249,75 @@ class Listener:
         with self._lock:
             self._connections.discard(sock)
 
-    def wait(self, seconds: float) -> bool:
-        """Sleep for an injected delay; returns early (True) when the authority closes."""
-        if seconds <= 0:
-            return False
-        return self.stop_event.wait(seconds)
+    def _tls_failed(self, listener_name: str, reason: str) -> None:
+        callback = self.default.on_tls_failure
+        if callback is not None and not self.stop_event.is_set():
+            callback(listener_name, reason)
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
-    block_on_close = False             # Listener.stop joins its own threads, after shutting sockets
+    block_on_close = False             # Port.stop joins its own threads, after shutting sockets
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, handler_class, listener: Listener):
-        self.listener = listener
+    def __init__(self, address, handler_class, port: Port):
+        self.port = port
         super().__init__(address, handler_class)
 
     def process_request(self, request, client_address):
         t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                             name=f"mtlspop-{self.listener.name}-conn", daemon=True)
-        with self.listener._lock:
-            self.listener._conn_threads.add(t)
+                             name=f"mtlspop-{self.port.name}-conn", daemon=True)
+        with self.port._lock:
+            self.port._conn_threads.add(t)
         t.start()
 
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            with self.listener._lock:
-                self.listener._conn_threads.discard(threading.current_thread())
+            with self.port._lock:
+                self.port._conn_threads.discard(threading.current_thread())
 
     def finish_request(self, request, client_address):
-        """Do the TLS handshake here, in the connection's own thread."""
-        listener = self.listener
+        """Route by SNI and do the TLS handshake here, in the connection's own thread."""
+        port = self.port
+        listener = port.default
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if not listener._track(request):
+        if not port._track(request):
             return
         try:
-            if listener.tls is not None:
+            if port.tls:
                 request.settimeout(HANDSHAKE_TIMEOUT_S)
-                listener._untrack(request)
+                context = listener.tls
+                try:
+                    name = peek_server_name(request, HANDSHAKE_TIMEOUT_S)
+                    chosen = port.route(name)
+                    if chosen is None:
+                        port._tls_failed(listener.name, f"unrecognized_name {name[:80]}")
+                        context = port._refuse_ctx
+                    else:
+                        listener, context = chosen, chosen.tls
+                except NotTls:
+                    pass                # the handshake below fails and says so
+                except (OSError, TimeoutError):
+                    return
+                port._untrack(request)
                 # wrap first (the TLS socket takes over the descriptor), track it, then shake
                 # hands: stop() can shut a connection that is stuck in its handshake
-                request = listener.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-                if not listener._track(request):
+                request = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                if not port._track(request):
                     return
                 try:
                     request.do_handshake()
                 except (ssl.SSLError, OSError, ValueError) as exc:
-                    if listener.on_tls_failure is not None and not listener.stop_event.is_set():
-                        listener.on_tls_failure(listener.name, _tls_reason(exc))
+                    if context is not port._refuse_ctx:
+                        port._tls_failed(listener.name, _tls_reason(exc))
                     return
             request.settimeout(IDLE_TIMEOUT_S)
-            self.RequestHandlerClass(request, client_address, self)
+            _Handler(request, client_address, self, listener)
         finally:
-            listener._untrack(request)
+            port._untrack(request)
             if isinstance(request, ssl.SSLSocket):
                 request.close()         # socketserver closes only the original (now detached) socket
 
@@ -269,9 +343,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT_S
     server: _Server
 
+    def __init__(self, request, client_address, server, listener: Listener):
+        self.listener = listener
+        super().__init__(request, client_address, server)
+
     def setup(self):
         super().setup()
-        self.listener = self.server.listener
         self.requests_on_connection = 0
         self.client_cert_der = None
         if isinstance(self.connection, ssl.SSLSocket):
@@ -373,12 +450,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if getattr(self, "request_version", "") == "HTTP/1.0" or headers is None \
                 or headers.get("Connection", "").lower() == "close":
             self.close_connection = True
-        lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
-                 f"Server: {self.listener.server_header}",
-                 f"Date: {self.date_time_string()}",
-                 f"Content-Length: {len(response.body)}"]
+        lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}"]
+        if not any(name.lower() == "server" for name in response.headers):   # one Server header, never two
+            lines.append(f"Server: {self.listener.server_header}")
+        lines += [f"Date: {self.date_time_string()}", f"Content-Length: {len(response.body)}"]
         for name, value in response.headers.items():
-            lines.append(f"{name}: {value}")
+            if name.lower() not in ("date", "content-length"):
+                lines.append(f"{name}: {value}")
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -18,23 +18,31 @@ an app-only token in the mTLS PoP story (see shared/docs/protocol.md):
 (``cnf.x5t#S256``, RFC 8705 section 3); it needs that certificate, and a
 resource that accepts bound tokens. Unknown parameters (msal's ``key_id``,
 ``client_info``) are ignored, as Entra does.
+
+Every path starts with the tenant (id or name), and each tenant is its own
+directory: an app registered in tenant A is unknown at tenant B's endpoint
+(AADSTS700016), and a token carries the ``iss``/``tid`` of the tenant that
+issued it. The discovery documents are in :mod:`.discovery`.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..certs import Certificate, x5t_s256_of_der
+from ..cloud import UNTENANTED
+from . import discovery
 from .directory import App, Directory
 from .federation import FederatedAssertionCheck, IssuerKeys, looks_federated
 from .oauth_errors import oauth_error
 from .server import Request, Response
 from .signing import Signer, access_token_claims
+from .tenants import Tenants
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop"
@@ -43,86 +51,138 @@ RESERVED_SCOPES = {"openid", "profile", "offline_access", "email"}
 
 _TOKEN_PATH = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token/?$")
 _DISCOVERY_PATH = re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration/?$")
+_V1_DISCOVERY_PATH = re.compile(r"^/(?P<tenant>[^/]+)/\.well-known/openid-configuration/?$")
+_RFC8414_PATH = re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/oauth-authorization-server/?$")
+_INSTANCE_PATH = "/common/discovery/instance"
 _JWKS_PATH = re.compile(r"^/(?P<tenant>[^/]+)/discovery/(v2\.0/)?keys/?$")
 
 
 class TokenService:
-    """Answers the token-service paths of the login, mTLS and regional listeners.
+    """Answers the token-service paths of the login, mTLS and regional hosts, for every tenant.
 
-    ``base_urls()`` returns listener name -> base URL (all HTTPS token
-    listeners), so discovery names the right host and client assertions
-    addressed to any of them are accepted. ``lifetime_s()`` is the current
-    token lifetime knob.
+    ``base_urls()`` returns listener name -> base URL (the HTTPS token hosts
+    and ``resource``), so documents name the right hosts and client
+    assertions addressed to any token host are accepted. ``lifetime_s()`` is
+    the current token lifetime knob.
     """
 
     federation: FederatedAssertionCheck | None = None   # set by LocalAuthority (its issuers' keys)
 
-    def __init__(self, directory: Directory, signer: Signer, *, issuer: str,
-                 base_urls: Callable[[], dict], lifetime_s: Callable[[], int]):
-        self.directory = directory
+    def __init__(self, tenants: Tenants, signer: Signer, *, base_urls: Callable[[], dict],
+                 lifetime_s: Callable[[], int], domain: str):
+        self.tenants = tenants
         self.signer = signer
-        self.issuer = issuer
         self.base_urls = base_urls
         self.lifetime_s = lifetime_s
+        self.domain = domain
+
+    @property
+    def directory(self) -> Directory:
+        return self.tenants.home
 
     @property
     def tenant_id(self) -> str:
-        return self.directory.tenant_id
+        return self.tenants.home.tenant_id
+
+    @property
+    def issuer(self) -> str:
+        return self.tenants.home.issuer
 
     # -- routing ---------------------------------------------------------------------
     def handle(self, request: Request, *, downgrade: bool = False) -> Response:
         path = request.path
+        read = request.method in ("GET", "HEAD")
         m = _TOKEN_PATH.match(path)
         if m:
             if request.method != "POST":
                 return oauth_error("malformed_request", "The token endpoint accepts POST only.", request,
                                    status=405, headers={"Allow": "POST"})
-            if not self._is_tenant(m["tenant"]):
-                return oauth_error("tenant_not_found", f"Tenant '{m['tenant'][:64]}' not found. Use the "
-                                   f"lab's tenant id {self.tenant_id}.", request)
-            return self.token(request, downgrade=downgrade)
-        m = _DISCOVERY_PATH.match(path)
-        if m and request.method in ("GET", "HEAD"):
-            if not self._is_tenant(m["tenant"]):
-                return oauth_error("tenant_not_found", f"Tenant '{m['tenant'][:64]}' not found.", request)
-            return Response.json(200, self.discovery(request.listener))
+            if m["tenant"].lower() in UNTENANTED:
+                return oauth_error("missing_tenant", "Tenant-identifying information was not found in either "
+                                   "the request or implied by any provided credentials. Use the tenant id of the "
+                                   f"app registration instead of /{m['tenant'][:20]}.", request)
+            directory = self.tenants.find(m["tenant"])
+            if directory is None:
+                return oauth_error("tenant_not_found", f"Tenant '{m['tenant'][:64]}' not found. Check to make "
+                                   "sure you have the correct tenant ID and are signing into the correct cloud.",
+                                   request)
+            return self.token(request, directory, downgrade=downgrade)
+        if path.rstrip("/") == _INSTANCE_PATH and read:
+            return self.instance_discovery(request)
+        for pattern, kind in ((_DISCOVERY_PATH, "v2"), (_V1_DISCOVERY_PATH, "v1"), (_RFC8414_PATH, "rfc8414")):
+            m = pattern.match(path)
+            if m and read:
+                document = self.document(kind, m["tenant"], request.listener)
+                if document is None:
+                    return oauth_error("invalid_tenant", f"Tenant '{m['tenant'][:64]}' not found. Check to make "
+                                       "sure you have the correct tenant ID and are signing into the correct "
+                                       "cloud.", request)
+                return Response.json(200, document)
         m = _JWKS_PATH.match(path)
-        if m and request.method in ("GET", "HEAD"):
+        if m and read:
             return Response.json(200, self.signer.jwks)
         return Response.json(404, {"error": "not_found",
                                    "error_description": f"No such endpoint: {request.method} {path[:100]}"},
                              error="not found")
 
-    def _is_tenant(self, tenant: str) -> bool:
-        return tenant.lower() == self.tenant_id.lower()
+    def _login_base(self) -> str:
+        return self.base_urls()["login"]
 
-    def discovery(self, listener: str) -> dict:
-        """OIDC discovery for the listener that was asked (its token endpoint is on itself)."""
+    def document(self, kind: str, tenant: str, listener: str = "login") -> dict | None:
+        """A discovery document (``v2``, ``v1`` or ``rfc8414``) for ``tenant``; None if it is unknown.
+
+        The v2 document names the login host's token endpoint, except when it
+        is asked on an mTLS host: then its own (a lab convenience, so that msal
+        pointed at an mTLS host posts there; Entra's clients derive the host by
+        rule from the login host's document instead).
+        """
         urls = self.base_urls()
-        base = f"{urls[listener]}/{self.tenant_id}"
-        mtls_base = f"{urls['mtls']}/{self.tenant_id}"
-        return {
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["private_key_jwt", "tls_client_auth",
-                                                      "self_signed_tls_client_auth"],
-            "jwks_uri": f"{base}/discovery/v2.0/keys",
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": self.issuer,
-            "request_uri_parameter_supported": False,
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-            "tenant_region_scope": "NA",
-            "cloud_instance_name": "mtlspop-lab.local",
-            "mtls_endpoint_aliases": {"token_endpoint": f"{mtls_base}/oauth2/v2.0/token"},
-            "tls_client_certificate_bound_access_tokens": True,
-        }
+        login = urls["login"]
+        untenanted = tenant.lower() in ("common", "organizations")
+        directory = None if untenanted else self.tenants.find(tenant)
+        if directory is None and not (untenanted and kind == "v2"):
+            return None
+        tid = directory.tenant_id if directory is not None else tenant.lower()
+        if kind == "v1":
+            return discovery.v1_document(login_base=login, tenant=tid, domain=self.domain,
+                                         issuer=sts_issuer(self.domain, directory.tenant_id))
+        if kind == "rfc8414":
+            return discovery.rfc8414_document(login_base=login, mtls_base=urls["mtls"], tenant=tid,
+                                              issuer=directory.issuer)
+        issuer = directory.issuer if directory is not None else self.tenants.issuer(discovery.TENANT_TEMPLATE)
+        token_base = urls[listener] if listener.startswith("mtls") else login
+        return discovery.v2_document(login_base=login, tenant=tid, issuer=issuer, domain=self.domain,
+                                     api_base=urls.get("resource", login), token_base=token_base,
+                                     region_scope="NA" if directory is not None else None)
+
+    def instance_discovery(self, request: Request) -> Response:
+        """``/common/discovery/instance``: api-version 1.1 ``authority_url`` (MSAL.NET) or 1.0
+        ``authorization_endpoint`` (msal Python)."""
+        query = dict(request.query_pairs)
+        version = query.get("api-version")
+        if not version:
+            return oauth_error("missing_parameter", "The request body must contain the following parameter: "
+                               "'api-version'.", request)
+        target = query.get("authority_url") or query.get("authorization_endpoint")
+        if not target:
+            return oauth_error("missing_parameter", "The request body must contain the following parameter: "
+                               "'authority_url'.", request)
+        login = self._login_base()
+        login_host = urlsplit(login).hostname
+        try:
+            asked_host = urlsplit(target).hostname
+        except ValueError:
+            asked_host = None
+        found = discovery.tenant_discovery_endpoint(login, target) if asked_host == login_host else None
+        if found is None:
+            return oauth_error("invalid_instance", "Unknown or invalid instance.", request)
+        _tenant, endpoint = found
+        return Response.json(200, {"tenant_discovery_endpoint": endpoint, "api-version": version,
+                                   "metadata": discovery.instance_metadata(login_host, [login_host])})
 
     # -- the token endpoint ------------------------------------------------------------
-    def token(self, request: Request, *, downgrade: bool = False) -> Response:
+    def token(self, request: Request, directory: Directory | None = None, *, downgrade: bool = False) -> Response:
+        directory = directory or self.tenants.home
         params = _parse_form(request)
         if isinstance(params, Response):
             return params
@@ -138,7 +198,7 @@ class TokenService:
         if params["grant_type"] != "client_credentials":
             return refuse("unsupported_grant_type", f"The provided value for the input parameter 'grant_type' "
                           f"('{params['grant_type'][:40]}') is not valid; the lab supports client_credentials only.")
-        resource = self._resource_for_scope(params["scope"])
+        resource = self._resource_for_scope(params["scope"], directory)
         if isinstance(resource, str):
             kind, text = resource.split("|", 1)
             return refuse(kind, text)
@@ -156,13 +216,14 @@ class TokenService:
             if not params.get("client_assertion"):
                 return refuse("missing_parameter", "The request body must contain the following parameter: 'client_assertion'.")
             if assertion_type == JWT_BEARER and looks_federated(params["client_assertion"], client_id):
-                principal = self._check_federated(params["client_assertion"], client_id, tls_x5t, refuse,
-                                                  bound=False, wants_pop=wants_pop)
+                principal = self._check_federated(params["client_assertion"], client_id, tls_x5t, directory,
+                                                  refuse, bound=False, wants_pop=wants_pop)
             elif assertion_type == JWT_BEARER:
-                principal = self._check_client_assertion(params["client_assertion"], client_id, request, refuse)
+                principal = self._check_client_assertion(params["client_assertion"], client_id, directory,
+                                                         refuse)
             elif assertion_type == JWT_POP:
-                principal = self._check_federated(params["client_assertion"], client_id, tls_x5t, refuse,
-                                                  bound=True, wants_pop=wants_pop)
+                principal = self._check_federated(params["client_assertion"], client_id, tls_x5t, directory,
+                                                  refuse, bound=True, wants_pop=wants_pop)
             elif not assertion_type:
                 return refuse("missing_parameter", "The request body must contain the following parameter: 'client_assertion_type'.")
             else:
@@ -172,7 +233,7 @@ class TokenService:
             return refuse("client_secret_not_supported", "Client secrets are not accepted by the lab's authority; "
                           "authenticate with a certificate (TLS client certificate or client assertion).")
         else:
-            principal = self._check_tls_client(client_id, tls_x5t, request, refuse)
+            principal = self._check_tls_client(client_id, tls_x5t, request, directory, refuse)
         if isinstance(principal, Response):
             return principal
 
@@ -189,10 +250,10 @@ class TokenService:
             oid, mirid = principal.object_id, None
         else:
             oid, mirid = principal.object_id, principal.resource_id
-        claims = access_token_claims(issuer=self.issuer, tenant_id=self.tenant_id, audience=resource.uri,
+        claims = access_token_claims(issuer=directory.issuer, tenant_id=directory.tenant_id, audience=resource.uri,
                                      subject_oid=oid, client_id=client_id, lifetime_s=lifetime,
                                      cnf_x5t_s256=tls_x5t if bind else None, mi_resource_id=mirid)
-        roles = self.directory.app_roles.roles_for(oid, resource.uri)
+        roles = directory.app_roles.roles_for(oid, resource.uri)
         if roles:
             claims["roles"] = roles          # app roles assigned (and propagated) before this token
         token = self.signer.mint(claims)
@@ -207,49 +268,49 @@ class TokenService:
                                  "aud": resource.uri, "cnf": claims.get("cnf"), "access_token": token}
         return Response.json(200, body, headers, **info)
 
-    def _resource_for_scope(self, scope: str):
+    def _resource_for_scope(self, scope: str, directory: Directory):
         scopes = [s for s in scope.split() if s not in RESERVED_SCOPES]
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
             return ("invalid_scope|The provided value for scope "
                     f"'{scope[:100]}' is not valid. Client credential flows must have a scope value "
                     "with /.default suffixed to the resource identifier (application ID URI).")
-        resource = self.directory.find_resource(scopes[0])
+        resource = directory.find_resource(scopes[0])
         if resource is None:
             return (f"resource_not_found|The resource principal named {scopes[0][:-len('/.default')][:100]} "
-                    f"was not found in the tenant {self.tenant_id}.")
+                    f"was not found in the tenant named {directory.tenant_id}.")
         return resource
 
     # -- client authentication ----------------------------------------------------------
-    def _check_tls_client(self, client_id: str, tls_x5t: str | None, request: Request, refuse):
+    def _check_tls_client(self, client_id: str, tls_x5t: str | None, request: Request, directory: Directory,
+                          refuse):
         if tls_x5t is None:
             where = ("this listener does not request client certificates; use the mTLS endpoint"
                      if not request.listener.startswith("mtls") else "no TLS client certificate was presented")
             return refuse("no_client_credential", "The request body must contain the following parameter: "
                           f"'client_assertion' or 'client_secret' ({where}).")
-        app = self.directory.find_app(client_id)
+        app = directory.find_app(client_id)
         if app is not None:
             if app.has_certificate_x5t(tls_x5t):
                 return app
             return refuse("certificate_not_registered", f"The TLS client certificate (x5t#S256 {tls_x5t}) is not "
                           f"registered for application '{client_id}'. Register it on the app or present the registered one.")
-        mi = self.directory.managed_identity_by_client_id(client_id)
+        mi = directory.managed_identity_by_client_id(client_id)
         if mi is not None:
-            if self.directory.issued_to(tls_x5t) == client_id:
+            if directory.issued_to(tls_x5t) == client_id:
                 return mi
             return refuse("certificate_not_registered", f"The TLS client certificate (x5t#S256 {tls_x5t}) was not "
                           f"issued by IMDS to managed identity '{client_id}'. Mint one with issuecredential.")
-        return refuse("app_not_found", f"Application with identifier '{client_id[:64]}' was not found in the "
-                      f"directory '{self.tenant_id}'.")
+        return refuse("app_not_found", _app_not_found(client_id, directory))
 
-    def _audiences(self) -> list[str]:
-        return [f"{base}/{self.tenant_id}/oauth2/v2.0/token" for base in self.base_urls().values()] + [self.issuer]
+    def _audiences(self, directory: Directory) -> list[str]:
+        return [f"{base}/{directory.tenant_id}/oauth2/v2.0/token"
+                for name, base in self.base_urls().items() if name != "resource"] + [directory.issuer]
 
-    def _check_client_assertion(self, assertion: str, client_id: str, request: Request, refuse):
+    def _check_client_assertion(self, assertion: str, client_id: str, directory: Directory, refuse):
         """private_key_jwt: an assertion signed by one of the app's registered certificates."""
-        app = self.directory.find_app(client_id)
+        app = directory.find_app(client_id)
         if app is None:
-            return refuse("app_not_found", f"Application with identifier '{client_id[:64]}' was not found in "
-                          f"the directory '{self.tenant_id}'.")
+            return refuse("app_not_found", _app_not_found(client_id, directory))
         try:
             header = jwt.get_unverified_header(assertion)
         except jwt.exceptions.PyJWTError:
@@ -271,7 +332,7 @@ class TokenService:
                 continue
             try:
                 claims = jwt.decode(assertion, cert.x509.public_key(),  # type: ignore[arg-type]
-                                    algorithms=[alg], audience=self._audiences(),
+                                    algorithms=[alg], audience=self._audiences(directory),
                                     options={"require": ["exp", "aud", "iss", "sub"]}, leeway=60)
             except jwt.exceptions.InvalidSignatureError:
                 last_error = "signature"
@@ -282,7 +343,7 @@ class TokenService:
                 return refuse("assertion_expired", "Client assertion is not within its valid time range (not yet valid).")
             except jwt.exceptions.InvalidAudienceError:
                 return refuse("assertion_audience", "Client assertion audience (aud) is not this token endpoint; "
-                              f"expected {self._audiences()[0]}.")
+                              f"expected {self._audiences(directory)[0]}.")
             except jwt.exceptions.MissingRequiredClaimError as exc:
                 return refuse("assertion_malformed", f"The client assertion lacks the required claim '{exc.claim}'.")
             except jwt.exceptions.PyJWTError:
@@ -295,18 +356,37 @@ class TokenService:
                       f"({'signature does not verify' if last_error else 'key type does not match alg'}) for "
                       f"application '{client_id}'.")
 
-    def _check_federated(self, assertion: str, client_id: str, tls_x5t: str | None, refuse, *,
-                         bound: bool, wants_pop: bool):
-        """FIC leg 2 (``jwt-pop``, bound) or a federated ``jwt-bearer`` assertion (see :mod:`.federation`)."""
-        app = self.directory.find_app(client_id)
+    def _check_federated(self, assertion: str, client_id: str, tls_x5t: str | None, directory: Directory,
+                         refuse, *, bound: bool, wants_pop: bool):
+        """FIC leg 2 (``jwt-pop``, bound) or a federated ``jwt-bearer`` assertion (see :mod:`.federation`).
+
+        The app is looked up in the tenant of the endpoint (leg 2 at tenant B's endpoint is tenant B's
+        app); the assertion may come from any tenant of the authority or an external issuer.
+        """
+        app = directory.find_app(client_id)
         if app is None:
-            return refuse("app_not_found", f"Application with identifier '{client_id[:64]}' was not found in the "
-                          f"directory '{self.tenant_id}' (leg 2 must be a confidential client app).")
+            return refuse("app_not_found", _app_not_found(client_id, directory) +
+                          " Leg 2 must be a confidential client app of this tenant.")
         check = self.federation or FederatedAssertionCheck(IssuerKeys(self._own_issuer_keys))
         return check.check(assertion, app, tls_x5t=tls_x5t, bound=bound, wants_pop=wants_pop, refuse=refuse)
 
     def _own_issuer_keys(self, iss: str):
-        return ({self.signer.kid: self.signer.public_key}, "this authority") if iss == self.issuer else None
+        """The authority's key, for tokens any of its tenants issued."""
+        if self.tenants.by_issuer(iss) is None:
+            return None
+        return {self.signer.kid: self.signer.public_key}, "this authority"
+
+
+def sts_issuer(domain: str, tenant_id: str) -> str:
+    """The v1 issuer of a tenant: ``https://sts.<domain>/{tid}/`` (Entra: ``https://sts.windows.net/{tid}/``)."""
+    return f"https://sts.{domain}/{tenant_id}/"
+
+
+def _app_not_found(client_id: str, directory: Directory) -> str:
+    return (f"Application with identifier '{client_id[:64]}' was not found in the directory "
+            f"'{directory.tenant_id}'. This can happen if the application has not been installed by the "
+            "administrator of the tenant or consented to by any user in the tenant. You might have sent your "
+            "authentication request to the wrong tenant.")
 
 
 def _matching_certificates(app: App, header: dict) -> list[Certificate]:

@@ -35,23 +35,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def describe(authority: LocalAuthority, app, certfile: str, keyfile: str) -> str:
-    """The text ``serve`` prints: where to connect and how."""
+    """The text ``serve`` prints: where to connect and how.
+
+    The authority's HTTPS hosts are names under ``mtlspop.localhost`` on one
+    TLS port. Inside the serving process they resolve by themselves; another
+    process needs them mapped to 127.0.0.1: curl's ``--connect-to`` (printed
+    in the command), ``--resolve``, or the ``/etc/hosts`` lines. (curl 7.85+
+    also resolves ``*.localhost`` to loopback on its own.)
+    """
     scope = "https://graph.microsoft.com/.default"
-    curl = ["curl", "--cacert", authority.ca_bundle, "--cert", certfile, "--key", keyfile,
-            "-d", f"client_id={app.client_id}", "-d", "grant_type=client_credentials",
+    curl = ["curl", *authority.connect_to_args(), "--cacert", authority.ca_bundle, "--cert", certfile,
+            "--key", keyfile, "-d", f"client_id={app.client_id}", "-d", "grant_type=client_credentials",
             "--data-urlencode", f"scope={scope}", "-d", "token_type=mtls_pop", authority.token_endpoint("mtls")]
     lines = [
         "mtlspop-lab local authority (loopback only)",
         f"  tenant id      {authority.tenant_id}",
-        f"  login (TLS)    {authority.login_url}/{authority.tenant_id}",
-        f"  mTLS (global)  {authority.mtls_url}/{authority.tenant_id}",
+        f"  login (TLS)    {authority.authority_url()}",
+        f"  mTLS (global)  {authority.authority_url(listener='mtls')}",
     ]
     lines += [f"  mTLS {region:<9} {url}/{authority.tenant_id}" for region, url in authority.regional_urls.items()]
     lines += [
         f"  IMDS (http)    {authority.imds_url}",
         f"  protected API  {authority.resource_url}",
         f"  issuer         {authority.issuer}",
+        f"  instance discovery  {authority.instance_discovery_url}",
         f"  CA bundle      {authority.ca_bundle}",
+        f"  TLS port       {authority.tls_port} (every https host above, routed by SNI)",
         "",
         f"demo app '{app.name}': client_id {app.client_id}",
         f"  certificate    {certfile}",
@@ -61,6 +70,12 @@ def describe(authority: LocalAuthority, app, certfile: str, keyfile: str) -> str
         "environment for managed-identity clients (msal, MSAL.NET):",
         f"  export AZURE_POD_IDENTITY_AUTHORITY_HOST={authority.imds_url}",
         f"  # trust: pass {authority.ca_bundle} as the CA bundle (curl --cacert, requests verify=)",
+        "",
+        "the host names point at 127.0.0.1; for other processes use one of:",
+        "  curl " + shlex.join(authority.connect_to_args()),
+        "  curl " + shlex.join(authority.resolve_args()),
+        "  /etc/hosts:",
+        *("    " + line for line in authority.hosts_file_lines().splitlines()),
         "",
         "get an mtls_pop token:",
         "  $ " + shlex.join(curl),

@@ -3,11 +3,14 @@
 msal 1.39 has no mTLS PoP API, but everything the flow needs is reachable
 through its public surface:
 
-* the authority is the **mTLS host** (``Cloud.mtls_base_url(region)``:
-  ``[region.]mtlsauth.microsoft.com`` live, the local authority's mTLS
-  listener here) with ``instance_discovery=False``;
+* msal's authority is the **login host** (``https://login.X/{tenant}``), with
+  ``instance_discovery=False``; msal reads its discovery document there;
 * the ``http_client`` is a :class:`~mtlspop_lab.transport.Transport` that
-  presents the app's certificate in every TLS handshake;
+  presents the app's certificate in every TLS handshake, behind a small
+  :class:`MtlsTokenRoute` that does what MSAL's PoP code does (msal-python PR
+  #938 ``msal/mtls.py``, MSAL.NET alike): the discovered token endpoint's host
+  ``login.X`` becomes ``[region.]mtlsauth.X``, port and path kept. Live and
+  against the local authority alike (its hosts are Entra-shaped);
 * ``data={"token_type": "mtls_pop"}`` asks for a bound token, and the client
   assertion msal would add is removed from the body (``data`` wins over
   msal's defaults), because on the mTLS host the TLS handshake *is* the
@@ -20,15 +23,16 @@ After the answer, the lab checks ``token_type`` really is ``mtls_pop``: a
 downgrade to Bearer raises :class:`~mtlspop_lab.errors.TokenTypeMismatchError`,
 as MSAL.NET does.
 
-Not testable here: that live ``mtlsauth.microsoft.com`` serves OIDC
-discovery for msal (msal always discovers; the lab's authority does), and
-regional live hosts. URL construction for both is unit-tested.
+Not testable here: live ``[region.]mtlsauth.microsoft.com`` itself. URL
+construction for it is unit-tested, and the local authority serves the same
+host names under its loopback domain.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import msal
 
@@ -114,14 +118,52 @@ def malformed_answer(endpoint: str, problem: str, *, status: int | None = None) 
         code="malformed_response", status=status)
 
 
+class MtlsTokenRoute:
+    """msal ``http_client`` that sends token POSTs to the mTLS host, like MSAL's PoP code.
+
+    msal discovers the token endpoint on the login host; a POST to it goes to
+    the same path on ``mtls_base`` (``[region.]mtlsauth.X[:port]``, by
+    MSAL's rule); discovery GETs stay on the login host.
+    """
+
+    def __init__(self, transport: Transport, mtls_base: str):
+        self.transport = transport
+        self._base = urlsplit(mtls_base)
+
+    def _route(self, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.path.endswith("/oauth2/v2.0/token"):
+            return urlunsplit((self._base.scheme, self._base.netloc, parts.path, parts.query, ""))
+        return url
+
+    def get(self, url, **kwargs):
+        return self.transport.get(url, **kwargs)
+
+    def post(self, url, **kwargs):
+        return self.transport.post(self._route(url), **kwargs)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
 class _MsalApp:
-    """One lazily built msal ConfidentialClientApplication over one Transport (thread-safe)."""
+    """One lazily built msal ConfidentialClientApplication over one Transport (thread-safe).
+
+    ``authority`` is where the tokens come from (shown in results and errors).
+    With ``login_authority``, msal is given that one (the login host, where
+    discovery lives) and its token POSTs are routed to ``authority``'s host
+    (:class:`MtlsTokenRoute`).
+    """
 
     def __init__(self, client_id: str, authority: str, client_credential, transport: Transport,
-                 azure_region: str | None = None):
+                 azure_region: str | None = None, *, login_authority: str | None = None):
         self.client_id = client_id
         self.authority = authority
         self.transport = transport
+        self._msal_authority = login_authority or authority
+        parts = urlsplit(authority)
+        self._http = (MtlsTokenRoute(transport, f"{parts.scheme}://{parts.netloc}")
+                      if login_authority else transport)
         self._credential = client_credential
         self._region = azure_region
         self._app = None
@@ -131,10 +173,10 @@ class _MsalApp:
         with self._lock:
             if self._app is None:
                 self._app = call_msal(lambda: msal.ConfidentialClientApplication(
-                    self.client_id, client_credential=self._credential, authority=self.authority,
-                    instance_discovery=False, http_client=self.transport,
+                    self.client_id, client_credential=self._credential, authority=self._msal_authority,
+                    instance_discovery=False, http_client=self._http,
                     token_cache=NoStoreTokenCache(), http_cache=DiscoveryOnlyHttpCache(),
-                    azure_region=self._region), endpoint=self.authority, what="Authority discovery")
+                    azure_region=self._region), endpoint=self._msal_authority, what="Authority discovery")
             return self._app
 
     def token_for_client(self, scope: str, data: dict) -> dict:
@@ -205,7 +247,7 @@ class ConfidentialClientFlow:
         with self._lock:
             self.certificate = certificate
             self._pop = _MsalApp(self.client_id, self.mtls_authority, {"client_assertion": _no_assertion},
-                                 pop_transport)
+                                 pop_transport, login_authority=self.login_authority)
             self._bearer = _MsalApp(self.client_id, self.login_authority, credential, bearer_transport,
                                     azure_region=live_region)
 

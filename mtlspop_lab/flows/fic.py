@@ -270,7 +270,8 @@ class FicLeg2Exchanger:
             transport = Transport(certificate=binding, ca_bundle=self.cloud.ca_bundle, retry=self.retry,
                                   timeout=self.timeout, name=f"leg2:{self.client_id[:8]}")
             # msal needs some credential to build the app; the real assertion travels in data.
-            app = _MsalApp(self.client_id, self.authority, {"client_assertion": _placeholder_assertion}, transport)
+            app = _MsalApp(self.client_id, self.authority, {"client_assertion": _placeholder_assertion}, transport,
+                           login_authority=self.cloud.authority_url(self.tenant_id))
             self._apps[binding.x5t_s256] = app
             while len(self._apps) > self._MAX_APPS:
                 _, old = self._apps.popitem(last=False)

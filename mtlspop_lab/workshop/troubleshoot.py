@@ -293,7 +293,7 @@ def _exchange_external(authority, app, token: str):
                             ).exchange_assertion_for_access_token(token, GRAPH, use_pop=False, bind_certificate=False)
 
 
-def _observe(error: LabError, text: str):
+def _observe(error, text: str):
     error.observation = text
     return error
 

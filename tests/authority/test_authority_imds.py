@@ -203,3 +203,34 @@ def test_absent_mode_refuses_connections_then_comes_back_on_same_url(authority):
     authority.set_imds_mode("v2")
     assert authority.imds_url == url
     assert _imds(authority, "/metadata/instance/compute?api-version=2021-02-01", headers=META).status_code == 200
+
+
+def test_one_server_header_per_answer(authority):
+    for headers in ({}, META):
+        answer = _imds(authority, "/metadata/instance/compute?api-version=2021-02-01", headers=headers)
+        assert len(answer.raw.headers.getlist("Server")) == 1
+        assert "IMDS" in answer.headers["Server"]
+
+
+def test_cuid_omits_absent_members(authority):
+    assert authority.directory.vmss_id is None                     # a plain VM, not in a scale set
+    assert _metadata(authority)["cuId"] == {"vmId": authority.directory.vm_id}
+
+
+@pytest.mark.parametrize("hash_, mgf, salt, named", [
+    (hashes.SHA256(), hashes.SHA384(), 32, "MGF1 with SHA-384"),
+    (hashes.SHA256(), hashes.SHA256(), 20, "salt is 20 bytes"),
+    (hashes.SHA384(), hashes.SHA384(), 48, "uses SHA-384"),
+    (hashes.SHA256(), None, None, "sha256WithRSAEncryption"),
+])
+def test_v2_csr_signature_must_be_pss_sha256_mgf1_sha256_salt_32(authority, csr_key, hash_, mgf, salt, named):
+    meta = _metadata(authority)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, meta["clientId"]),
+                      x509.NameAttribute(NameOID.DOMAIN_COMPONENT, meta["tenantId"])])
+    builder = x509.CertificateSigningRequestBuilder().subject_name(name).add_attribute(
+        CUID_OID, json.dumps(meta["cuId"]).encode())
+    padding_ = padding.PKCS1v15() if mgf is None else padding.PSS(mgf=padding.MGF1(mgf), salt_length=salt)
+    csr = builder.sign(csr_key, hash_, rsa_padding=padding_)
+    answer = _issue(authority, base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode())
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+    assert named in answer.json()["error_description"]

@@ -27,21 +27,30 @@ def _pop(session, authority, app, listener="mtls", **kwargs):
 
 
 def test_urls_cloud_and_discovery_on_every_https_listener(authority, session_for):
-    ports = {urlsplit(u).port for u in [authority.login_url, authority.mtls_url, authority.imds_url,
-                                        authority.resource_url, *authority.regional_urls.values()]}
-    assert len(ports) == 4 + len(authority.regional_urls)
-    assert all(urlsplit(u).hostname == "127.0.0.1" for u in [authority.login_url, authority.imds_url])
+    https = [authority.login_url, authority.mtls_url, authority.resource_url, *authority.regional_urls.values()]
+    # every HTTPS host shares one TLS port (routed by SNI); IMDS has its own plain-HTTP port
+    assert {urlsplit(u).port for u in https} == {authority.tls_port}
+    assert urlsplit(authority.imds_url).port != authority.tls_port
+    assert urlsplit(authority.imds_url).hostname == "127.0.0.1"
+    assert urlsplit(authority.login_url).hostname == "login.mtlspop.localhost"
+    assert urlsplit(authority.mtls_url).hostname == "mtlsauth.mtlspop.localhost"
+    assert {r: urlsplit(u).hostname for r, u in authority.regional_urls.items()} == \
+        {r: f"{r}.mtlsauth.mtlspop.localhost" for r in authority.regions}
     cloud = authority.cloud
-    assert cloud.is_local and cloud.ca_bundle == authority.ca_bundle and cloud.mtls_url == authority.mtls_url
-    assert dict(cloud.regional_mtls_urls) == authority.regional_urls
+    assert cloud.is_local and cloud.ca_bundle == authority.ca_bundle and cloud.regions == authority.regions
+    # the flows derive the mTLS hosts by MSAL's rule (login. -> [region.]mtlsauth., port kept)
+    assert cloud.mtls_base_url() == authority.mtls_url
+    assert {r: cloud.mtls_base_url(r) for r in authority.regions} == authority.regional_urls
     assert authority.issuer == f"{authority.login_url}/{authority.tenant_id}/v2.0"
+    assert authority.authority_url() == f"{authority.login_url}/{authority.tenant_id}"
     session = session_for()
     for base in [authority.login_url, authority.mtls_url, *authority.regional_urls.values()]:
         doc = session.get(f"{base}/{authority.tenant_id}/v2.0/.well-known/openid-configuration").json()
+        # asked on the login host, the token endpoint is the login host's; on an mTLS host, its own
         assert doc["token_endpoint"] == f"{base}/{authority.tenant_id}/oauth2/v2.0/token"
         assert doc["issuer"] == authority.issuer
-        assert doc["mtls_endpoint_aliases"]["token_endpoint"] == authority.token_endpoint("mtls")
-        assert doc["tls_client_certificate_bound_access_tokens"] is True
+        assert doc["jwks_uri"] == f"{authority.login_url}/{authority.tenant_id}/discovery/v2.0/keys"
+        assert "mtls_endpoint_aliases" not in doc and "tls_client_certificate_bound_access_tokens" not in doc
         assert session.get(doc["jwks_uri"]).json() == authority.jwks
     assert session.get(f"{authority.login_url}/other-tenant/v2.0/.well-known/openid-configuration").status_code == 400
 
@@ -91,7 +100,7 @@ def test_status_fault_with_retry_after_for_next_n_token_requests(authority, app,
     authority.inject_fault("status", count=2, listener="mtls", status=503, retry_after=1)
     session = session_for(app.certificate)
     # discovery is not eligible: msal must get to the token request
-    assert session.get(f"{authority.authority_url('mtls')}/v2.0/.well-known/openid-configuration").ok
+    assert session.get(f"{authority.authority_url(listener='mtls')}/v2.0/.well-known/openid-configuration").ok
     for _ in range(2):
         answer = _pop(session, authority, app)
         assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"

@@ -31,6 +31,11 @@ def test_serve_prints_a_working_curl_and_stops_on_ctrl_c():
         assert "CA bundle" in text and "PRIVATE KEY" not in text
         curl_line = next(l for l in lines if l.strip().startswith("$ curl"))
         command = shlex.split(curl_line.strip()[2:])
+        # other processes get the lab's names mapped to 127.0.0.1: --connect-to in the command,
+        # --resolve and /etc/hosts lines as alternatives
+        assert "--connect-to" in command and "login.mtlspop.localhost" in text
+        assert "--resolve" in text and "/etc/hosts" in text
+        assert any(l.strip().startswith("127.0.0.1") and "mtlsauth.mtlspop.localhost" in l for l in lines)
         keyfile = Path(command[command.index("--key") + 1])
         assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
         assert stat.S_IMODE(keyfile.parent.stat().st_mode) == 0o700

@@ -73,3 +73,29 @@ def test_public_cloud_defaults():
 def test_login_host_must_be_a_host_name(host):
     with pytest.raises(ConfigurationError):
         Cloud.for_login_host(host)
+
+
+def test_msal_host_rule_keeps_the_port_and_path():
+    from mtlspop_lab.cloud import mtls_pop_host, mtls_pop_url
+    assert mtls_pop_url("https://login.mtlspop.localhost:8443/t/oauth2/v2.0/token") == \
+        "https://mtlsauth.mtlspop.localhost:8443/t/oauth2/v2.0/token"
+    assert mtls_pop_url("https://login.mtlspop.localhost:8443", "westus3") == \
+        "https://westus3.mtlsauth.mtlspop.localhost:8443"
+    assert mtls_pop_host("login.windows.net", "eastus2") == "eastus2.mtlsauth.microsoft.com"
+    with pytest.raises(ConfigurationError) as info:
+        mtls_pop_url("https://sts.mtlspop.localhost:1/t")
+    assert info.value.code == "mtls_pop_not_supported_for_environment"
+
+
+def test_a_local_cloud_with_regions_derives_its_mtls_hosts_by_rule():
+    cloud = Cloud(name="lab", login_url="https://login.mtlspop.localhost:4443", regions=("westus3",),
+                  is_local=True)
+    assert cloud.mtls_base_url() == "https://mtlsauth.mtlspop.localhost:4443"
+    assert cloud.mtls_token_endpoint(TENANT, "westus3") == \
+        f"https://westus3.mtlsauth.mtlspop.localhost:4443/{TENANT}/oauth2/v2.0/token"
+    with pytest.raises(ConfigurationError) as info:
+        cloud.mtls_base_url("eastus")
+    assert info.value.code == "unknown_region"
+    with pytest.raises(ConfigurationError) as info:
+        Cloud(name="x", login_url="https://login.x.test", regions=("not a region",))
+    assert info.value.code == "invalid_region"

@@ -147,7 +147,9 @@ def test_from_discovery_shortcut(oidc_provider):
 
 # -- the same client against the lab's Entra-like authority ------------------------------------
 def test_lab_authority_is_discoverable_as_a_generic_rfc8705_server(authority):
-    cloud = Cloud.from_discovery(authority.issuer, ca_bundle=authority.ca_bundle)
+    # Entra's OpenID document has no RFC 8705 fields; the lab's RFC 8414 document (generic path) has
+    cloud = Cloud.from_discovery(f"{authority.issuer}/.well-known/oauth-authorization-server",
+                                 ca_bundle=authority.ca_bundle)
     assert cloud.issuer == authority.issuer
     assert cloud.mtls_token_endpoint("ignored") == authority.token_endpoint("mtls")
     assert cloud.token_endpoint("ignored") == authority.token_endpoint("login")
@@ -156,7 +158,8 @@ def test_lab_authority_is_discoverable_as_a_generic_rfc8705_server(authority):
 def test_entra_binds_per_request_rfc8705_servers_per_registration(authority, oidc_provider, cloud):
     from mtlspop_lab.flows import call_resource
     app = authority.directory.register_app("interop-generic-client")
-    lab_cloud = Cloud.from_discovery(authority.issuer, ca_bundle=authority.ca_bundle)
+    lab_cloud = Cloud.from_discovery(f"{authority.issuer}/.well-known/oauth-authorization-server",
+                                     ca_bundle=authority.ca_bundle)
     graph = "https://graph.microsoft.com"
     with CertificateBoundClient(app.client_id, app.certificate, cloud=lab_cloud) as client:
         result = client.acquire_token(scopes=[f"{graph}/.default"])  # sends token_type=mtls_pop

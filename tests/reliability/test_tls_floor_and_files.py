@@ -129,7 +129,7 @@ def test_authority_refuses_tls_below_1_2_on_every_listener(lab, version):
             lab.login_url if name == "login" else lab.mtls_url if name == "mtls" else lab.regional_urls[name[5:]])
         lab.clear_trace()
         with pytest.raises(ssl.SSLError):
-            _handshake(client, url)
+            _handshake(client, url, server_hostname=urlsplit(url).hostname)   # SNI picks the host
         # the authority saw the attempt and refused it (not a client that could not offer)
         assert _eventually(lambda: any(e.method == "TLS" and e.listener == name for e in lab.trace)), name
         reason = next(e.error for e in lab.trace if e.method == "TLS" and e.listener == name)
@@ -138,7 +138,7 @@ def test_authority_refuses_tls_below_1_2_on_every_listener(lab, version):
     for maximum, expected in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
         modern = ssl.create_default_context(cafile=lab.ca_bundle)
         modern.maximum_version = maximum
-        assert _handshake(modern, lab.login_url) == expected
+        assert _handshake(modern, lab.login_url, urlsplit(lab.login_url).hostname) == expected
 
 
 def test_lab_client_context_has_the_floor(world):
@@ -226,9 +226,11 @@ def test_no_key_file_outlives_loading_into_tls(world, lab):
 def test_every_listener_binds_loopback_only(lab):
     """127.0.0.1 only: the same port on another loopback address (or any other address) refuses."""
     urls = [lab.login_url, lab.mtls_url, lab.imds_url, lab.resource_url, *lab.regional_urls.values()]
+    assert {address[0] for address in lab.listener_addresses().values()} == {"127.0.0.1"}
     for url in urls:
         parts = urlsplit(url)
-        assert parts.hostname == "127.0.0.1"
+        # the host names are lab names that resolve to 127.0.0.1 in this process only
+        assert socket.gethostbyname(parts.hostname) == "127.0.0.1"
         with socket.create_connection(("127.0.0.1", parts.port), timeout=3):
             pass
         with pytest.raises(OSError):
