@@ -39,7 +39,14 @@ class Resource:
 
 @dataclass
 class App:
-    """An app registration: ids and the certificates it may authenticate with."""
+    """An app registration: ids and the certificates it may authenticate with.
+
+    ``tenant_id`` is where it is registered (its home). A multi-tenant app
+    provisioned into another tenant (:meth:`Directory.provision`) has a record
+    there too: the same client id, certificates and federated credentials (they
+    live on the registration), its own ``object_id`` (the service principal's),
+    and ``provisioned_in`` naming that tenant.
+    """
 
     name: str
     client_id: str
@@ -47,6 +54,8 @@ class App:
     object_id: str
     certificates: list = field(default_factory=list)      # lab Certificates (the first one WITH key)
     federated_credentials: list = field(default_factory=list)
+    multi_tenant: bool = False
+    provisioned_in: str | None = None
 
     @property
     def certificate(self) -> Certificate:
@@ -138,8 +147,11 @@ class Directory:
         return f"<Directory {self.name} tenant_id={self.tenant_id} apps={len(self._apps)}>"
 
     # -- apps ----------------------------------------------------------------------
-    def register_app(self, name: str, certificate: Certificate | None = None) -> App:
-        """Register an app; with no certificate a self-signed one (with key) is generated."""
+    def register_app(self, name: str, certificate: Certificate | None = None, *, multi_tenant: bool = False) -> App:
+        """Register an app; with no certificate a self-signed one (with key) is generated.
+
+        ``multi_tenant=True`` ("Accounts in any organizational directory"): it may be provisioned into
+        other tenants (:meth:`provision`), the way an identity of this tenant reaches their resources."""
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError("An app needs a name.", fix='register_app("contoso-app")')
         if certificate is None:
@@ -148,11 +160,38 @@ class Directory:
             raise ConfigurationError("certificate must be a lab Certificate.",
                                      cause=f"Got {type(certificate).__name__}.",
                                      fix="Use mtlspop_lab.Certificate.create_self_signed() or load_pem().")
-        app = App(name.strip(), str(uuid.uuid4()), self.tenant_id, str(uuid.uuid4()), [certificate])
+        app = App(name.strip(), str(uuid.uuid4()), self.tenant_id, str(uuid.uuid4()), [certificate],
+                  multi_tenant=bool(multi_tenant))
         with self._lock:
             self._apps[app.client_id] = app
         self._announce(certificate)
         return app
+
+    def provision(self, app: App) -> App:
+        """Provision another tenant's multi-tenant app here (admin consent): a service principal with
+        its own object id, so this tenant's token endpoint knows the client id and issues its tokens."""
+        if not isinstance(app, App):
+            raise ConfigurationError("provision() takes an App registered in another tenant.",
+                                     cause=f"Got {type(app).__name__}.")
+        if app.tenant_id == self.tenant_id:
+            raise ConfigurationError(f"{app.name!r} is registered in this tenant already.",
+                                     fix="Provision it into the tenant whose resources it calls.",
+                                     code="already_registered_here")
+        if not app.multi_tenant:
+            raise ConfigurationError(
+                f"{app.name!r} is a single-tenant app: it cannot be provisioned into another tenant.",
+                cause="Only apps registered for 'Accounts in any organizational directory' get a service "
+                      "principal in other tenants.",
+                fix="Register it with register_app(name, multi_tenant=True) in its home tenant.",
+                code="app_not_multitenant")
+        with self._lock:
+            existing = self._apps.get(app.client_id)
+            if existing is not None:
+                return existing
+            principal = App(app.name, app.client_id, app.tenant_id, str(uuid.uuid4()), app.certificates,
+                            app.federated_credentials, multi_tenant=True, provisioned_in=self.tenant_id)
+            self._apps[app.client_id] = principal
+        return principal
 
     def app(self, client_id: str) -> App:
         with self._lock:
@@ -234,6 +273,12 @@ class Directory:
             target = self._apps.get(app.client_id)
             if target is None:
                 raise ConfigurationError(f"App {app.name!r} is not registered in this directory.")
+            if target.provisioned_in is not None:
+                raise ConfigurationError(
+                    f"{app.name!r} is only provisioned in this tenant; its federated credentials live on the "
+                    f"app registration in its home tenant {target.tenant_id}.",
+                    fix="Add the federated credential through the home tenant's directory.",
+                    code="credential_on_registration")
             if fic not in target.federated_credentials:
                 target.federated_credentials.append(fic)
         return fic
@@ -318,7 +363,11 @@ class Directory:
         return self.app_roles.revoke(object_id, self._resource_uri(resource), value)
 
     def _principal(self, principal) -> tuple[str, str]:
-        if isinstance(principal, (App, ManagedIdentityRecord)):
+        if isinstance(principal, App):
+            here = self.find_app(principal.client_id)      # this tenant's record (a service principal's own id)
+            if here is not None:
+                return here.object_id, here.name
+        if isinstance(principal, ManagedIdentityRecord):
             return principal.object_id, principal.name
         kind, value = getattr(principal, "kind", None), getattr(principal, "value", None)
         if isinstance(kind, str):

@@ -38,6 +38,13 @@ AADSTS      when (source of the number)
 700027      the signature does not verify with the issuer's key
 500181      jwt-pop without a TLS certificate, with another certificate than the
             assertion's ``cnf``, or with an unbound assertion (protocol.md section 3)
+700236      a token issued by one Entra tenant presented for an app *registered* in
+            another: cross-tenant FIC works only through a multi-tenant app registered in
+            the identity's tenant and provisioned in the resource tenant (learn.microsoft.com
+            Q&A 2139753 for the text; "Configure an application to trust a managed
+            identity", workload-identity-federation-config-app-trust-managed-identity, and
+            the identity blog "Access cloud resources across tenants without secrets",
+            December 2024, for the supported set-up)
 ==========  =====================================================================
 
 Where Entra's answer is not on record the lab chooses and says so in
@@ -64,13 +71,14 @@ ALGORITHMS = ("RS256", "PS256", "ES256")
 class IssuerKeys:
     """Where the token service finds the keys of an assertion's issuer.
 
-    ``resolve(iss)`` returns ``(keys_by_kid, label)`` for an issuer the
-    authority can verify (its own tenants, the external issuers it serves),
-    or None. Entra fetches an external issuer's discovery document and JWKS;
+    ``resolve(iss)`` returns ``(keys_by_kid, label, tenant_id)`` for an issuer
+    the authority can verify, or None. ``tenant_id`` is the issuing tenant for
+    Entra's own tenants (their tokens obey AADSTS700236), None for an
+    external issuer. Entra fetches an external issuer's discovery document and JWKS;
     the lab reads the same JWKS its issuer serves, in-process.
     """
 
-    def __init__(self, resolve: Callable[[str], "tuple[dict, str] | None"]):
+    def __init__(self, resolve: Callable[[str], "tuple[dict, str, str | None] | None"]):
         self.resolve = resolve
 
 
@@ -124,7 +132,7 @@ class FederatedAssertionCheck:
             return refuse("fic_issuer_keys", f"The signing keys of issuer '{iss[:100]}' could not be obtained "
                           "(its OpenID discovery document or jwks_uri is unreachable). Check the issuer URL in "
                           "the federated credential and that the issuer publishes its keys.")
-        keys, label = resolved
+        keys, label, entra_tenant = resolved
         claims = self._verify(assertion, keys, label, iss, refuse)
         if not isinstance(claims, dict):
             return claims
@@ -143,6 +151,11 @@ class FederatedAssertionCheck:
                           "federated assertion: there is no proven certificate to bind the token to. Send the "
                           "assertion as jwt-pop over mTLS with leg 1's binding certificate, or omit token_type "
                           "for a Bearer token.")
+        if entra_tenant is not None and entra_tenant != app.tenant_id:
+            return refuse("fic_cross_tenant", f"Entra ID tokens issued by issuer '{iss[:120]}' may not be used for "
+                          "federated identity credential flows for applications or managed identities registered "
+                          f"in this tenant. Register a multi-tenant app in the identity's tenant ({entra_tenant}), "
+                          "give it the federated credential, provision it into this tenant and use its client id.")
         return self._match(app, claims, refuse)
 
     # -- verification ------------------------------------------------------------------

@@ -371,10 +371,10 @@ class LocalAuthority:
         """Keys of an assertion issuer the token service can verify: this authority or an external one."""
         tenant = self.tenants.by_issuer(iss)
         if tenant is not None:
-            return {self.signer.kid: self.signer.public_key}, f"tenant {tenant.name}"
+            return {self.signer.kid: self.signer.public_key}, f"tenant {tenant.name}", tenant.tenant_id
         for issuer in list(self._external.values()):
             if issuer.issuer == iss:
-                return issuer.public_keys(), issuer.issuer
+                return issuer.public_keys(), issuer.issuer, None
         return None
 
     def _route_issuer(self, name: str, request: Request) -> Response:

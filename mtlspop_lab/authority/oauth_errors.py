@@ -50,6 +50,7 @@ ERRORS = {
     "fic_unknown_key": (401, "invalid_client", 7000272),
     "fic_issuer_keys": (401, "invalid_client", 7000272),
     "unbound_assertion_pop": (400, "invalid_request", 500181),
+    "fic_cross_tenant": (401, "invalid_client", 700236),
     "pop_needs_certificate": (400, "invalid_request", 500181),
     "server_error": (500, "temporarily_unavailable", 50000),
 }
@@ -63,6 +64,7 @@ NOTES = {
             "refuses the latter client-side with mtls_certificate_not_provided)",
     7000272: "documented for a signing key missing from the issuer's metadata (Azure/azure-workload-identity "
              "#1232); also used when the issuer's keys cannot be fetched at all (unconfirmed)",
+    700236: "text from a learn.microsoft.com Q&A capture; its HTTP status there is not shown (the lab: 401)",
     700212: "the audience member of the 70021 family; no public capture of its exact text was found",
 }
 

@@ -372,9 +372,10 @@ class TokenService:
 
     def _own_issuer_keys(self, iss: str):
         """The authority's key, for tokens any of its tenants issued."""
-        if self.tenants.by_issuer(iss) is None:
+        tenant = self.tenants.by_issuer(iss)
+        if tenant is None:
             return None
-        return {self.signer.kid: self.signer.public_key}, "this authority"
+        return {self.signer.kid: self.signer.public_key}, "this authority", tenant.tenant_id
 
 
 def sts_issuer(domain: str, tenant_id: str) -> str:

@@ -63,6 +63,12 @@ AADSTS = {
              "slash included).",
              "Set the federated credential's issuer to the token's iss exactly (read it from the token or the "
              "issuer's discovery document)."),
+    700236: ("cross_tenant_federated_credential",
+             "An Entra token of one tenant was presented for an app registered in another tenant; Entra "
+             "does not accept Entra-issued tokens for such apps' federated credentials.",
+             "Register a multi-tenant app in the identity's tenant, add the federated credential there, "
+             "provision the app into the resource tenant (admin consent) and use its client id with the "
+             "resource tenant's id in leg 2."),
     7000272: ("federated_signing_key_not_found",
               "The key that signed the federated token is not in the issuer's published keys (JWKS).",
               "Make the issuer publish its current signing key (key rotation, a private cluster's OIDC "
