@@ -9,7 +9,9 @@ acquisition to show a cache hit. For PoP rows it checks the binding
 (``cnf.x5t#S256`` against the binding certificate, with
 :func:`mtlspop_lab.inspector.check_binding`) and calls the protected API with
 the token and its certificate. Then the unbound leg 2 (the guide's
-``CreateAssertion(bindCertificate: false)``) and workload identity federation
+``CreateAssertion(bindCertificate: false)``), cross-tenant FIC (the home
+tenant's managed identity, a token issued by tenant ``fabrikam`` through a
+multi-tenant app provisioned there) and workload identity federation
 from a Kubernetes service account and a GitHub Actions workflow (issuers the
 authority serves; Bearer, as Entra gives for external tokens).
 
@@ -97,12 +99,37 @@ def run_matrix(authority, *, resource: str = GRAPH) -> list[dict]:
         app.client_id, app.tenant_id, app.certificate, cloud=cloud),
         lambda a: FicAssertionProvider(a).create_assertion(bind_certificate=False))
     suffix = uuid.uuid4().hex[:6]
+    # cross-tenant: a multi-tenant app of the home tenant trusts the SAMI and is provisioned in tenant B
+    resource_tenant = _resource_tenant(authority)
+    bridge = authority.directory.register_app(f"demo-bridge-{suffix}", multi_tenant=True)
+    authority.directory.add_federated_credential(bridge, trusted=sami)
+    resource_tenant.provision(bridge)
+    home = authority.directory.name
+    for use_pop in (False, True):
+        exchanger = FicLeg2Exchanger.create(bridge.client_id, resource_tenant.tenant_id, cloud=cloud)
+        leg1 = FicLeg1Acquirer.for_managed_identity(sami, cloud=cloud)
+        assertion = leg1.acquire_assertion()
+        final = exchanger.exchange_assertion_for_access_token(assertion, resource, use_pop=use_pop)
+        row(f"SAMI ({home}) -> app ({resource_tenant.name})", "FIC cross-tenant", final,
+            round_trips=len(assertion.round_trips) + len(final.round_trips))
+        rows[-1]["ms"] = round(assertion.elapsed_ms + final.elapsed_ms, 1)
+        exchanger.close()
+        leg1.close()
     for kind, label, subject in EXTERNAL_WORKLOADS:
         issuer = authority.add_external_issuer(kind, name=f"demo-{kind.replace('_', '-')}-{suffix}")
         authority.directory.add_federated_credential(leg2_app, trusted=(issuer, subject))
         leg1 = FicLeg1Acquirer.from_external_token(lambda i=issuer, s=subject: i.issue_token(s), cloud=cloud)
         exchanged(f"{label} -> app", "workload identity federation", leg1, lambda a: a)
     return rows
+
+
+RESOURCE_TENANT = "fabrikam"
+
+
+def _resource_tenant(authority):
+    """The demo's second tenant (created once per authority)."""
+    found = authority.tenants.find(RESOURCE_TENANT)
+    return found if found is not None else authority.add_tenant(RESOURCE_TENANT)
 
 
 EXTERNAL_WORKLOADS = (

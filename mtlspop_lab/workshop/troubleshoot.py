@@ -366,6 +366,31 @@ def _bearer_leg1_as_jwt_pop(authority):
                             ).exchange_assertion_for_access_token(bearer.access_token, GRAPH)
 
 
+def _tenant_b(authority):
+    found = authority.tenants.find("troubleshoot-b")
+    return found if found is not None else authority.add_tenant("troubleshoot-b")
+
+
+def _fic_cross_tenant(authority):
+    tenant_b = _tenant_b(authority)
+    naive = tenant_b.register_app("troubleshoot-naive-b-app")     # B's own app trusting A's identity
+    tenant_b.add_federated_credential(naive, trusted=ManagedIdentityId.system_assigned())
+    try:
+        FicLeg2Exchanger.create(naive.client_id, tenant_b.tenant_id, cloud=authority.cloud
+                                ).exchange_assertion_for_access_token(_leg1(authority), GRAPH)
+    except LabError as error:
+        raise _observe(error, f"leg 1 issued by tenant {authority.directory.name}; the app is registered in "
+                              f"tenant {tenant_b.name}") from None
+
+
+def _fic_not_provisioned(authority):
+    tenant_b = _tenant_b(authority)
+    bridge = _app(authority, "bridge-not-provisioned")
+    authority.directory.add_federated_credential(bridge, trusted=ManagedIdentityId.system_assigned())
+    FicLeg2Exchanger.create(bridge.client_id, tenant_b.tenant_id, cloud=authority.cloud
+                            ).exchange_assertion_for_access_token(_leg1(authority), GRAPH)
+
+
 def _catalogue() -> list[Failure]:
     return [
         Failure("imds_absent", "Timeout calling IMDS endpoint", "Runtime Issues",
@@ -398,6 +423,14 @@ def _catalogue() -> list[Failure]:
         Failure("managed_identity_leg2", "A managed identity cannot perform leg 2", "FIC Two-Leg Flow",
                 "Create a leg-2 exchanger for a managed identity.",
                 (ConfigurationError,), _mi_leg2),
+        Failure("fic_cross_tenant", "Cross-tenant FIC: the resource tenant's own app trusts the identity "
+                "(AADSTS700236)", "FIC Two-Leg Flow",
+                "Exchange the home tenant's managed identity assertion at tenant B, as an app registered in B.",
+                (AuthorityError,), _fic_cross_tenant),
+        Failure("fic_not_provisioned", "Cross-tenant FIC: the app is not in the resource tenant (AADSTS700016)",
+                "FIC Two-Leg Flow",
+                "Exchange at tenant B as an app of the home tenant that was never provisioned in B.",
+                (AuthorityError,), _fic_not_provisioned),
         Failure("unbound_leg2_pop", "mtls_pop asked with an unbound (jwt-bearer) assertion", "FIC Two-Leg Flow",
                 "CreateAssertion(bindCertificate: false), then ask leg 2 for an mtls_pop token.",
                 (CertificateError,), _unbound_leg2_pop),

@@ -23,6 +23,8 @@ EXPECTED_CODES = {
     "fic_expired_assertion": "assertion_expired",
     "fic_wrong_certificate": "tls_certificate_mismatch",
     "managed_identity_leg2": "managed_identity_cannot_do_leg2",
+    "fic_cross_tenant": "cross_tenant_federated_credential",
+    "fic_not_provisioned": "application_not_found",
     "unbound_leg2_pop": "mtls_certificate_not_provided",
     "bearer_leg1_as_jwt_pop": "tls_certificate_mismatch",
     "wif_no_credential": "no_matching_federated_credential",
