@@ -14,6 +14,7 @@ import pytest
 
 from mtlspop_lab.errors import AuthorityError, ConfigurationError
 from mtlspop_lab.flows import FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, call_resource
+from mtlspop_lab.transport.sequence import sequence_diagram
 
 GRAPH = "https://graph.microsoft.com"
 API = "api://mtlspop-lab-api"
@@ -52,6 +53,21 @@ def test_managed_identity_of_a_gets_a_token_of_b(authority, tenant_b, bridge, us
         assert final.binding_certificate == assertion.binding_certificate
     assert tenant_b.tenant_id in [t for t in final.round_trips if t.kind == "token"][-1].endpoint
     assert call_resource(authority.resource_url, final).ok
+    leg1.close()
+    leg2.close()
+
+
+def test_sequence_diagram_names_each_tenant(authority, tenant_b, bridge):
+    app, _ = bridge
+    leg1 = FicLeg1Acquirer.for_managed_identity(ManagedIdentityId.system_assigned(), cloud=authority.cloud)
+    leg2 = FicLeg2Exchanger.create(app.client_id, tenant_b.tenant_id, cloud=authority.cloud)
+    assertion = leg1.acquire_assertion()
+    final = leg2.exchange_assertion_for_access_token(assertion, GRAPH)
+    diagram = sequence_diagram(assertion, final)
+    services = [p for p in diagram.participants if p.startswith("STS")]
+    assert len(services) == 2
+    text = diagram.mermaid()
+    assert f"tenant {tenant_b.tenant_id[:8]}" in text
     leg1.close()
     leg2.close()
 
