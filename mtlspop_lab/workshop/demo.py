@@ -33,7 +33,7 @@ from ..flows import (
     call_resource,
 )
 from ..inspector import check_binding
-from .cast import Cast
+from .cast import EXTERNAL_WORKLOADS, Cast, CrossTenantCast, external_leg1
 
 
 def run_matrix(authority, *, resource: str = GRAPH) -> list[dict]:
@@ -100,10 +100,8 @@ def run_matrix(authority, *, resource: str = GRAPH) -> list[dict]:
         lambda a: FicAssertionProvider(a).create_assertion(bind_certificate=False))
     suffix = uuid.uuid4().hex[:6]
     # cross-tenant: a multi-tenant app of the home tenant trusts the SAMI and is provisioned in tenant B
-    resource_tenant = _resource_tenant(authority)
-    bridge = authority.directory.register_app(f"demo-bridge-{suffix}", multi_tenant=True)
-    authority.directory.add_federated_credential(bridge, trusted=sami)
-    resource_tenant.provision(bridge)
+    crossing = CrossTenantCast.register(authority, cast)
+    bridge, resource_tenant = crossing.bridge, crossing.tenant
     home = authority.directory.name
     for use_pop in (False, True):
         exchanger = FicLeg2Exchanger.create(bridge.client_id, resource_tenant.tenant_id, cloud=cloud)
@@ -115,24 +113,7 @@ def run_matrix(authority, *, resource: str = GRAPH) -> list[dict]:
         rows[-1]["ms"] = round(assertion.elapsed_ms + final.elapsed_ms, 1)
         exchanger.close()
         leg1.close()
-    for kind, label, subject in EXTERNAL_WORKLOADS:
-        issuer = authority.add_external_issuer(kind, name=f"demo-{kind.replace('_', '-')}-{suffix}")
-        authority.directory.add_federated_credential(leg2_app, trusted=(issuer, subject))
-        leg1 = FicLeg1Acquirer.from_external_token(lambda i=issuer, s=subject: i.issue_token(s), cloud=cloud)
+    for kind, (label, _) in EXTERNAL_WORKLOADS.items():
+        leg1 = external_leg1(authority, kind, leg2_app, name=f"demo-{kind.replace('_', '-')}-{suffix}")
         exchanged(f"{label} -> app", "workload identity federation", leg1, lambda a: a)
     return rows
-
-
-RESOURCE_TENANT = "fabrikam"
-
-
-def _resource_tenant(authority):
-    """The demo's second tenant (created once per authority)."""
-    found = authority.tenants.find(RESOURCE_TENANT)
-    return found if found is not None else authority.add_tenant(RESOURCE_TENANT)
-
-
-EXTERNAL_WORKLOADS = (
-    ("kubernetes", "Kubernetes service account", "system:serviceaccount:default:workload-identity-sa"),
-    ("github_actions", "GitHub Actions workflow", "repo:contoso/deploy:environment:production"),
-)
