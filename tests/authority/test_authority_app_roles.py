@@ -157,3 +157,14 @@ def test_bad_input_is_refused_with_typed_errors(authority, role):
             authority.set_permission_propagation_delay(bad)
     with pytest.raises(ConfigurationError):
         authority.require_app_role("Data.Read", path="data")
+
+
+def test_checklist_shows_the_permissions_to_document(authority, role):
+    app = authority.directory.register_app("roles-checklist")
+    authority.directory.assign_app_role(app, API, "Data.Read")
+    authority.require_app_role("Data.Read", path="/data", resource=API)
+    report = run_checklist(authority=authority, identity=(app.client_id, app.tenant_id, app.certificate),
+                           resource=API)
+    (item,) = [r for r in report.results if r.key == "permissions_documented"]
+    assert item.status == "manual"
+    assert "carries app roles: Data.Read" in item.evidence and "requires: Data.Read on /data" in item.evidence
