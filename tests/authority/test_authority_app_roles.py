@@ -13,6 +13,7 @@ import requests
 
 from mtlspop_lab.errors import ConfigurationError, ResourceAccessError
 from mtlspop_lab.flows import FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer, call_resource
+from mtlspop_lab.workshop.checklist import run_checklist
 
 API = "api://mtlspop-lab-api"
 
