@@ -13,6 +13,8 @@ needs (the leg-2 app trusts the leg-1 identity) and says so on the card.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import ipywidgets as widgets
 
 from .. import _html, flows
@@ -135,13 +137,24 @@ def round_trip_table(*results) -> str:
     data = []
     for number, trip in enumerate(trips, 1):
         ok = trip.status is not None and 200 <= trip.status < 400
-        data.append([number, trip.leg, f"{trip.method} {trip.kind}",
+        data.append([number, trip.leg, f"{trip.method} {trip.kind}", _where(trip),
                      _html.Raw(_html.badge(str(trip.status or trip.error or "no answer"), "ok" if ok else "bad")),
                      f"{trip.elapsed_ms:.1f}", "new (TLS handshake)" if trip.new_connection else "reused",
                      "yes" if trip.client_cert_x5t else "no"])
     return ("<div class='mtlspop-roundtrips'><b>Round trips</b>"
-            + _html.table(["#", "Leg", "Request", "Status", "ms", "Connection", "Client cert"], data)
+            + _html.table(["#", "Leg", "Request", "Where", "Status", "ms", "Connection", "Client cert"], data)
             + "</div>")
+
+
+def _where(trip) -> str:
+    """The host asked, and for the token service the tenant of the path (cross-tenant FIC has two)."""
+    parts = urlsplit(str(getattr(trip, "endpoint", "")))
+    host = parts.hostname or "?"
+    if trip.kind in ("token", "discovery"):
+        tenant = parts.path.strip("/").split("/", 1)[0]
+        if tenant:
+            return f"{host} · tenant {tenant[:8]}…" if len(tenant) > 12 else f"{host} · tenant {tenant}"
+    return host
 
 
 def diagram_output(output: widgets.Output, diagram: SequenceDiagram) -> None:

@@ -176,6 +176,8 @@ def test_fic_to_another_tenant(panel, authority):
     mermaid = output["data"]["text/vnd.mermaid"]
     assert "participant STS2" in mermaid and authority.tenant("fabrikam").tenant_id[:8] in mermaid
     assert "fabrikam" in panel.explain.value
+    trips = text(panel.trips.value)
+    assert f"tenant {authority.tenant_id[:8]}" in trips and f"tenant {authority.tenant('fabrikam').tenant_id[:8]}" in trips
 
 
 @pytest.mark.parametrize("key", ["ext_kubernetes", "ext_github_actions"])
