@@ -270,19 +270,23 @@ class LocalAuthority:
             raise ConfigurationError("The authority is closed.", fix="Start a new LocalAuthority().")
 
     # -- for other processes ---------------------------------------------------------------
+    def _host_ports(self) -> list[tuple[str, int]]:
+        """(host, port) of every HTTPS host: the shared TLS port's, then each external issuer's own."""
+        pairs = [(host, self.tls_port) for host in self.hosts.values()]
+        pairs += [(p.default.host, p.port) for name, p in self._ports.items() if name.startswith("issuer:")]
+        return pairs
+
     def connect_to_args(self) -> list[str]:
         """curl arguments that send each lab host to 127.0.0.1 (``--connect-to host:port:127.0.0.1:port``)."""
-        port = self.tls_port
-        return [arg for host in self.hosts.values() for arg in ("--connect-to", f"{host}:{port}:127.0.0.1:{port}")]
+        return [arg for host, port in self._host_ports() for arg in ("--connect-to", f"{host}:{port}:127.0.0.1:{port}")]
 
     def resolve_args(self) -> list[str]:
         """curl arguments ``--resolve host:port:127.0.0.1`` for each lab host."""
-        port = self.tls_port
-        return [arg for host in self.hosts.values() for arg in ("--resolve", f"{host}:{port}:127.0.0.1")]
+        return [arg for host, port in self._host_ports() for arg in ("--resolve", f"{host}:{port}:127.0.0.1")]
 
     def hosts_file_lines(self) -> str:
         """An ``/etc/hosts`` snippet for the lab's host names (for processes without their own rule)."""
-        return "\n".join(f"127.0.0.1\t{host}" for host in self.hosts.values())
+        return "\n".join(f"127.0.0.1\t{host}" for host, _ in self._host_ports())
 
     # -- trust ---------------------------------------------------------------------------
     def trust_client_certificate(self, certificate: Certificate) -> None:

@@ -230,3 +230,12 @@ def test_close_stops_the_issuer():
         requests.get(url, verify=False, timeout=2)
     with pytest.raises(ConfigurationError):
         lab.add_external_issuer("generic")
+
+
+def test_issuer_hosts_are_named_for_other_processes(fresh_authority):
+    issuer = fresh_authority.add_external_issuer("kubernetes", name="aks-hosts")
+    host = issuer.issuer.split("//", 1)[1].split(":", 1)[0]
+    port = int(issuer.issuer.split("//", 1)[1].split(":", 1)[1].split("/", 1)[0])
+    assert f"{host}:{port}:127.0.0.1" in fresh_authority.resolve_args()
+    assert f"{host}:{port}:127.0.0.1:{port}" in fresh_authority.connect_to_args()
+    assert f"127.0.0.1\t{host}" in fresh_authority.hosts_file_lines()
