@@ -26,6 +26,7 @@ _EXPORTS = {
     "FicLeg2Exchanger": "flows", "TokenResult": "flows", "RoundTrip": "flows",
     "call_resource": "flows", "ResourceResponse": "flows", "RetryPolicy": "flows",
     "TokenCache": "flows", "acquire_with_fallback": "flows", "call_resource_with_fallback": "flows",
+    "FicAssertionProvider": "flows", "ClientSignedAssertion": "flows",
     "capabilities": "flows.capabilities",
     # the binding inspector
     "decode_token": "inspector", "verify_token": "inspector", "check_binding": "inspector",

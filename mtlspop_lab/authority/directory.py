@@ -21,6 +21,7 @@ from typing import Callable
 from ..certs import Certificate
 from ..cloud import TOKEN_EXCHANGE_AUDIENCE
 from ..errors import ConfigurationError
+from .app_roles import AppRole, AppRoleAssignment, AppRoles
 
 SUBSCRIPTION_ID = "00000000-1ab0-4000-8000-00000000cafe"
 RESOURCE_GROUP = "mtlspop-lab"
@@ -38,7 +39,14 @@ class Resource:
 
 @dataclass
 class App:
-    """An app registration: ids and the certificates it may authenticate with."""
+    """An app registration: ids and the certificates it may authenticate with.
+
+    ``tenant_id`` is where it is registered (its home). A multi-tenant app
+    provisioned into another tenant (:meth:`Directory.provision`) has a record
+    there too: the same client id, certificates and federated credentials (they
+    live on the registration), its own ``object_id`` (the service principal's),
+    and ``provisioned_in`` naming that tenant.
+    """
 
     name: str
     client_id: str
@@ -46,6 +54,8 @@ class App:
     object_id: str
     certificates: list = field(default_factory=list)      # lab Certificates (the first one WITH key)
     federated_credentials: list = field(default_factory=list)
+    multi_tenant: bool = False
+    provisioned_in: str | None = None
 
     @property
     def certificate(self) -> Certificate:
@@ -118,6 +128,7 @@ class Directory:
         self._apps: dict[str, App] = {}
         self._issued: dict[str, str] = {}                 # x5t#S256 of an IMDS v2 cert -> MI client_id
         self.resources = {r.uri: r for r in DEFAULT_RESOURCES}
+        self.app_roles = AppRoles()
         self.vm_id = str(uuid.uuid4())
         self.vmss_id = None
         vm_res = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}"
@@ -136,8 +147,11 @@ class Directory:
         return f"<Directory {self.name} tenant_id={self.tenant_id} apps={len(self._apps)}>"
 
     # -- apps ----------------------------------------------------------------------
-    def register_app(self, name: str, certificate: Certificate | None = None) -> App:
-        """Register an app; with no certificate a self-signed one (with key) is generated."""
+    def register_app(self, name: str, certificate: Certificate | None = None, *, multi_tenant: bool = False) -> App:
+        """Register an app; with no certificate a self-signed one (with key) is generated.
+
+        ``multi_tenant=True`` ("Accounts in any organizational directory"): it may be provisioned into
+        other tenants (:meth:`provision`), the way an identity of this tenant reaches their resources."""
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError("An app needs a name.", fix='register_app("contoso-app")')
         if certificate is None:
@@ -146,11 +160,38 @@ class Directory:
             raise ConfigurationError("certificate must be a lab Certificate.",
                                      cause=f"Got {type(certificate).__name__}.",
                                      fix="Use mtlspop_lab.Certificate.create_self_signed() or load_pem().")
-        app = App(name.strip(), str(uuid.uuid4()), self.tenant_id, str(uuid.uuid4()), [certificate])
+        app = App(name.strip(), str(uuid.uuid4()), self.tenant_id, str(uuid.uuid4()), [certificate],
+                  multi_tenant=bool(multi_tenant))
         with self._lock:
             self._apps[app.client_id] = app
         self._announce(certificate)
         return app
+
+    def provision(self, app: App) -> App:
+        """Provision another tenant's multi-tenant app here (admin consent): a service principal with
+        its own object id, so this tenant's token endpoint knows the client id and issues its tokens."""
+        if not isinstance(app, App):
+            raise ConfigurationError("provision() takes an App registered in another tenant.",
+                                     cause=f"Got {type(app).__name__}.")
+        if app.tenant_id == self.tenant_id:
+            raise ConfigurationError(f"{app.name!r} is registered in this tenant already.",
+                                     fix="Provision it into the tenant whose resources it calls.",
+                                     code="already_registered_here")
+        if not app.multi_tenant:
+            raise ConfigurationError(
+                f"{app.name!r} is a single-tenant app: it cannot be provisioned into another tenant.",
+                cause="Only apps registered for 'Accounts in any organizational directory' get a service "
+                      "principal in other tenants.",
+                fix="Register it with register_app(name, multi_tenant=True) in its home tenant.",
+                code="app_not_multitenant")
+        with self._lock:
+            existing = self._apps.get(app.client_id)
+            if existing is not None:
+                return existing
+            principal = App(app.name, app.client_id, app.tenant_id, str(uuid.uuid4()), app.certificates,
+                            app.federated_credentials, multi_tenant=True, provisioned_in=self.tenant_id)
+            self._apps[app.client_id] = principal
+        return principal
 
     def app(self, client_id: str) -> App:
         with self._lock:
@@ -222,7 +263,8 @@ class Directory:
         """Let assertions from ``trusted`` sign in as ``app`` (FIC leg 2).
 
         ``trusted``: a ManagedIdentityId (``.kind``/``.value``), a ManagedIdentityRecord,
-        an App, or an ``(issuer, subject)`` pair. The subject of a token this
+        an App, an ``(issuer, subject)`` pair, or an ``(ExternalIssuer, subject)`` pair.
+        Entra matches issuer and audience exactly and the subject case-sensitively. The subject of a token this
         authority issues to an MI or app is its object id.
         """
         issuer, subject = self._resolve_trusted(trusted)
@@ -231,6 +273,12 @@ class Directory:
             target = self._apps.get(app.client_id)
             if target is None:
                 raise ConfigurationError(f"App {app.name!r} is not registered in this directory.")
+            if target.provisioned_in is not None:
+                raise ConfigurationError(
+                    f"{app.name!r} is only provisioned in this tenant; its federated credentials live on the "
+                    f"app registration in its home tenant {target.tenant_id}.",
+                    fix="Add the federated credential through the home tenant's directory.",
+                    code="credential_on_registration")
             if fic not in target.federated_credentials:
                 target.federated_credentials.append(fic)
         return fic
@@ -238,6 +286,9 @@ class Directory:
     def _resolve_trusted(self, trusted) -> tuple[str, str]:
         if isinstance(trusted, tuple) and len(trusted) == 2 and all(isinstance(x, str) for x in trusted):
             return trusted
+        if (isinstance(trusted, tuple) and len(trusted) == 2 and isinstance(trusted[1], str)
+                and isinstance(getattr(trusted[0], "issuer", None), str)):
+            return trusted[0].issuer, trusted[1]          # (an external issuer, its subject)
         if isinstance(trusted, (ManagedIdentityRecord, App)):
             return self._issuer_for(trusted.tenant_id), trusted.object_id
         kind, value = getattr(trusted, "kind", None), getattr(trusted, "value", None)
@@ -283,3 +334,55 @@ class Directory:
             if found is None:
                 found = next((r for r in self.resources.values() if r.uri.lower() == uri.lower()), None)
         return found
+
+    # -- app roles (permissions; see app_roles.py) ---------------------------------------------
+    def _resource_uri(self, resource) -> str:
+        uri = resource.uri if isinstance(resource, Resource) else resource
+        found = self.find_resource(uri) if isinstance(uri, str) else None
+        if found is None:
+            raise ConfigurationError(f"No resource {str(uri)[:100]!r} in tenant {self.tenant_id}.",
+                                     fix="Use a resource URI of directory.resources, or add_resource(uri).",
+                                     code="resource_not_found")
+        return found.uri
+
+    def add_app_role(self, resource, value: str) -> AppRole:
+        """Declare app role ``value`` (e.g. ``"Data.Read"``) on the API ``resource`` (URI or Resource)."""
+        return self.app_roles.add(self._resource_uri(resource), value)
+
+    def assign_app_role(self, principal, resource, role) -> AppRoleAssignment:
+        """Grant ``role`` on ``resource`` to an app, a managed identity (record or ManagedIdentityId),
+        or an object id. A federated principal is its app: assign the role to the leg-2 app.
+        Effective after the propagation delay, for tokens issued from then on."""
+        object_id, name = self._principal(principal)
+        value = role.value if isinstance(role, AppRole) else role
+        return self.app_roles.assign(object_id, name, self._resource_uri(resource), value)
+
+    def revoke_app_role(self, principal, resource, role) -> bool:
+        object_id, _ = self._principal(principal)
+        value = role.value if isinstance(role, AppRole) else role
+        return self.app_roles.revoke(object_id, self._resource_uri(resource), value)
+
+    def _principal(self, principal) -> tuple[str, str]:
+        if isinstance(principal, App):
+            here = self.find_app(principal.client_id)      # this tenant's record (a service principal's own id)
+            if here is not None:
+                return here.object_id, here.name
+        if isinstance(principal, ManagedIdentityRecord):
+            return principal.object_id, principal.name
+        kind, value = getattr(principal, "kind", None), getattr(principal, "value", None)
+        if isinstance(kind, str):
+            mi = self.find_managed_identity(kind, value)
+            if mi is not None:
+                return mi.object_id, mi.name
+        if isinstance(principal, str):
+            for app in self.apps:
+                if principal in (app.object_id, app.client_id):
+                    return app.object_id, app.name
+            for mi in self.managed_identities:
+                if principal in (mi.object_id, mi.client_id):
+                    return mi.object_id, mi.name
+        raise ConfigurationError(f"{str(principal)[:80]!r} is not a principal of tenant {self.tenant_id}.",
+                                 cause="App roles are assigned to apps and managed identities (a federated "
+                                       "credential signs in as its app).",
+                                 fix="Pass an App from register_app(), a managed identity, or its object id.",
+                                 code="principal_not_found")

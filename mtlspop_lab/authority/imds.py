@@ -133,6 +133,9 @@ class Imds:
         claims = access_token_claims(issuer=self.issuer, tenant_id=self.directory.tenant_id, audience=resource.uri,
                                      subject_oid=mi.object_id, client_id=mi.client_id, lifetime_s=lifetime,
                                      mi_resource_id=mi.resource_id)
+        roles = self.directory.app_roles.roles_for(mi.object_id, resource.uri)
+        if roles:
+            claims["roles"] = roles
         token = self.signer.mint(claims)
         body = {"access_token": token, "client_id": mi.client_id, "expires_in": str(lifetime),
                 "expires_on": str(claims["exp"]), "ext_expires_in": str(lifetime), "not_before": str(claims["nbf"]),

@@ -39,7 +39,9 @@ from . import cleanup, names
 from .attestation import POLICIES as ATTESTATION_POLICIES, AttestationService
 from .certificate_trust import CertificateTrust, SubjectNameTrust
 from .directory import Directory
+from .external_issuers import ExternalIssuer, check_kind
 from .faults import Fault, FaultPlan, check_listener_selector, fault_response, listener_matches
+from .federation import FederatedAssertionCheck, IssuerKeys
 from .http_limits import ConnectionTable
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER, Imds
 from .resource_api import ResourceApi
@@ -130,6 +132,8 @@ class LocalAuthority:
                             is_local=True, scope=self._scope)
         self.certificate_trust = CertificateTrust()            # subject name + issuer trust
         self.token_service.certificate_trust = self.certificate_trust
+        self._external: dict[str, ExternalIssuer] = {}      # name -> issuer
+        self.token_service.federation = FederatedAssertionCheck(IssuerKeys(self._issuer_keys))
 
     # -- construction helpers ----------------------------------------------------------
     def _server_context(self, *, client_certs: bool) -> ssl.SSLContext:
@@ -272,19 +276,23 @@ class LocalAuthority:
             raise ConfigurationError("The authority is closed.", fix="Start a new LocalAuthority().")
 
     # -- for other processes ---------------------------------------------------------------
+    def _host_ports(self) -> list[tuple[str, int]]:
+        """(host, port) of every HTTPS host: the shared TLS port's, then each external issuer's own."""
+        pairs = [(host, self.tls_port) for host in self.hosts.values()]
+        pairs += [(p.default.host, p.port) for name, p in self._ports.items() if name.startswith("issuer:")]
+        return pairs
+
     def connect_to_args(self) -> list[str]:
         """curl arguments that send each lab host to 127.0.0.1 (``--connect-to host:port:127.0.0.1:port``)."""
-        port = self.tls_port
-        return [arg for host in self.hosts.values() for arg in ("--connect-to", f"{host}:{port}:127.0.0.1:{port}")]
+        return [arg for host, port in self._host_ports() for arg in ("--connect-to", f"{host}:{port}:127.0.0.1:{port}")]
 
     def resolve_args(self) -> list[str]:
         """curl arguments ``--resolve host:port:127.0.0.1`` for each lab host."""
-        port = self.tls_port
-        return [arg for host in self.hosts.values() for arg in ("--resolve", f"{host}:{port}:127.0.0.1")]
+        return [arg for host, port in self._host_ports() for arg in ("--resolve", f"{host}:{port}:127.0.0.1")]
 
     def hosts_file_lines(self) -> str:
         """An ``/etc/hosts`` snippet for the lab's host names (for processes without their own rule)."""
-        return "\n".join(f"127.0.0.1\t{host}" for host in self.hosts.values())
+        return "\n".join(f"127.0.0.1\t{host}" for host, _ in self._host_ports())
 
     # -- trust ---------------------------------------------------------------------------
     def trust_client_certificate(self, certificate: Certificate) -> None:
@@ -349,6 +357,60 @@ class LocalAuthority:
                                      cause='A JWK Set is {"keys": [...]} with RSA or EC public keys.',
                                      fix="Pass the JSON served at the issuer's jwks_uri.") from None
         self.resource_api.trust_issuer(issuer, keys)
+
+    # -- external identity providers (workload identity federation) ----------------------------
+    def add_external_issuer(self, kind: str, name: str | None = None) -> ExternalIssuer:
+        """An OIDC issuer outside Entra, served on its own host and HTTPS port: ``"kubernetes"``,
+        ``"github_actions"`` or ``"generic"``. Its tokens (``issuer.issue_token(subject)``) sign in as
+        an app whose federated credential trusts ``(issuer, subject)``. Stopped by close()."""
+        if self._closed:
+            raise ConfigurationError("The authority is closed.", fix="Start a new LocalAuthority().")
+        kind, name = check_kind(kind, name)
+        host = {"kubernetes": f"{name}.oic.prod-aks.{self.domain}", "github_actions": f"token.actions.{name}.{self.domain}",
+                "generic": f"{name}.idp.{self.domain}"}[kind]
+        with self._lock:
+            if name in self._external:
+                raise ConfigurationError(f"The authority already serves an issuer named {name!r}.",
+                                         fix="Pick another name, or use authority.external_issuer(name).",
+                                         code="issuer_exists")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            self.ca.issue_server_certificate(host).load_into(ctx)
+            listener = Listener(f"issuer:{name}", lambda r: self._route_issuer(name, r), tls=ctx, host=host,
+                                on_exchange=self._trace.record, on_tls_failure=self._trace.record_tls_failure,
+                                stop_event=self._stop)
+            port = Port(f"issuer:{name}", [listener], stop_event=self._stop)
+            issuer = ExternalIssuer(kind, name, lambda: listener.url)
+            self._external[name] = issuer
+            self._ports[port.name] = port
+            self._names = (*self._names, *names.register([host]))
+        port.start()
+        return issuer
+
+    def external_issuer(self, name: str) -> ExternalIssuer:
+        found = self._external.get(name)
+        if found is None:
+            raise ConfigurationError(f"No external issuer {str(name)[:40]!r}.",
+                                     fix=f"Use one of {', '.join(self._external) or 'none yet'}, or "
+                                         "add_external_issuer(kind, name).", code="issuer_not_found")
+        return found
+
+    @property
+    def external_issuers(self) -> list[ExternalIssuer]:
+        return list(self._external.values())
+
+    def _issuer_keys(self, iss: str):
+        """Keys of an assertion issuer the token service can verify: this authority or an external one."""
+        tenant = self.tenants.by_issuer(iss)
+        if tenant is not None:
+            return {self.signer.kid: self.signer.public_key}, f"tenant {tenant.name}", tenant.tenant_id
+        for issuer in list(self._external.values()):
+            if issuer.issuer == iss:
+                return issuer.public_keys(), issuer.issuer, None
+        return None
+
+    def _route_issuer(self, name: str, request: Request) -> Response:
+        return self._serve(request, lambda r, _d: self._external[name].handle(r))
 
     # -- knobs -----------------------------------------------------------------------------
     def _selected(self, listener: str) -> list[Listener]:
@@ -447,13 +509,37 @@ class LocalAuthority:
         return self.attestation.policy
 
     def reset_knobs(self) -> None:
-        """No delay, no faults, IMDS v2, attestation optional, the constructor's token lifetime
-        (the trace is kept)."""
+        """No delay, no faults, IMDS v2, attestation optional, the constructor's token lifetime, no role
+        required by the API, no permission propagation delay (the trace, apps and assignments are kept)."""
         self.set_delay(0, "all")
         self.clear_faults()
         self.set_imds_mode("v2")
         self.set_attestation("optional")
         self._lifetime = self._default_lifetime
+        self.resource_api.clear_role_requirements()
+        self.set_permission_propagation_delay(0)
+
+    # -- permissions -------------------------------------------------------------------------
+    def require_app_role(self, role: str, path: str = "/", resource: str | None = None) -> None:
+        """Make the protected API answer 403 under ``path`` unless the token's ``roles`` has ``role``
+        (only for tokens of ``resource`` when given). Until reset_knobs() or clear_role_requirements()."""
+        self.resource_api.require_role(role, path, resource)
+
+    def clear_role_requirements(self) -> None:
+        self.resource_api.clear_role_requirements()
+
+    @property
+    def role_requirements(self) -> list[tuple[str, str, str | None]]:
+        """The API's role rules: (path prefix, role, resource or None), a copy."""
+        return list(self.resource_api.role_rules)
+
+    def set_permission_propagation_delay(self, seconds: float) -> None:
+        """New app-role assignments reach tokens ``seconds`` after they are made (Entra: minutes)."""
+        self.directory.app_roles.propagation_delay_s = seconds
+
+    @property
+    def permission_propagation_delay_s(self) -> float:
+        return self.directory.app_roles.propagation_delay_s
 
     # -- trace -----------------------------------------------------------------------------
     @property

@@ -8,7 +8,8 @@ refusal the lab can produce has one entry here.
 
 Where the number is Entra's documented one for that situation it is used
 as is (AADSTS700016, 70003, 900144, 500011, 392196, 500181, 70021, 700024,
-700027, 7000216, 90002); numbers that could not be confirmed for the exact
+700027, 7000216, 90002, and the federation family 700211, 700213, 7002138,
+7000272 whose sources are listed in :mod:`.federation`); numbers that could not be confirmed for the exact
 case are the closest documented family and say so in ``NOTES``.
 """
 
@@ -43,6 +44,13 @@ ERRORS = {
     "tls_certificate_mismatch": (401, "invalid_client", 500181),
     "fic_audience": (401, "invalid_client", 700212),
     "fic_not_found": (401, "invalid_client", 70021),
+    "fic_issuer": (401, "invalid_client", 700211),
+    "fic_subject": (401, "invalid_client", 700213),
+    "fic_subject_case": (401, "invalid_client", 7002138),
+    "fic_unknown_key": (401, "invalid_client", 7000272),
+    "fic_issuer_keys": (401, "invalid_client", 7000272),
+    "unbound_assertion_pop": (400, "invalid_request", 500181),
+    "fic_cross_tenant": (401, "invalid_client", 700236),
     "pop_needs_certificate": (400, "invalid_request", 500181),
     # subject name + issuer trust (certificate_trust.py)
     "certificate_chain_invalid": (401, "invalid_client", 7000213),
@@ -54,9 +62,15 @@ NOTES = {
     9002313: "generic 'request is malformed or invalid'; used for duplicated parameters and bad encodings",
     50013: "InvalidAssertion family; the exact code for a wrong client-assertion audience is unconfirmed",
     1002012: "Entra's code for a client-credentials scope without /.default",
-    500181: "also used, as 400, when mtls_pop is asked without a TLS client certificate (unconfirmed)",
     7000213: "'Invalid certificate chain' (AzureAD/microsoft-authentication-library-for-dotnet#3909)",
     700027: "also for a subject name + issuer trusted app whose certificate has another subject (unconfirmed)",
+    500181: "also used, as 400, when mtls_pop is asked without a TLS client certificate, or with an unbound "
+            "jwt-bearer federated assertion (unconfirmed: the guide and protocol notes are silent; MSAL.NET "
+            "refuses the latter client-side with mtls_certificate_not_provided)",
+    7000272: "documented for a signing key missing from the issuer's metadata (Azure/azure-workload-identity "
+             "#1232); also used when the issuer's keys cannot be fetched at all (unconfirmed)",
+    700236: "text from a learn.microsoft.com Q&A capture; its HTTP status there is not shown (the lab: 401)",
+    700212: "the audience member of the 70021 family; no public capture of its exact text was found",
 }
 
 

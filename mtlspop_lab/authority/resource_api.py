@@ -13,6 +13,13 @@ audience and binding rules, verified with that issuer's keys.
 Each refusal is a 401 with ``WWW-Authenticate: mtls_pop error="invalid_token",
 error_description="..."`` and a distinct description, so a learner can tell
 "wrong certificate" from "no certificate" from "wrong scheme".
+
+Authorization comes after authentication: :meth:`ResourceApi.require_role`
+makes a path need an app role in the token's ``roles`` claim. A valid token
+without it gets **403** (RFC 6750 section 3.1 ``insufficient_scope``) with
+Microsoft Graph's body ``{"error": {"code": "Authorization_RequestDenied",
+"message": "Insufficient privileges to complete the operation."}}``: the
+guide's "Insufficient permissions", which no certificate can fix.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import jwt
 
 from ..certs import x5t_s256_of_der
 from ..cloud import TOKEN_EXCHANGE_AUDIENCE
+from ..errors import ConfigurationError
 from .directory import Directory
 from .server import Request, Response
 from .signing import Signer, TokenCheckError, check_header
@@ -72,6 +80,18 @@ def refusal(description: str, error: str = "invalid_token", status: int = 401, s
                          {"WWW-Authenticate": challenge}, error=f"{error}: {description}")
 
 
+def forbidden(missing: list, roles, scheme: str) -> Response:
+    """403: authenticated, not authorized (the token lacks an app role the path needs)."""
+    description = (f"the token has no app role {', '.join(missing)} (roles: "
+                   f"{', '.join(roles) if isinstance(roles, list) and roles else 'none'}); assign it and "
+                   "acquire a new token")
+    challenge = f'{scheme} error="insufficient_scope", error_description="{description}"'
+    body = {"ok": False, "error": {"code": "Authorization_RequestDenied",
+                                   "message": "Insufficient privileges to complete the operation."},
+            "required_roles": missing, "roles": roles if isinstance(roles, list) else []}
+    return Response.json(403, body, {"WWW-Authenticate": challenge}, error=f"insufficient_privileges: {description}")
+
+
 class ResourceApi:
     """Any path, any method: authorize the caller and echo who it is."""
 
@@ -79,6 +99,26 @@ class ResourceApi:
         self.tenants = tenants
         self.signer = signer
         self.trusted_issuers: dict = {}   # issuer -> jwt.PyJWKSet
+        self.role_rules: list[tuple[str, str, str | None]] = []   # (path prefix, role, resource or None)
+
+    def require_role(self, role: str, path: str = "/", resource: str | None = None) -> None:
+        """Calls under ``path`` (for tokens of ``resource``, or any) need app role ``role``."""
+        if not isinstance(role, str) or not role.strip():
+            raise ConfigurationError("require_role needs the role value, e.g. 'Data.Read'.")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigurationError(f"{str(path)[:60]!r} is not an API path.", fix='require_role("Data.Read", "/data")')
+        self.role_rules.append(("/" + path.strip("/"), role.strip(), resource.rstrip("/") if resource else None))
+
+    def clear_role_requirements(self) -> None:
+        self.role_rules = []
+
+    def _missing_roles(self, path: str, aud: str, roles) -> list[str]:
+        path = "/" + path.split("?", 1)[0].strip("/")
+        granted = set(roles) if isinstance(roles, list) else set()
+        needed = [role for prefix, role, resource in list(self.role_rules)
+                  if (prefix == "/" or path == prefix or path.startswith(prefix + "/"))
+                  and (resource is None or resource == aud)]
+        return [r for r in dict.fromkeys(needed) if r not in granted]
 
     @property
     def directory(self) -> Directory:
@@ -152,6 +192,9 @@ class ResourceApi:
                 return refusal("the presented certificate does not match the token's cnf (x5t#S256): "
                                "the token is bound to another certificate")
             scheme_name = "mtls_pop" if is_pop_scheme else "Bearer"
+        missing = self._missing_roles(request.path, resource.uri, claims.get("roles"))
+        if missing:
+            return forbidden(missing, claims.get("roles"), scheme_name)
         return Response.json(200, {"ok": True, "aud": aud, "sub": claims.get("sub"), "scheme": scheme_name,
                                    "x5t#S256": presented, "path": request.path},
                              token_type=scheme_name)

@@ -10,13 +10,11 @@ an app-only token in the mTLS PoP story (see shared/docs/protocol.md):
 * **FIC leg 2** (``jwt-pop``): the assertion is a PoP token this authority
   issued for ``api://AzureADTokenExchange``, and the TLS certificate must be
   the one it is bound to.
-* **a federated assertion as** ``jwt-bearer``: an *unbound* token this
-  authority issued for ``api://AzureADTokenExchange`` (e.g. a managed
-  identity's IMDS v1 token), trusted by a federated credential on the app.
-  This is Entra's documented "managed identity as a federated credential"
-  flow, what azure-identity's ``ClientAssertionCredential`` sends; routed by
-  the assertion's ``iss`` (the authority's issuer, not the client id). A bound
-  token sent this way is refused: it must travel with its certificate.
+* **Federated jwt-bearer**: a ``jwt-bearer`` assertion whose ``iss`` is an
+  issuer URL (leg 1 sent unbound, a managed identity's token as in Entra's "managed identity as a
+  federated credential" - what azure-identity's ``ClientAssertionCredential`` sends - or a
+  Kubernetes or GitHub Actions token),
+  trusted through the app's federated credentials (:mod:`.federation`).
 
 ``token_type=mtls_pop`` asks for a token bound to the TLS client certificate
 (``cnf.x5t#S256``, RFC 8705 section 3); it needs that certificate, and a
@@ -39,13 +37,14 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..certs import Certificate, x5t_s256_of_der
-from ..cloud import TOKEN_EXCHANGE_AUDIENCE, UNTENANTED
+from ..cloud import UNTENANTED
 from . import discovery
 from .certificate_trust import CertificateTrust
 from .directory import App, Directory
+from .federation import FederatedAssertionCheck, IssuerKeys, looks_federated
 from .oauth_errors import oauth_error
 from .server import Request, Response
-from .signing import Signer, TokenCheckError, access_token_claims
+from .signing import Signer, access_token_claims
 from .tenants import Tenants
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -72,6 +71,7 @@ class TokenService:
     """
 
     certificate_trust: CertificateTrust | None = None    # subject name + issuer trusts, when set
+    federation: FederatedAssertionCheck | None = None   # set by LocalAuthority (its issuers' keys)
 
     def __init__(self, tenants: Tenants, signer: Signer, *, base_urls: Callable[[], dict],
                  lifetime_s: Callable[[], int], domain: str):
@@ -220,17 +220,15 @@ class TokenService:
         if assertion_type is not None or "client_assertion" in params:
             if not params.get("client_assertion"):
                 return refuse("missing_parameter", "The request body must contain the following parameter: 'client_assertion'.")
-            if assertion_type == JWT_BEARER and self.tenants.by_issuer(_unverified_issuer(params["client_assertion"])):
-                # a token this authority issued, as a plain federated assertion (Entra's
-                # "managed identity as a federated credential"; azure-identity's ClientAssertionCredential)
-                principal = self._check_pop_assertion(params["client_assertion"], client_id, tls_x5t, directory,
-                                                      refuse, bound=False)
+            if assertion_type == JWT_BEARER and looks_federated(params["client_assertion"], client_id):
+                principal = self._check_federated(params["client_assertion"], client_id, tls_x5t, directory,
+                                                  refuse, bound=False, wants_pop=wants_pop)
             elif assertion_type == JWT_BEARER:
                 principal = self._check_client_assertion(params["client_assertion"], client_id, directory,
                                                          refuse)
             elif assertion_type == JWT_POP:
-                principal = self._check_pop_assertion(params["client_assertion"], client_id, tls_x5t, directory,
-                                                      refuse)
+                principal = self._check_federated(params["client_assertion"], client_id, tls_x5t, directory,
+                                                  refuse, bound=True, wants_pop=wants_pop)
             elif not assertion_type:
                 return refuse("missing_parameter", "The request body must contain the following parameter: 'client_assertion_type'.")
             else:
@@ -260,6 +258,9 @@ class TokenService:
         claims = access_token_claims(issuer=directory.issuer, tenant_id=directory.tenant_id, audience=resource.uri,
                                      subject_oid=oid, client_id=client_id, lifetime_s=lifetime,
                                      cnf_x5t_s256=tls_x5t if bind else None, mi_resource_id=mirid)
+        roles = directory.app_roles.roles_for(oid, resource.uri)
+        if roles:
+            claims["roles"] = roles          # app roles assigned (and propagated) before this token
         token = self.signer.mint(claims)
         expires_in = max(lifetime - 1, 1)
         body = {"token_type": "mtls_pop" if bind else "Bearer", "expires_in": expires_in,
@@ -376,51 +377,26 @@ class TokenService:
                       f"({'signature does not verify' if last_error else 'key type does not match alg'}) for "
                       f"application '{client_id}'.")
 
-    def _check_pop_assertion(self, assertion: str, client_id: str, tls_x5t: str | None, directory: Directory,
-                             refuse, *, bound: bool = True):
-        """FIC leg 2: a token of this authority for api://AzureADTokenExchange that a federated
-        credential on the app trusts. ``bound`` (jwt-pop): a PoP token bound to the TLS certificate.
-        Not ``bound`` (jwt-bearer): an unbound token; a bound one is refused, since presenting it
-        without its certificate is exactly what binding forbids."""
-        if bound and tls_x5t is None:
-            return refuse("tls_certificate_mismatch", "A jwt-pop client assertion must travel over mTLS with the "
-                          "certificate it is bound to; no TLS client certificate was presented.")
-        try:
-            claims = self.signer.verify(assertion, leeway=0)
-        except TokenCheckError as exc:
-            kind = {"expired": "assertion_expired", "not_yet_valid": "assertion_expired",
-                    "malformed": "assertion_malformed", "alg_none": "assertion_malformed",
-                    "alg_not_allowed": "assertion_malformed"}.get(exc.reason, "assertion_signature")
-            return refuse(kind, f"The federated assertion was refused: {exc}")
-        if self.tenants.by_issuer(claims.get("iss")) is None:
-            return refuse("fic_not_found", f"No matching federated identity record found for presented assertion "
-                          f"issuer '{str(claims.get('iss'))[:100]}'.")
-        if claims.get("aud") != TOKEN_EXCHANGE_AUDIENCE:
-            return refuse("fic_audience", "No matching federated identity record found for presented assertion "
-                          f"audience '{str(claims.get('aud'))[:100]}'; leg 1 must ask for {TOKEN_EXCHANGE_AUDIENCE}.")
-        cnf = (claims.get("cnf") or {}).get("x5t#S256") if isinstance(claims.get("cnf"), dict) else None
-        if not bound:
-            if claims.get("cnf") is not None:
-                return refuse("tls_certificate_mismatch", "Certificate validation failed: the assertion is "
-                              "certificate-bound (cnf); send it as jwt-pop over mTLS with its certificate, or "
-                              "use an unbound (Bearer) leg-1 token as a jwt-bearer assertion.")
-        elif cnf is None:
-            return refuse("tls_certificate_mismatch", "Certificate validation failed: the assertion is not "
-                          "certificate-bound (no cnf); leg 1 must be an mtls_pop token.")
-        elif cnf != tls_x5t:
-            return refuse("tls_certificate_mismatch", "Certificate validation failed: the TLS client certificate "
-                          f"(x5t#S256 {tls_x5t}) does not match the assertion's cnf (x5t#S256 {cnf}). Send leg 2 "
-                          "with leg 1's binding certificate.")
+    def _check_federated(self, assertion: str, client_id: str, tls_x5t: str | None, directory: Directory,
+                         refuse, *, bound: bool, wants_pop: bool):
+        """FIC leg 2 (``jwt-pop``, bound) or a federated ``jwt-bearer`` assertion (see :mod:`.federation`).
+
+        The app is looked up in the tenant of the endpoint (leg 2 at tenant B's endpoint is tenant B's
+        app); the assertion may come from any tenant of the authority or an external issuer.
+        """
         app = directory.find_app(client_id)
         if app is None:
             return refuse("app_not_found", _app_not_found(client_id, directory) +
                           " Leg 2 must be a confidential client app of this tenant.")
-        if directory.find_federated_credential(app, claims["iss"], str(claims.get("sub")),
-                                                    TOKEN_EXCHANGE_AUDIENCE) is None:
-            return refuse("fic_not_found", "No matching federated identity record found for presented assertion. "
-                          f"Assertion Issuer: '{claims['iss']}'. Assertion Subject: '{claims.get('sub')}'. "
-                          f"Add a federated credential on app '{app.name}' that trusts it.")
-        return app
+        check = self.federation or FederatedAssertionCheck(IssuerKeys(self._own_issuer_keys))
+        return check.check(assertion, app, tls_x5t=tls_x5t, bound=bound, wants_pop=wants_pop, refuse=refuse)
+
+    def _own_issuer_keys(self, iss: str):
+        """The authority's key, for tokens any of its tenants issued."""
+        tenant = self.tenants.by_issuer(iss)
+        if tenant is None:
+            return None
+        return {self.signer.kid: self.signer.public_key}, "this authority", tenant.tenant_id
 
 
 def sts_issuer(domain: str, tenant_id: str) -> str:
@@ -443,15 +419,6 @@ def _matching_certificates(app: App, header: dict) -> list[Certificate]:
     if x5t:
         return [c for c in app.certificates if c.x5t == x5t]
     return list(app.certificates)
-
-
-def _unverified_issuer(assertion: str):
-    """The ``iss`` of a JWT before any check (to route it), or None when it has none."""
-    try:
-        claims = jwt.decode(assertion, options={"verify_signature": False})
-    except jwt.exceptions.PyJWTError:
-        return None
-    return claims.get("iss") if isinstance(claims, dict) else None
 
 
 def _parse_form(request: Request):

@@ -3,6 +3,7 @@
 - :class:`ManagedIdentityId` - which managed identity (SAMI, UAMI by client/resource/object id)
 - :class:`MtlsPopTokenAcquirer` - vanilla: one call, Bearer or mTLS PoP
 - :class:`FicLeg1Acquirer`, :class:`FicLeg2Exchanger` - the two-leg exchange
+- :class:`FicAssertionProvider` - leg 1's token as a bound (jwt-pop) or unbound (jwt-bearer) assertion
 - :class:`TokenResult` - token type, binding certificate, source, timed round trips
 - :func:`call_resource` - mTLS + ``Authorization: mtls_pop <token>``
 - :func:`acquire_with_fallback`, :func:`call_resource_with_fallback` - Bearer only
@@ -30,12 +31,14 @@ from .acquirer import MtlsPopTokenAcquirer
 from .cache import CacheKey, TokenCache
 from .fallback import acquire_with_fallback, call_resource_with_fallback
 from .fic import FicLeg1Acquirer, FicLeg2Exchanger
+from .fic_assertion import ClientSignedAssertion, FicAssertionProvider
 from .identity import ManagedIdentityId
 from .managed_identity import close_issued_connections, forget_issued_certificates, issued_certificate_count
 from .resource import ResourceResponse, call_resource
 from .result import TokenResult
 
 __all__ = ["ManagedIdentityId", "MtlsPopTokenAcquirer", "FicLeg1Acquirer", "FicLeg2Exchanger",
+           "FicAssertionProvider", "ClientSignedAssertion",
            "TokenResult", "RoundTrip", "call_resource", "ResourceResponse", "TokenCache", "CacheKey",
            "RetryPolicy", "forget_issued_certificates", "close_issued_connections",
            "issued_certificate_count", "acquire_with_fallback", "call_resource_with_fallback"]

@@ -36,7 +36,8 @@ AADSTS = {
              "or use the certificate that is registered; check it has not expired. For subject name + "
              "issuer trust send x5c (send_x5c=True) and use a certificate for the trusted subject."),
     700024: ("assertion_expired", "The client assertion is expired or not yet valid.",
-             "Acquire a fresh leg-1 token (assertion) and check the machine's clock."),
+             "Acquire a fresh leg-1 token (assertion), or re-read an external token from its file just "
+             "before the exchange; check the machine's clock."),
     7000213: ("invalid_certificate_chain",
               "The certificate's chain does not lead to a certificate authority the app trusts "
               "(subject name + issuer trust), or the certificate is expired.",
@@ -52,14 +53,34 @@ AADSTS = {
              "Acquire leg 1 for api://AzureADTokenExchange (FicLeg1Acquirer does)."),
     70021: ("no_matching_federated_credential",
             "No federated identity credential on the leg-2 app trusts the assertion's issuer and subject.",
-            "Add a federated credential on the leg-2 app for the leg-1 identity (issuer and subject "
-            "= the managed identity's or app's object id); wait a minute for it to propagate."),
+            "Add a federated credential on the app that trusts the assertion's issuer, subject and audience "
+            "exactly (for a managed identity or app of Entra: its tenant's issuer and its object id); wait a "
+            "minute for it to propagate."),
     700213: ("no_matching_federated_credential",
-             "No federated identity credential matches the assertion's subject.",
-             "Check the federated credential's subject and issuer on the leg-2 app."),
+             "A federated credential has the assertion's issuer, but none has its subject.",
+             "Copy the assertion's subject exactly into the federated credential (Kubernetes: "
+             "system:serviceaccount:<namespace>:<name>; GitHub: repo:<org>/<repo>:ref:refs/heads/<branch>, "
+             ":environment:<name> or :pull_request, depending on the workflow)."),
+    7002138: ("federated_subject_case_mismatch",
+              "The subject matches only if case is ignored; federated credentials compare subjects "
+              "case-sensitively.",
+              "Make the federated credential's subject match the token's sub character for character "
+              "(organization, repository and environment names included)."),
     700211: ("no_matching_federated_credential",
-             "No federated identity credential matches the assertion's issuer.",
-             "Check the federated credential's issuer on the leg-2 app."),
+             "No federated credential on the app has the assertion's issuer (compared exactly, trailing "
+             "slash included).",
+             "Set the federated credential's issuer to the token's iss exactly (read it from the token or the "
+             "issuer's discovery document)."),
+    700236: ("cross_tenant_federated_credential",
+             "An Entra token of one tenant was presented for an app registered in another tenant; Entra "
+             "does not accept Entra-issued tokens for such apps' federated credentials.",
+             "Register a multi-tenant app in the identity's tenant, add the federated credential there, "
+             "provision the app into the resource tenant (admin consent) and use its client id with the "
+             "resource tenant's id in leg 2."),
+    7000272: ("federated_signing_key_not_found",
+              "The key that signed the federated token is not in the issuer's published keys (JWKS).",
+              "Make the issuer publish its current signing key (key rotation, a private cluster's OIDC "
+              "issuer not exposed), then get a fresh token."),
     500181: ("tls_certificate_mismatch",
              "The TLS client certificate does not match the certificate the assertion is bound to "
              "(cnf x5t#S256), or the certificate is unknown.",
@@ -82,9 +103,10 @@ AADSTS = {
               "Use a certificate: mTLS PoP needs a certificate, not a secret."),
     1002012: ("invalid_scope", "A client-credentials scope must be '<resource>/.default'.",
               "Pass the resource URI; the lab appends /.default."),
-    700212: ("no_matching_federated_credential",
-             "The federated credential's audience does not match the assertion's audience.",
-             "Set the federated credential's audience to api://AzureADTokenExchange."),
+    700212: ("federated_audience_mismatch",
+             "Issuer and subject match a federated credential, but the assertion's audience is not its audience.",
+             "Request the external or leg-1 token for api://AzureADTokenExchange (or set the credential's "
+             "audience to the token's aud)."),
     700021: ("invalid_assertion", "The client assertion's subject does not match the client.",
              "Sign the assertion for this client id (iss and sub = client id)."),
     7000216: ("no_client_credential",

@@ -112,7 +112,9 @@ def call_resource(url: str, result: TokenResult, *, certificate=None, path: str 
         reason = redact_text(_reason(www) or response.reason or "refused")
         if response.status_code == 403:
             cause, fix, code = ("The identity has no permission on this resource (insufficient permissions).",
-                                "Assign the role/permission to the identity and wait up to 5 minutes.",
+                                "Assign the app role the API requires to the identity, wait for it to propagate "
+                                "(up to 5 minutes), then acquire a new token: a cached token keeps the roles "
+                                "it was issued with.",
                                 "insufficient_permissions")
         elif cert is not None and result.binding_certificate is not None \
                 and cert.x5t_s256 != result.binding_certificate.x5t_s256:   # whatever its label says

@@ -87,18 +87,33 @@ class Step:
         return text
 
 
-def _steps(round_trips: Iterable) -> list[Step]:
+_UNTENANTED = {"common", "organizations", "consumers"}
+
+
+def _tenant_of(path: str) -> str | None:
+    """The tenant segment of a token-service path (``/{tenant}/oauth2/v2.0/token``), if any."""
+    first = path.strip("/").split("/", 1)[0]
+    return first if first and first.lower() not in _UNTENANTED else None
+
+
+def _steps(round_trips: Iterable, tenants: dict | None = None) -> list[Step]:
+    """``tenants`` collects tenant -> participant id (``STS``, ``STS2``...): one lifeline per tenant."""
+    tenants = {} if tenants is None else tenants
     steps = []
     for trip in round_trips:
         kind = getattr(trip, "kind", "resource")
         method = getattr(trip, "method", "GET")
         path = urlsplit(redact_text(str(getattr(trip, "endpoint", "")))).path or "/"
         label = f"{method} {_KIND_LABEL.get(kind, path)}"
+        participant = _KIND_TO_PARTICIPANT.get(kind, "API")
+        if participant == "STS":
+            tenant = _tenant_of(path) or next(iter(tenants), None) or "?"
+            participant = tenants.setdefault(tenant, "STS" if not tenants else f"STS{len(tenants) + 1}")
         status = getattr(trip, "status", None)
         cert = getattr(trip, "client_cert_x5t", None)
         steps.append(Step(
             leg=str(getattr(trip, "leg", "-")),
-            participant=_KIND_TO_PARTICIPANT.get(kind, "API"),
+            participant=participant,
             label=label,
             status=str(status) if status is not None else (getattr(trip, "error", None) or "no answer"),
             elapsed_ms=float(getattr(trip, "elapsed_ms", 0.0) or 0.0),
@@ -119,10 +134,16 @@ def _mermaid_text(text: str) -> str:
 class SequenceDiagram:
     """The round trips of one or more results, drawn as request/answer arrows."""
 
-    def __init__(self, steps: Sequence[Step], *, title: str = "", cached: bool = False):
+    def __init__(self, steps: Sequence[Step], *, title: str = "", cached: bool = False,
+                 tenants: dict | None = None):
         self.steps = list(steps)
         self.title = title
         self.cached = cached
+        # one token-service lifeline per tenant, each named with its tenant (cross-tenant FIC has two)
+        self.labels = dict(PARTICIPANTS)
+        for tenant, pid in (tenants or {}).items():
+            short = tenant if len(tenant) <= 12 else tenant[:8] + "…"
+            self.labels[pid] = f"Token service (Entra ID, tenant {short})" if tenant != "?" else PARTICIPANTS["STS"]
 
     @classmethod
     def from_results(cls, *results, title: str = "") -> "SequenceDiagram":
@@ -130,16 +151,19 @@ class SequenceDiagram:
         trips = [trip for result in results if result is not None
                  for trip in getattr(result, "round_trips", ())]
         cached = bool(results) and all(getattr(r, "source", "") == "cache" for r in results if r is not None)
-        return cls(_steps(trips), title=title, cached=cached)
+        tenants: dict = {}
+        return cls(_steps(trips, tenants), title=title, cached=cached, tenants=tenants)
 
     @classmethod
     def from_round_trips(cls, round_trips: Iterable, *, title: str = "") -> "SequenceDiagram":
-        return cls(_steps(round_trips), title=title)
+        tenants: dict = {}
+        return cls(_steps(round_trips, tenants), title=title, tenants=tenants)
 
     @property
     def participants(self) -> list[str]:
         used = {step.participant for step in self.steps}
-        return ["App"] + [p for p in PARTICIPANTS if p != "App" and p in used]
+        services = sorted((p for p in used if p.startswith("STS")), key=lambda p: (len(p), p))
+        return (["App"] + (["IMDS"] if "IMDS" in used else []) + services + (["API"] if "API" in used else []))
 
     # -- Mermaid -------------------------------------------------------------------------
     def mermaid(self) -> str:
@@ -147,7 +171,7 @@ class SequenceDiagram:
         if self.title:
             lines.insert(0, f"---\ntitle: {_mermaid_text(self.title)}\n---")
         for pid in self.participants:
-            lines.append(f"    participant {pid} as {PARTICIPANTS[pid]}")
+            lines.append(f"    participant {pid} as {_mermaid_text(self.labels.get(pid, pid))}")
         if not self.steps:
             lines.append("    Note over App: " + ("served from the token cache, no request sent"
                                                    if self.cached else "no request recorded"))
@@ -180,7 +204,7 @@ class SequenceDiagram:
                 items.append(f"<div style='font-weight:600;margin-top:4px'>{esc(_LEG_TITLES.get(leg, leg))}</div>")
             mark = "✔" if step.status.startswith(("2", "3")) else "✘"
             items.append(f"<div style='margin-left:12px'>{number}. {esc(PARTICIPANTS['App'])} → "
-                         f"{esc(PARTICIPANTS[step.participant])}: {esc(step.request)}<br>"
+                         f"{esc(self.labels.get(step.participant, step.participant))}: {esc(step.request)}<br>"
                          f"<span style='margin-left:16px;opacity:.8'>{mark} {esc(step.answer)}</span></div>")
         return (f"<div class='mtlspop-sequence' style='font-family:system-ui,sans-serif;font-size:13px'>"
                 f"{head}{''.join(items)}</div>")

@@ -13,6 +13,8 @@ needs (the leg-2 app trusts the leg-1 identity) and says so on the card.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import ipywidgets as widgets
 
 from .. import _html, flows
@@ -21,6 +23,7 @@ from ..errors import ConfigurationError
 from ..inspector import decode_token
 from ..redact import redact_token
 from ..transport.sequence import SequenceDiagram
+from ..workshop.cast import RESOURCE_TENANT, external_leg1
 from ._base import Panel, labelled
 
 VANILLA, FIC = "vanilla", "fic"
@@ -38,7 +41,14 @@ def identity_options(authority) -> list[tuple[str, str]]:
         (f"User-assigned MI by resource id ({uami.name})", "uami_resource_id"),
         (f"User-assigned MI by object id ({uami.name})", "uami_object_id"),
         ("Confidential client (app + certificate)", "confidential_client"),
+        ("Kubernetes service account (external issuer; FIC leg 1 only)", "ext_kubernetes"),
+        ("GitHub Actions workflow (external issuer; FIC leg 1 only)", "ext_github_actions"),
     ]
+
+
+def external_kind(key: str) -> str | None:
+    """``kubernetes``/``github_actions`` for an external-issuer identity key, else None."""
+    return key[len("ext_"):] if key.startswith("ext_") else None
 
 
 def managed_identity_for(authority, key: str) -> flows.ManagedIdentityId | None:
@@ -50,7 +60,7 @@ def managed_identity_for(authority, key: str) -> flows.ManagedIdentityId | None:
         "uami_resource_id": lambda: flows.ManagedIdentityId.user_assigned_resource_id(uami.resource_id),
         "uami_object_id": lambda: flows.ManagedIdentityId.user_assigned_object_id(uami.object_id),
         "confidential_client": lambda: None,
-    }[key]()
+    }.get(key, lambda: None)()
 
 
 def check_open(authority) -> None:
@@ -127,13 +137,24 @@ def round_trip_table(*results) -> str:
     data = []
     for number, trip in enumerate(trips, 1):
         ok = trip.status is not None and 200 <= trip.status < 400
-        data.append([number, trip.leg, f"{trip.method} {trip.kind}",
+        data.append([number, trip.leg, f"{trip.method} {trip.kind}", _where(trip),
                      _html.Raw(_html.badge(str(trip.status or trip.error or "no answer"), "ok" if ok else "bad")),
                      f"{trip.elapsed_ms:.1f}", "new (TLS handshake)" if trip.new_connection else "reused",
                      "yes" if trip.client_cert_x5t else "no"])
     return ("<div class='mtlspop-roundtrips'><b>Round trips</b>"
-            + _html.table(["#", "Leg", "Request", "Status", "ms", "Connection", "Client cert"], data)
+            + _html.table(["#", "Leg", "Request", "Where", "Status", "ms", "Connection", "Client cert"], data)
             + "</div>")
+
+
+def _where(trip) -> str:
+    """The host asked, and for the token service the tenant of the path (cross-tenant FIC has two)."""
+    parts = urlsplit(str(getattr(trip, "endpoint", "")))
+    host = parts.hostname or "?"
+    if trip.kind in ("token", "discovery"):
+        tenant = parts.path.strip("/").split("/", 1)[0]
+        if tenant:
+            return f"{host} · tenant {tenant[:8]}…" if len(tenant) > 12 else f"{host} · tenant {tenant}"
+    return host
 
 
 def diagram_output(output: widgets.Output, diagram: SequenceDiagram) -> None:
@@ -178,6 +199,9 @@ class FlowPanel(Panel):
         self.resource = widgets.Dropdown(options=resources, value=resource, layout=widgets.Layout(width="380px"))
         self.token_type = widgets.ToggleButtons(options=[("mTLS PoP", POP), ("Bearer", BEARER)], value=POP,
                                                 style={"button_width": "120px"})
+        self.tenant = widgets.Dropdown(options=[(f"Home tenant ({authority.directory.name})", "home"),
+                                                (f"Tenant B ({RESOURCE_TENANT}): cross-tenant", RESOURCE_TENANT)],
+                                       value="home", layout=widgets.Layout(width="380px"))
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play",
                                          tooltip="Acquire the token")
         self.forget_button = widgets.Button(description="Forget tokens", icon="trash",
@@ -190,11 +214,13 @@ class FlowPanel(Panel):
         self.result = None
         self.assertion = None
         self._acquirers: dict = {}
-        self._leg2 = None
+        self._leg2: dict = {}
         self._app = None
         self._leg2_app = None
+        self._bridge = None
         self._federated: set = set()
         controls = [labelled("Identity", self.identity), labelled("Flow", self.flow),
+                    labelled("Leg 2 tenant", self.tenant),
                     labelled("Resource", self.resource), labelled("Token type", self.token_type),
                     self.explain, widgets.HBox([self.run_button, self.forget_button])]
         super().__init__(controls, [self.card, self.trips, self.diagram, self.steps])
@@ -202,16 +228,23 @@ class FlowPanel(Panel):
         self.forget_button.on_click(self._on_forget)
         self.flow.observe(self._describe, names="value")
         self.identity.observe(self._describe, names="value")
+        self.tenant.observe(self._describe, names="value")
         self._describe()
 
     # -- what the choice means --------------------------------------------------------------
     def _describe(self, _change=None) -> None:
         if self.flow.value == VANILLA:
             text = "Vanilla: the identity asks the token service once for the resource's token."
+        elif external_kind(self.identity.value):
+            text = ("FIC two-leg from outside Entra: leg 1 is a token of an issuer the lab serves (unbound); "
+                    "leg 2 sends it as jwt-bearer on the login host, so only a Bearer token can come back.")
         else:
             text = ("FIC two-leg: leg 1 (the identity above) gets a PoP assertion for "
                     f"{EXCHANGE_AUDIENCE}; leg 2 (app 'lab-leg2-app', a confidential client) "
                     "exchanges it over mTLS with leg 1's certificate. Token type applies to leg 2.")
+        if self.flow.value != VANILLA and self.tenant.value != "home":
+            text += (f" Leg 2 goes to tenant {RESOURCE_TENANT}'s token endpoint as a multi-tenant app of the "
+                     f"home tenant provisioned there; {RESOURCE_TENANT} issues the final token.")
         self.explain.value = f"<div style='font-size:12px;opacity:.85;line-height:1.4'>{_html.esc(text)}</div>"
 
     # -- the lab objects behind the choices ---------------------------------------------------
@@ -228,12 +261,32 @@ class FlowPanel(Panel):
             self._leg2_app = self.authority.directory.register_app("lab-leg2-app")
         return self._leg2_app
 
+    @property
+    def bridge(self):
+        """The multi-tenant app of the home tenant, provisioned in tenant B (registered on first use)."""
+        if self._bridge is None:
+            self._bridge = self.authority.directory.register_app("lab-bridge-app", multi_tenant=True)
+            tenant = self.authority.tenants.find(RESOURCE_TENANT) or self.authority.add_tenant(RESOURCE_TENANT)
+            tenant.provision(self._bridge)
+        return self._bridge
+
+    def _leg2_target(self):
+        """(app, tenant id) of leg 2 for the chosen tenant."""
+        if self.tenant.value == "home":
+            return self.leg2_app, self.leg2_app.tenant_id
+        return self.bridge, self.authority.tenant(self.tenant.value).tenant_id
+
     def _acquirer(self, key: str, fic: bool):
-        slot = (key, fic)
+        slot = (key, fic, self.tenant.value if external_kind(key) else None)
         if slot not in self._acquirers:
             cloud = self.authority.cloud
             mi = managed_identity_for(self.authority, key)
-            if fic:
+            if external_kind(key):
+                target, _ = self._leg2_target()
+                self._acquirers[slot] = external_leg1(self.authority, external_kind(key), target,
+                                                      name=f"panel-{external_kind(key).replace('_', '-')}")
+                self._federated.add((key, self.tenant.value))
+            elif fic:
                 self._acquirers[slot] = (flows.FicLeg1Acquirer.for_managed_identity(mi, cloud=cloud) if mi else
                                          flows.FicLeg1Acquirer.for_confidential_client(
                                              self.app.client_id, self.app.tenant_id, self.app.certificate,
@@ -246,19 +299,21 @@ class FlowPanel(Panel):
         return self._acquirers[slot]
 
     def _exchanger(self):
-        if self._leg2 is None:
-            self._leg2 = flows.FicLeg2Exchanger.create(self.leg2_app.client_id, self.leg2_app.tenant_id,
-                                                       cloud=self.authority.cloud)
-        return self._leg2
+        app, tenant_id = self._leg2_target()
+        if self.tenant.value not in self._leg2:
+            self._leg2[self.tenant.value] = flows.FicLeg2Exchanger.create(app.client_id, tenant_id,
+                                                                          cloud=self.authority.cloud)
+        return self._leg2[self.tenant.value]
 
     def _trust_leg1(self, key: str) -> str:
         """Register the federated credential leg 2 needs; returns a note when it was added now."""
-        if key in self._federated:
+        if (key, self.tenant.value) in self._federated or external_kind(key):
             return ""
+        app, _ = self._leg2_target()
         mi = managed_identity_for(self.authority, key)
-        self.authority.directory.add_federated_credential(self.leg2_app, trusted=mi if mi else self.app)
-        self._federated.add(key)
-        return (f"Set up for you: app 'lab-leg2-app' now has a federated credential trusting "
+        self.authority.directory.add_federated_credential(app, trusted=mi if mi else self.app)
+        self._federated.add((key, self.tenant.value))
+        return (f"Set up for you: app '{app.name}' now has a federated credential trusting "
                 f"{'this managed identity' if mi else 'app lab-flowpanel-app'} (issuer + subject).")
 
     # -- actions -----------------------------------------------------------------------------
@@ -268,6 +323,12 @@ class FlowPanel(Panel):
         key, resource = self.identity.value, self.resource.value
         use_pop = self.token_type.value == POP
         if self.flow.value == VANILLA:
+            if external_kind(key):
+                raise ConfigurationError("A token of an external issuer is only an assertion for FIC leg 1.",
+                                         cause="Entra does not accept it as an access token; a federated "
+                                               "credential exchanges it in leg 2.",
+                                         fix="Choose 'FIC two-leg' (and Bearer: external tokens are unbound).",
+                                         code="external_token_needs_fic")
             return self._acquirer(key, fic=False).acquire_token(resource, use_pop=use_pop), None, ""
         note = self._trust_leg1(key)
         assertion = self._acquirer(key, fic=True).acquire_assertion()
@@ -297,9 +358,9 @@ class FlowPanel(Panel):
         for acquirer in self._acquirers.values():
             acquirer.close()
         self._acquirers.clear()
-        if self._leg2 is not None:
-            self._leg2.close()
-            self._leg2 = None
+        for exchanger in self._leg2.values():
+            exchanger.close()
+        self._leg2.clear()
         flows.forget_issued_certificates()
         self.result = self.assertion = None
         self.card.value = self.trips.value = self.steps.value = ""

@@ -35,7 +35,7 @@ from ..cloud import GRAPH, Cloud
 from ..errors import ConfigurationError, LabError, ResourceAccessError
 from ..flows import ManagedIdentityId, MtlsPopTokenAcquirer, RetryPolicy, call_resource
 from ..flows.capabilities import msal_native_mtls_pop
-from ..inspector import check_binding
+from ..inspector import check_binding, decode_token
 from ..redact import contains_secret, redact_text
 
 PASS, FAIL, SKIP, MANUAL = "pass", "fail", "skip", "manual"
@@ -413,10 +413,28 @@ def run_checklist(cloud=None, *, authority=None, identity=None, resource: str = 
                                               (time.perf_counter() - start) * 1000))
         if on_progress is not None:
             on_progress(len(CHECKS), len(CHECKS), "done")
+        notes = {"permissions_documented": _permissions_note(target)}
     finally:
         target.close()
-    report.results += [CheckResult(key, title, MANUAL, text) for key, title, text in MANUAL_ITEMS]
+    report.results += [CheckResult(key, title, MANUAL, _safe(notes.get(key) or text))
+                       for key, title, text in MANUAL_ITEMS]
     return report
+
+
+def _permissions_note(t: _Target) -> str | None:
+    """What to document, read from the token this run got: its app roles, and the roles the
+    embedded API requires for that resource. Still a person's job to write it down."""
+    if t.result is None:
+        return None
+    roles = decode_token(t.result.access_token).claims.get("roles")
+    held = ", ".join(roles) if isinstance(roles, list) and roles else "none"
+    text = (f"A person must write down the roles and API permissions each identity needs. Found: the token "
+            f"of {t.result.identity or 'the identity'} for {t.resource} carries app roles: {held}")
+    if t.authority is not None:
+        rules = [f"{role} on {path}" for path, role, resource in t.authority.role_requirements
+                 if resource in (None, t.resource.rstrip("/"))]
+        text += f"; the protected API requires: {', '.join(rules) or 'no app role'}"
+    return text + "."
 
 
 def _safe(text: str) -> str:

@@ -8,18 +8,32 @@ Bearer and an mTLS PoP token; the four FIC combinations; and one repeated
 acquisition to show a cache hit. For PoP rows it checks the binding
 (``cnf.x5t#S256`` against the binding certificate, with
 :func:`mtlspop_lab.inspector.check_binding`) and calls the protected API with
-the token and its certificate.
+the token and its certificate. Then the unbound leg 2 (the guide's
+``CreateAssertion(bindCertificate: false)``), cross-tenant FIC (the home
+tenant's managed identity, a token issued by tenant ``fabrikam`` through a
+multi-tenant app provisioned there) and workload identity federation
+from a Kubernetes service account and a GitHub Actions workflow (issuers the
+authority serves; Bearer, as Entra gives for external tokens).
 
 ``mtlspop-lab demo`` (:mod:`mtlspop_lab.cli.demo`) prints it.
 """
 
 from __future__ import annotations
 
+import uuid
+
 from ..cloud import GRAPH
 from ..errors import LabError
-from ..flows import FicLeg1Acquirer, FicLeg2Exchanger, ManagedIdentityId, MtlsPopTokenAcquirer, call_resource
+from ..flows import (
+    FicAssertionProvider,
+    FicLeg1Acquirer,
+    FicLeg2Exchanger,
+    ManagedIdentityId,
+    MtlsPopTokenAcquirer,
+    call_resource,
+)
 from ..inspector import check_binding
-from .cast import Cast
+from .cast import EXTERNAL_WORKLOADS, Cast, CrossTenantCast, external_leg1
 
 
 def run_matrix(authority, *, resource: str = GRAPH) -> list[dict]:
@@ -71,4 +85,35 @@ def run_matrix(authority, *, resource: str = GRAPH) -> list[dict]:
             exchanger.close()
         leg1.close()
     cc.close()
+
+    def exchanged(identity: str, flow: str, leg1, assertion_of, use_pop: bool = False) -> None:
+        exchanger = FicLeg2Exchanger.create(leg2_app.client_id, leg2_app.tenant_id, cloud=cloud)
+        assertion = leg1.acquire_assertion()
+        final = exchanger.exchange_assertion_for_access_token(assertion_of(assertion), resource, use_pop=use_pop)
+        row(identity, flow, final, round_trips=len(assertion.round_trips) + len(final.round_trips))
+        rows[-1]["ms"] = round(assertion.elapsed_ms + final.elapsed_ms, 1)
+        exchanger.close()
+        leg1.close()
+
+    exchanged("confidential client -> app", "FIC unbound (jwt-bearer)", FicLeg1Acquirer.for_confidential_client(
+        app.client_id, app.tenant_id, app.certificate, cloud=cloud),
+        lambda a: FicAssertionProvider(a).create_assertion(bind_certificate=False))
+    suffix = uuid.uuid4().hex[:6]
+    # cross-tenant: a multi-tenant app of the home tenant trusts the SAMI and is provisioned in tenant B
+    crossing = CrossTenantCast.register(authority, cast)
+    bridge, resource_tenant = crossing.bridge, crossing.tenant
+    home = authority.directory.name
+    for use_pop in (False, True):
+        exchanger = FicLeg2Exchanger.create(bridge.client_id, resource_tenant.tenant_id, cloud=cloud)
+        leg1 = FicLeg1Acquirer.for_managed_identity(sami, cloud=cloud)
+        assertion = leg1.acquire_assertion()
+        final = exchanger.exchange_assertion_for_access_token(assertion, resource, use_pop=use_pop)
+        row(f"SAMI ({home}) -> app ({resource_tenant.name})", "FIC cross-tenant", final,
+            round_trips=len(assertion.round_trips) + len(final.round_trips))
+        rows[-1]["ms"] = round(assertion.elapsed_ms + final.elapsed_ms, 1)
+        exchanger.close()
+        leg1.close()
+    for kind, (label, _) in EXTERNAL_WORKLOADS.items():
+        leg1 = external_leg1(authority, kind, leg2_app, name=f"demo-{kind.replace('_', '-')}-{suffix}")
+        exchanged(f"{label} -> app", "workload identity federation", leg1, lambda a: a)
     return rows

@@ -38,6 +38,7 @@ from ..errors import (
     TransportError,
 )
 from ..flows import (
+    FicAssertionProvider,
     FicLeg1Acquirer,
     FicLeg2Exchanger,
     ManagedIdentityId,
@@ -118,9 +119,11 @@ class Reproduction:
 # -- helpers -------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _knobs(authority):
-    """Put back what a reproduction changes (IMDS mode, faults, token lifetime, attestation policy)."""
+    """Put back what a reproduction changes (IMDS mode, faults, token lifetime, attestation policy,
+    the API's role rules)."""
     mode, lifetime = authority.imds_mode, authority.token_lifetime_s
     attestation = getattr(authority, "attestation_policy", None)
+    rules = authority.role_requirements
     try:
         yield
     finally:
@@ -129,6 +132,9 @@ def _knobs(authority):
         authority.set_token_lifetime(lifetime)
         if attestation is not None:
             authority.set_attestation(attestation)
+        authority.clear_role_requirements()
+        for path, role, resource in rules:
+            authority.require_app_role(role, path, resource)
 
 
 def _app(authority, name: str, certificate: Certificate | None = None):
@@ -243,6 +249,19 @@ def _wrong_audience(authority):
     call_resource(authority.resource_url, assertion)
 
 
+def _insufficient_permissions(authority):
+    api = "api://mtlspop-lab-api"
+    authority.directory.add_app_role(api, "Data.Read")
+    authority.require_app_role("Data.Read", path="/data", resource=api)
+    app = _app(authority, "no-role")          # authenticated fine, but no app role assigned
+    token = _cc(authority, app).acquire_token(api, use_pop=True)
+    try:
+        call_resource(authority.resource_url, token, path="/data/items")
+    except LabError as error:
+        error.observation = "token roles: none; the API requires Data.Read on /data (HTTP 403)"
+        raise
+
+
 def _stolen_token(authority):
     token = _cc(authority, _app(authority, "victim")).acquire_token(GRAPH, use_pop=True)
     attacker = Certificate.create_self_signed("CN=attacker")
@@ -314,6 +333,120 @@ def _resource_refuses_bound_token(authority):
             call_resource(authority.resource_url, token)
     finally:
         authority.directory.add_resource(uri, "API that turned binding off", accepts_bound_tokens=True)
+# -- FIC assertion types and workload identity federation ---------------------------------------
+K8S_SUBJECT = "system:serviceaccount:default:workload-identity-sa"
+GH_SUBJECT = "repo:Contoso/Deploy:environment:Production"
+
+
+def _issuer(authority, kind: str, name: str):
+    """The authority's troubleshooting issuer of ``kind``, created once (each issuer is a listener)."""
+    try:
+        return authority.external_issuer(name)
+    except ConfigurationError:
+        return authority.add_external_issuer(kind, name=name)
+
+
+def _exchange_external(authority, app, token: str):
+    FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud
+                            ).exchange_assertion_for_access_token(token, GRAPH, use_pop=False, bind_certificate=False)
+
+
+def _observe(error, text: str):
+    error.observation = text
+    return error
+
+
+def _wif_no_credential(authority):
+    issuer = _issuer(authority, "kubernetes", "troubleshoot-aks")
+    app = _app(authority, "wif-none")       # no federated credential at all
+    _exchange_external(authority, app, issuer.issue_token(K8S_SUBJECT))
+
+
+def _wif_subject_case(authority):
+    issuer = _issuer(authority, "github_actions", "troubleshoot-github")
+    app = _app(authority, "wif-case")
+    configured = GH_SUBJECT.lower()
+    authority.directory.add_federated_credential(app, trusted=(issuer, configured))
+    try:
+        _exchange_external(authority, app, issuer.issue_token(GH_SUBJECT))
+    except LabError as error:
+        raise _observe(error, f"token sub {GH_SUBJECT!r}; federated credential subject {configured!r}") from None
+
+
+def _wif_issuer_slash(authority):
+    issuer = _issuer(authority, "github_actions", "troubleshoot-github")
+    app = _app(authority, "wif-slash")
+    configured = issuer.issuer + "/"
+    authority.directory.add_federated_credential(app, trusted=(configured, GH_SUBJECT))
+    try:
+        _exchange_external(authority, app, issuer.issue_token(GH_SUBJECT))
+    except LabError as error:
+        raise _observe(error, f"token iss {issuer.issuer!r}; federated credential issuer {configured!r}") from None
+
+
+def _wif_audience(authority):
+    issuer = _issuer(authority, "kubernetes", "troubleshoot-aks")
+    app = _app(authority, "wif-audience")
+    authority.directory.add_federated_credential(app, trusted=(issuer, K8S_SUBJECT))
+    _exchange_external(authority, app, issuer.issue_token(K8S_SUBJECT, audience="api://my-cluster"))
+
+
+def _wif_expired(authority):
+    issuer = _issuer(authority, "kubernetes", "troubleshoot-aks")
+    app = _app(authority, "wif-expired")
+    authority.directory.add_federated_credential(app, trusted=(issuer, K8S_SUBJECT))
+    stale = issuer.issue_token(K8S_SUBJECT, issued_at=time.time() - 2 * 3600)   # read from the file too late
+    _exchange_external(authority, app, stale)
+
+
+def _wif_unknown_key(authority):
+    issuer = _issuer(authority, "generic", "troubleshoot-rotating")
+    app = _app(authority, "wif-key")
+    authority.directory.add_federated_credential(app, trusted=(issuer, "nightly-job"))
+    token = issuer.issue_token("nightly-job")
+    issuer.rotate_keys()                    # the issuer stops publishing the key that signed it
+    _exchange_external(authority, app, token)
+
+
+def _unbound_leg2_pop(authority):
+    app = _app(authority, "unbound-pop")
+    authority.directory.add_federated_credential(app, trusted=ManagedIdentityId.system_assigned())
+    unbound = FicAssertionProvider(_leg1(authority)).create_assertion(bind_certificate=False)
+    FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud
+                            ).exchange_assertion_for_access_token(unbound, GRAPH, use_pop=True)
+
+
+def _bearer_leg1_as_jwt_pop(authority):
+    leg1_app, app = _app(authority, "bearer-leg1"), _app(authority, "bearer-leg1-leg2")
+    authority.directory.add_federated_credential(app, trusted=leg1_app)
+    bearer = _cc(authority, leg1_app).acquire_token("api://AzureADTokenExchange", use_pop=False)
+    FicLeg2Exchanger.create(app.client_id, app.tenant_id, cloud=authority.cloud, certificate=leg1_app.certificate
+                            ).exchange_assertion_for_access_token(bearer.access_token, GRAPH)
+
+
+def _tenant_b(authority):
+    found = authority.tenants.find("troubleshoot-b")
+    return found if found is not None else authority.add_tenant("troubleshoot-b")
+
+
+def _fic_cross_tenant(authority):
+    tenant_b = _tenant_b(authority)
+    naive = tenant_b.register_app("troubleshoot-naive-b-app")     # B's own app trusting A's identity
+    tenant_b.add_federated_credential(naive, trusted=ManagedIdentityId.system_assigned())
+    try:
+        FicLeg2Exchanger.create(naive.client_id, tenant_b.tenant_id, cloud=authority.cloud
+                                ).exchange_assertion_for_access_token(_leg1(authority), GRAPH)
+    except LabError as error:
+        raise _observe(error, f"leg 1 issued by tenant {authority.directory.name}; the app is registered in "
+                              f"tenant {tenant_b.name}") from None
+
+
+def _fic_not_provisioned(authority):
+    tenant_b = _tenant_b(authority)
+    bridge = _app(authority, "bridge-not-provisioned")
+    authority.directory.add_federated_credential(bridge, trusted=ManagedIdentityId.system_assigned())
+    FicLeg2Exchanger.create(bridge.client_id, tenant_b.tenant_id, cloud=authority.cloud
+                            ).exchange_assertion_for_access_token(_leg1(authority), GRAPH)
 
 
 def _catalogue() -> list[Failure]:
@@ -348,6 +481,40 @@ def _catalogue() -> list[Failure]:
         Failure("managed_identity_leg2", "A managed identity cannot perform leg 2", "FIC Two-Leg Flow",
                 "Create a leg-2 exchanger for a managed identity.",
                 (ConfigurationError,), _mi_leg2),
+        Failure("fic_cross_tenant", "Cross-tenant FIC: the resource tenant's own app trusts the identity "
+                "(AADSTS700236)", "FIC Two-Leg Flow",
+                "Exchange the home tenant's managed identity assertion at tenant B, as an app registered in B.",
+                (AuthorityError,), _fic_cross_tenant),
+        Failure("fic_not_provisioned", "Cross-tenant FIC: the app is not in the resource tenant (AADSTS700016)",
+                "FIC Two-Leg Flow",
+                "Exchange at tenant B as an app of the home tenant that was never provisioned in B.",
+                (AuthorityError,), _fic_not_provisioned),
+        Failure("unbound_leg2_pop", "mtls_pop asked with an unbound (jwt-bearer) assertion", "FIC Two-Leg Flow",
+                "CreateAssertion(bindCertificate: false), then ask leg 2 for an mtls_pop token.",
+                (CertificateError,), _unbound_leg2_pop),
+        Failure("bearer_leg1_as_jwt_pop", "A Bearer leg-1 token sent as jwt-pop (AADSTS500181)", "FIC Two-Leg Flow",
+                "Acquire leg 1 as Bearer and send it as a jwt-pop assertion with a certificate.",
+                (AuthorityError,), _bearer_leg1_as_jwt_pop),
+        Failure("wif_no_credential", "AADSTS70021: No matching federated identity record", "Workload Identity Federation",
+                "Exchange a Kubernetes service-account token at an app with no federated credential.",
+                (AuthorityError,), _wif_no_credential),
+        Failure("wif_subject_case", "AADSTS7002138: subject matches only case-insensitively",
+                "Workload Identity Federation",
+                "Trust a GitHub subject written in lower case; the workflow's token has capitals.",
+                (AuthorityError,), _wif_subject_case),
+        Failure("wif_issuer_slash", "AADSTS700211: issuer differs (trailing slash)", "Workload Identity Federation",
+                "Trust the GitHub issuer with a trailing '/', which its tokens do not have.",
+                (AuthorityError,), _wif_issuer_slash),
+        Failure("wif_audience", "AADSTS700212: audience differs", "Workload Identity Federation",
+                "Project a Kubernetes token for another audience than api://AzureADTokenExchange.",
+                (AuthorityError,), _wif_audience),
+        Failure("wif_expired", "AADSTS700024: external token expired", "Workload Identity Federation",
+                "Exchange a Kubernetes token issued two hours ago (one-hour lifetime).",
+                (AuthorityError,), _wif_expired),
+        Failure("wif_unknown_key", "AADSTS7000272: signing key not in the issuer's metadata",
+                "Workload Identity Federation",
+                "Rotate the issuer's key (old one unpublished), then exchange a token it signed before.",
+                (AuthorityError,), _wif_unknown_key),
         Failure("tenant_not_found", "Tenant not found", "Configuration Issues",
                 "Ask a tenant id that does not exist in the directory.",
                 (AuthorityError,), _wrong_tenant),
@@ -357,7 +524,11 @@ def _catalogue() -> list[Failure]:
         Failure("resource_without_pop", "Resource does not accept bound tokens (AADSTS392196)",
                 "Configuration Issues", "Ask a PoP token for a resource that only takes Bearer tokens.",
                 (AuthorityError,), _resource_no_pop),
-        Failure("wrong_audience", "Insufficient permissions / wrong audience", "Configuration Issues",
+        Failure("insufficient_permissions", "Insufficient permissions", "Configuration Issues",
+                "Call an API path that requires the app role Data.Read with a valid token of an app "
+                "that was never assigned it (HTTP 403).",
+                (ResourceAccessError,), _insufficient_permissions),
+        Failure("wrong_audience", "Wrong audience (a token for another API)", "Configuration Issues",
                 "Call the API with the leg-1 assertion (audience api://AzureADTokenExchange).",
                 (ResourceAccessError,), _wrong_audience),
         Failure("stolen_token", "A stolen token replayed with another certificate", "Security",

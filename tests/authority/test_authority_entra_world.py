@@ -327,30 +327,41 @@ def test_tenant_names_are_checked(fresh_authority):
 
 
 def test_cross_tenant_federated_credential(fresh_authority, pem_files):
-    """An app in tenant A gets a leg-1 PoP token; tenant B's app trusts it and signs in with it."""
+    """An identity of tenant A reaches tenant B through a multi-tenant app registered in A, trusting the
+    identity, provisioned in B; leg 2 at B's endpoint gets B's token. B's own app trusting A's issuer is
+    refused (AADSTS700236), as Entra does (sources in authority/federation.py)."""
     lab = fresh_authority
     b = lab.add_tenant("resource-tenant")
     identity = lab.directory.register_app("identity-in-a")
-    target = b.register_app("app-in-b")
-    fic = b.add_federated_credential(target, trusted=identity)
+    bridge = lab.directory.register_app("bridge-app", multi_tenant=True)
+    fic = lab.directory.add_federated_credential(bridge, trusted=identity)
     assert fic.issuer == lab.issuer and fic.subject == identity.object_id
+    in_b = b.provision(bridge)
+    naive = b.register_app("app-in-b")
+    b.add_federated_credential(naive, trusted=identity)
+
+    def leg2(session, client_id, assertion, tenant=None, pop=True):
+        data = {"client_id": client_id, "grant_type": "client_credentials", "scope": f"{GRAPH}/.default",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-pop",
+                "client_assertion": assertion}
+        if pop:
+            data["token_type"] = "mtls_pop"
+        return session.post(lab.token_endpoint("mtls", tenant), data=data)
+
     with requests.Session() as session:
         session.trust_env = False
         session.verify, session.cert = lab.ca_bundle, pem_files(identity.certificate)
         leg1 = session.post(lab.token_endpoint("mtls"), data={
             "client_id": identity.client_id, "grant_type": "client_credentials",
             "scope": "api://AzureADTokenExchange/.default", "token_type": "mtls_pop"}).json()
-        leg2 = session.post(lab.token_endpoint("mtls", b.tenant_id), data={
-            "client_id": target.client_id, "grant_type": "client_credentials", "scope": f"{GRAPH}/.default",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-pop",
-            "client_assertion": leg1["access_token"], "token_type": "mtls_pop"})
-        assert leg2.ok, leg2.text
-        claims = _claims(leg2.json()["access_token"])
+        answer = leg2(session, bridge.client_id, leg1["access_token"], b.tenant_id)
+        assert answer.ok, answer.text
+        claims = _claims(answer.json()["access_token"])
         assert claims["iss"] == b.issuer and claims["tid"] == b.tenant_id
+        assert claims["oid"] == in_b.object_id != bridge.object_id
         assert claims["cnf"]["x5t#S256"] == identity.certificate.x5t_s256
+        # B's own registration trusting A's issuer: Entra refuses Entra tokens of another tenant
+        assert leg2(session, naive.client_id, leg1["access_token"], b.tenant_id).json()["error_codes"] == [700236]
         # the same leg 2 at the home tenant: B's app is not there
-        elsewhere = session.post(lab.token_endpoint("mtls"), data={
-            "client_id": target.client_id, "grant_type": "client_credentials", "scope": f"{GRAPH}/.default",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-pop",
-            "client_assertion": leg1["access_token"]})
+        elsewhere = leg2(session, naive.client_id, leg1["access_token"], pop=False)
         assert elsewhere.json()["error_codes"] == [700016]

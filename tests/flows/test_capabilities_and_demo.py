@@ -55,11 +55,17 @@ def test_capabilities_probe_local_imds(authority):
 def test_demo_runs_the_matrix(capsys):
     assert demo_main(["--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 15
+    assert len(rows) == 20
     identities = {r["identity"] for r in rows}
     assert {"SAMI", "UAMI client_id", "UAMI resource_id", "UAMI object_id", "confidential client"} <= identities
     fic = [r for r in rows if r["flow"] == "FIC two-leg"]
     assert len(fic) == 4 and {r["token_type"] for r in fic} == {"Bearer", "mtls_pop"}
+    assert [r["token_type"] for r in rows if r["flow"] == "FIC unbound (jwt-bearer)"] == ["Bearer"]
+    cross = [r for r in rows if r["flow"] == "FIC cross-tenant"]
+    assert {r["token_type"] for r in cross} == {"Bearer", "mtls_pop"}
+    assert {r["identity"] for r in cross} == {"SAMI (lab) -> app (fabrikam)"}
+    wif = {r["identity"]: r["token_type"] for r in rows if r["flow"] == "workload identity federation"}
+    assert wif == {"Kubernetes service account -> app": "Bearer", "GitHub Actions workflow -> app": "Bearer"}
     for r in rows:
         assert r["api"] == "200"
         assert r["binding"] == ("bound" if r["token_type"] == "mtls_pop" else "-")

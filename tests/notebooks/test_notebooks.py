@@ -27,9 +27,10 @@ NOTEBOOK_BUDGET_S = 60
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = ["00_start_here", "01_vanilla", "02_fic_two_leg", "03_binding_and_replay",
-            "04_latency_and_cache", "05_troubleshooting", "06_live_azure", "07_beyond_entra", "08_azure_sdk"]
-# code only: live Azure; two servers side by side; the Azure SDK's own objects
-NO_PANEL = {"06_live_azure", "07_beyond_entra", "08_azure_sdk"}
+            "04_latency_and_cache", "05_troubleshooting", "06_live_azure", "07_beyond_entra", "08_azure_sdk",
+            "09_workload_identity_federation"]
+# code only: live Azure; two servers side by side; the Azure SDK's own objects; external issuers
+NO_PANEL = {"06_live_azure", "07_beyond_entra", "08_azure_sdk", "09_workload_identity_federation"}
 
 # What each notebook must show once run: the idea it teaches, seen in its outputs.
 SHOWS = {
@@ -40,9 +41,13 @@ SHOWS = {
                    "| source: IMDS |", "| source: global | note:", "send_x5c=False Bearer: refused, AADSTS700027",
                    "not allowed: bearer_fallback_not_allowed", "allowed    : Bearer"],
     "02_fic_two_leg": ["aud=api://AzureADTokenExchange", "same certificate: True", "text/vnd.mermaid",
-                       "no_matching_federated_credential", "A managed identity cannot perform FIC leg 2."],
+                       "no_matching_federated_credential", "A managed identity cannot perform FIC leg 2.",
+                       "-> Bearer | host: login | client certificate: None", "mtls_certificate_not_provided",
+                       "tls_certificate_mismatch (AADSTS500181)", "issued by tenant fabrikam",
+                       "AADSTS700236 cross_tenant_federated_credential"],
     "03_binding_and_replay": ["BOUND: the token", "API: 401", "the token is bound to another certificate",
-                              "with the Bearer scheme"],
+                              "with the Bearer scheme", "API: 403 insufficient_permissions",
+                              "cached token: cache | roles: None", "new token   : identity_provider | roles: ['Data.Read']"],
     "04_latency_and_cache": ["reused vanilla PoP app", "image/png", "again : cache             same token: True",
                              "later : identity_provider new token: True", "(round-trip times, not measurements)",
                              "cold vanilla PoP app westus3 (model)", "model azure-same-region:"],
@@ -52,6 +57,10 @@ SHOWS = {
     "06_live_azure": ["Offline: nothing was sent.", "unattested key: attestation_required",
                       "attested key  : mtls_pop | software key, attested", "'attestation'",
                       "msal has no native mTLS PoP; the lab's own path is in use"],
+    "09_workload_identity_federation": ["system:serviceaccount:orders:orders-api", "leg 2: Bearer | azp = True",
+                                        "mtls_certificate_not_provided", "AADSTS7002138", "AADSTS700213",
+                                        "AADSTS70021 ", "AADSTS700211", "AADSTS700212", "AADSTS700024",
+                                        "AADSTS7000272", "OK: Bearer token"],
     "07_beyond_entra": ["cnf.x5t#S256", "Entra-style   token_type=mtls_pop", "another certificate: bound=False",
                         "The local authority is closed."],
     "08_azure_sdk": ["ManagedIdentityCredential (UAMI)", "ClientAssertionCredential (FIC leg 2)  token_type=Bearer",

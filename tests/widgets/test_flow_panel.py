@@ -162,3 +162,34 @@ def test_a_closed_authority_says_what_to_do():
     shown = text(panel.status.value)
     assert "authority_closed" in shown and "Run the notebook again from the top" in shown
     panel.close()
+
+
+def test_fic_to_another_tenant(panel, authority):
+    """Leg 2 tenant = fabrikam: the final token is issued by tenant B, the diagram has two token services."""
+    panel.flow.value, panel.identity.value, panel.tenant.value = "fic", "sami", "fabrikam"
+    panel.run_button.click()
+    assert panel.last_error is None, panel.status.value
+    claims = decode_token(panel.result.access_token).claims
+    assert claims["tid"] == authority.tenant("fabrikam").tenant_id != authority.tenant_id
+    assert decode_token(panel.assertion.access_token).claims["tid"] == authority.tenant_id
+    (output,) = panel.diagram.outputs
+    mermaid = output["data"]["text/vnd.mermaid"]
+    assert "participant STS2" in mermaid and authority.tenant("fabrikam").tenant_id[:8] in mermaid
+    assert "fabrikam" in panel.explain.value
+    trips = text(panel.trips.value)
+    assert f"tenant {authority.tenant_id[:8]}" in trips and f"tenant {authority.tenant('fabrikam').tenant_id[:8]}" in trips
+
+
+@pytest.mark.parametrize("key", ["ext_kubernetes", "ext_github_actions"])
+def test_external_issuer_as_leg1(panel, key):
+    panel.identity.value, panel.flow.value, panel.token_type.value = key, "fic", "Bearer"
+    panel.run_button.click()
+    assert panel.last_error is None, panel.status.value
+    assert panel.result.token_type == "Bearer" and panel.assertion.token_type == "Bearer"
+    panel.token_type.value = "mtls_pop"                  # nothing to bind to: refused before sending
+    panel.run_button.click()
+    assert getattr(panel.last_error, "code", None) == "mtls_certificate_not_provided"
+    panel.flow.value = "vanilla"
+    panel.run_button.click()
+    assert getattr(panel.last_error, "code", None) == "external_token_needs_fic"
+    assert_shows_no_secret(panel)
