@@ -163,7 +163,8 @@ class SequenceDiagram:
     def participants(self) -> list[str]:
         used = {step.participant for step in self.steps}
         services = sorted((p for p in used if p.startswith("STS")), key=lambda p: (len(p), p))
-        return (["App"] + (["IMDS"] if "IMDS" in used else []) + services + (["API"] if "API" in used else []))
+        return (["App"] + [p for p in ("IMDS", "MAA") if p in used] + services
+                + (["API"] if "API" in used else []))
 
     # -- Mermaid -------------------------------------------------------------------------
     def mermaid(self) -> str:

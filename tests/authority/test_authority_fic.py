@@ -213,8 +213,9 @@ def _private_key_jwt(authority, client_id):
 def test_federated_jwt_bearer_assertion(authority, session_for, leg1_app, leg2_app):
     """Entra's Bearer federation: an unbound leg-1 token as a jwt-bearer assertion, no TLS certificate.
 
-    This is what azure-identity's ClientAssertionCredential sends. A bound leg-1 token sent the
-    same way is refused (AADSTS500181): without its certificate, a bound token proves nothing.
+    This is what azure-identity's ClientAssertionCredential sends. A bound leg-1 token may be
+    sent the same way for a Bearer leg 2 (the guide's CreateAssertion(bindCertificate: false)):
+    the answer is Bearer, bound to nothing.
     """
     session = session_for()                     # server-auth TLS only: no client certificate
     leg1 = _bearer_leg1(authority, session, leg1_app.client_id)
@@ -236,11 +237,12 @@ def test_federated_jwt_bearer_assertion(authority, session_for, leg1_app, leg2_a
     assert final["oid"] == leg2_app.object_id and final["aud"] == "https://graph.microsoft.com"
 
     bound = _leg1(authority, session_for(leg1_app.certificate), leg1_app.client_id)
-    refused = leg2(bound)
-    assert refused.status_code == 401 and refused.json()["error_codes"] == [500181]
+    unbound_answer = leg2(bound)
+    assert unbound_answer.status_code == 200, unbound_answer.text
+    assert unbound_answer.json()["token_type"] == "Bearer" and "cnf" not in _claims(unbound_answer.json()["access_token"])
     graph = authority.issue_token("https://graph.microsoft.com", client_id=leg1_app.client_id)
-    refused = leg2(graph)                       # an unbound token for another audience
-    assert refused.status_code == 401 and refused.json()["error_codes"] == [700212]
+    refused = leg2(graph)       # issue_token's subject is the client id, not the app's object id:
+    assert refused.status_code == 401 and refused.json()["error_codes"] == [700213]   # subject first
     expired = authority.issue_token(EXCHANGE, client_id=leg1_app.client_id, lifetime_s=60,
                                     issued_at=time.time() - 600)
     assert leg2(expired).json()["error_codes"] == [700024]
