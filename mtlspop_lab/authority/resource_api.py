@@ -75,8 +75,9 @@ def refusal(description: str, error: str = "invalid_token", status: int = 401, s
 class ResourceApi:
     """Any path, any method: authorize the caller and echo who it is."""
 
-    def __init__(self, tenants: Tenants, signer: Signer):
+    def __init__(self, tenants: Tenants, signer: Signer, *, domain: str = "mtlspop.localhost"):
         self.tenants = tenants
+        self.domain = domain
         self.signer = signer
         self.trusted_issuers: dict = {}   # issuer -> jwt.PyJWKSet
 
@@ -120,17 +121,20 @@ class ResourceApi:
             return response
         result = self._authorize(request, scheme, claims)
         result.info.update(info)
-        result.info.setdefault("client_id", claims.get("azp") or claims.get("client_id"))
+        result.info.setdefault("client_id", claims.get("azp") or claims.get("appid") or claims.get("client_id"))
         return result
 
     def _authorize(self, request: Request, scheme: str, claims: dict) -> Response:
         foreign = isinstance(claims.get("iss"), str) and claims["iss"] in self.trusted_issuers
-        tenant = self.tenants.by_issuer(claims.get("iss"))
+        tenant = self.tenants.by_issuer(claims.get("iss")) or self.tenants.by_sts_issuer(claims.get("iss"),
+                                                                                        self.domain)
         if tenant is None and not foreign:
             return refusal("the token was issued by another issuer")
         directory = tenant or self.tenants.home
         aud = claims.get("aud")
-        resource = directory.find_resource(aud) if isinstance(aud, str) else None
+        resource = directory.find_resource_by_audience(aud) if isinstance(aud, str) else None
+        if resource is None and foreign and isinstance(aud, str):
+            resource = directory.find_resource(aud)      # another issuer names the resource by its URI
         if resource is None or resource.uri == TOKEN_EXCHANGE_AUDIENCE:
             return refusal(f"wrong audience '{str(aud)[:100]}': the token is not for a resource this API serves")
         cnf = claims.get("cnf")

@@ -37,7 +37,8 @@ from . import discovery
 from .directory import App, Directory
 from .oauth_errors import oauth_error
 from .server import Request, Response
-from .signing import Signer, TokenCheckError, access_token_claims
+from .signing import Signer, TokenCheckError
+from .token_claims import app_token_claims, lifetime_for, refresh_in_for, sts_issuer
 from .tenants import Tenants
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -236,24 +237,26 @@ class TokenService:
             return refuse("bound_tokens_not_supported", "The resource application does not support certificate-bound "
                           f"token ({resource.uri}). Please set token_type to 'bearer'.")
         bind = wants_pop and not downgrade
-        lifetime = int(self.lifetime_s())
-        if isinstance(principal, App):
-            oid, mirid = principal.object_id, None
-        else:
-            oid, mirid = principal.object_id, principal.resource_id
-        claims = access_token_claims(issuer=directory.issuer, tenant_id=directory.tenant_id, audience=resource.uri,
-                                     subject_oid=oid, client_id=client_id, lifetime_s=lifetime,
-                                     cnf_x5t_s256=tls_x5t if bind else None, mi_resource_id=mirid)
+        is_app = isinstance(principal, App)
+        lifetime = lifetime_for(managed_identity=not is_app, fixed=self.lifetime_s())
+        oid, mi_res = principal.object_id, (None if is_app else principal.resource_id)
+        claims = app_token_claims(version=resource.token_version, domain=self.domain, issuer_v2=directory.issuer,
+                                  tenant_id=directory.tenant_id, audience=resource.audience, object_id=oid,
+                                  client_id=client_id, lifetime_s=lifetime, cnf_x5t_s256=tls_x5t if bind else None,
+                                  mi_resource_id=mi_res, roles=directory.roles_of(oid, resource))
         token = self.signer.mint(claims)
         expires_in = max(lifetime - 1, 1)
         body = {"token_type": "mtls_pop" if bind else "Bearer", "expires_in": expires_in,
-                "ext_expires_in": expires_in, "access_token": token}
+                "ext_expires_in": expires_in}
+        if refresh_in_for(expires_in):
+            body["refresh_in"] = refresh_in_for(expires_in)
+        body["access_token"] = token
         headers = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
         if request.header("client-request-id"):
             headers["client-request-id"] = request.header("client-request-id")
         info["token_type"] = body["token_type"]
         info["response_body"] = {"token_type": body["token_type"], "expires_in": expires_in,
-                                 "aud": resource.uri, "cnf": claims.get("cnf"), "access_token": token}
+                                 "aud": claims["aud"], "cnf": claims.get("cnf"), "access_token": token}
         return Response.json(200, body, headers, **info)
 
     def _resource_for_scope(self, scope: str, directory: Directory):
@@ -274,8 +277,8 @@ class TokenService:
         if tls_x5t is None:
             where = ("this listener does not request client certificates; use the mTLS endpoint"
                      if not request.listener.startswith("mtls") else "no TLS client certificate was presented")
-            return refuse("no_client_credential", "The request body must contain the following parameter: "
-                          f"'client_assertion' or 'client_secret' ({where}).")
+            return refuse("no_client_credential", "'client_assertion', 'client_secret' or 'request' is required "
+                          f"for the 'client_credentials' grant type. ({where}.)")
         app = directory.find_app(client_id)
         if app is not None:
             if app.has_certificate_x5t(tls_x5t):
@@ -356,7 +359,8 @@ class TokenService:
                     "malformed": "assertion_malformed", "alg_none": "assertion_malformed",
                     "alg_not_allowed": "assertion_malformed"}.get(exc.reason, "assertion_signature")
             return refuse(kind, f"The federated assertion was refused: {exc}")
-        if self.tenants.by_issuer(claims.get("iss")) is None:
+        if self.tenants.by_issuer(claims.get("iss")) is None and \
+                self.tenants.by_sts_issuer(claims.get("iss"), self.domain) is None:
             return refuse("fic_not_found", f"No matching federated identity record found for presented assertion "
                           f"issuer '{str(claims.get('iss'))[:100]}'.")
         if claims.get("aud") != TOKEN_EXCHANGE_AUDIENCE:
@@ -380,11 +384,6 @@ class TokenService:
                           f"Assertion Issuer: '{claims['iss']}'. Assertion Subject: '{claims.get('sub')}'. "
                           f"Add a federated credential on app '{app.name}' that trusts it.")
         return app
-
-
-def sts_issuer(domain: str, tenant_id: str) -> str:
-    """The v1 issuer of a tenant: ``https://sts.<domain>/{tid}/`` (Entra: ``https://sts.windows.net/{tid}/``)."""
-    return f"https://sts.{domain}/{tenant_id}/"
 
 
 def _app_not_found(client_id: str, directory: Directory) -> str:

@@ -169,7 +169,9 @@ def test_unmodified_msal_with_a_certificate_gets_tokens(authority, app, no_env_b
     result = cca.acquire_token_for_client([f"{GRAPH}/.default"])
     assert result.get("token_type") == "Bearer", result.get("error_description")
     claims = _claims(result["access_token"])
-    assert claims["iss"] == authority.issuer and claims["tid"] == authority.tenant_id
+    # Graph accepts v1.0 tokens: the v1 issuer of the tenant
+    assert claims["iss"] == f"https://sts.mtlspop.localhost/{authority.tenant_id}/"
+    assert claims["tid"] == authority.tenant_id
     asked = [e.path for e in authority.trace if "/common/discovery/instance" in e.path]
     assert bool(asked) == (discovery == "lab")
 
@@ -293,7 +295,8 @@ def test_tenants_have_their_own_ids_issuers_and_apps(fresh_authority, pem_files)
     good = pop(other_app, fabrikam.tenant_id)
     assert good.ok, good.text
     claims = _claims(good.json()["access_token"])
-    assert claims["iss"] == fabrikam.issuer and claims["tid"] == fabrikam.tenant_id
+    assert claims["iss"] == f"https://sts.mtlspop.localhost/{fabrikam.tenant_id}/"
+    assert claims["tid"] == fabrikam.tenant_id
     wrong = pop(home_app, fabrikam.tenant_id)                       # tenant A's app at tenant B
     assert wrong.status_code == 400
     assert wrong.json()["error"] == "unauthorized_client" and wrong.json()["error_codes"] == [700016]
@@ -341,7 +344,7 @@ def test_cross_tenant_federated_credential(fresh_authority, pem_files):
             "client_assertion": leg1["access_token"], "token_type": "mtls_pop"})
         assert leg2.ok, leg2.text
         claims = _claims(leg2.json()["access_token"])
-        assert claims["iss"] == b.issuer and claims["tid"] == b.tenant_id
+        assert claims["iss"] == f"https://sts.mtlspop.localhost/{b.tenant_id}/" and claims["tid"] == b.tenant_id
         assert claims["cnf"]["x5t#S256"] == identity.certificate.x5t_s256
         # the same leg 2 at the home tenant: B's app is not there
         elsewhere = session.post(lab.token_endpoint("mtls"), data={
