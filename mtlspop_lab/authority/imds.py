@@ -109,7 +109,10 @@ class Imds:
         kind = {"msi_res_id": "resource_id", "mi_res_id": "resource_id"}.get(key, key)
         mi = self.directory.find_managed_identity(kind, value)
         if mi is None:
-            return imds_error(400, "invalid_request", f"Identity not found ({key}={value[:200]} is not assigned to this VM).")
+            # IMDS's own words, nothing more (MSAL.NET ManagedIdentity tests' mock response); the trace says which
+            return Response.json(400, {"error": "invalid_request", "error_description": "Identity not found"},
+                                 error=f"invalid_request: Identity not found ({key}={value[:120]} is not "
+                                       "assigned to this VM)")
         return mi
 
     # -- v1 ------------------------------------------------------------------------------

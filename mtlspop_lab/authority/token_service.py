@@ -191,8 +191,8 @@ class TokenService:
             if not params.get(name):
                 return refuse("missing_parameter", f"The request body must contain the following parameter: '{name}'.")
         if params["grant_type"] != "client_credentials":
-            return refuse("unsupported_grant_type", f"The provided value for the input parameter 'grant_type' "
-                          f"('{params['grant_type'][:40]}') is not valid; the lab supports client_credentials only.")
+            return refuse("unsupported_grant_type", f"The app requested an unsupported grant type "
+                          f"'{params['grant_type'][:40]}'. (The lab supports client_credentials only.)")
         resource = self._resource_for_scope(params["scope"], directory)
         if isinstance(resource, str):
             kind, text = resource.split("|", 1)
@@ -268,7 +268,9 @@ class TokenService:
         resource = directory.find_resource(scopes[0])
         if resource is None:
             return (f"resource_not_found|The resource principal named {scopes[0][:-len('/.default')][:100]} "
-                    f"was not found in the tenant named {directory.tenant_id}.")
+                    f"was not found in the tenant named {directory.tenant_id}. This can happen if the application "
+                    "has not been installed by the administrator of the tenant or consented to by any user in the "
+                    "tenant. You might have sent your authentication request to the wrong tenant.")
         return resource
 
     # -- client authentication ----------------------------------------------------------
@@ -382,6 +384,7 @@ class TokenService:
                                                     TOKEN_EXCHANGE_AUDIENCE) is None:
             return refuse("fic_not_found", "No matching federated identity record found for presented assertion. "
                           f"Assertion Issuer: '{claims['iss']}'. Assertion Subject: '{claims.get('sub')}'. "
+                          f"Assertion Audience: '{claims.get('aud')}'. "
                           f"Add a federated credential on app '{app.name}' that trusts it.")
         return app
 

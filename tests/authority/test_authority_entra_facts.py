@@ -251,11 +251,17 @@ def test_imds_errors(authority):
         s.trust_env = False
         missing = s.get(f"{authority.imds_url}/metadata/identity/oauth2/token",
                         params={"api-version": "2018-02-01", "resource": GRAPH})
+        stranger = s.get(f"{authority.imds_url}/metadata/identity/oauth2/token",
+                         params={"api-version": "2018-02-01", "resource": GRAPH,
+                                 "client_id": "00000000-0000-4000-8000-00000000beef"}, headers={"Metadata": "true"})
         unknown = s.get(f"{authority.imds_url}/metadata/identity/oauth2/token",
                         params={"api-version": "2018-02-01", "resource": "https://nothing.example"},
                         headers={"Metadata": "true"})
     assert missing.status_code == 400
     assert missing.json() == {"error": "bad_request_102", "error_description": "Required metadata header not specified"}
+    # MSAL.NET ManagedIdentity tests (mock IMDS answer for an identity the VM does not have)
+    assert stranger.status_code == 400
+    assert stranger.json() == {"error": "invalid_request", "error_description": "Identity not found"}
     assert unknown.status_code == 400 and unknown.json()["error_codes"] == [500011]
     assert unknown.json()["error"] == "invalid_resource" and "\r\nTrace ID: " in unknown.json()["error_description"]
 
