@@ -317,8 +317,10 @@ class TokenService:
                           f"use one of {', '.join(ASSERTION_ALGORITHMS)}.")
         candidates = _matching_certificates(app, header)
         if not candidates:
-            return refuse("certificate_not_registered", "The certificate named in the client assertion header "
-                          f"(x5t / x5t#S256) is not registered for application '{client_id}'.")
+            thumb = str(header.get("x5t#S256") or header.get("x5t") or "none")[:64]
+            return refuse("certificate_not_registered", "The certificate with identifier used to sign the client "
+                          f"assertion is not registered on application. [Reason - The key was not found., "
+                          f"Thumbprint of key used by client: '{thumb}'] (application '{client_id}')")
         last_error = None
         for cert in candidates:
             if (alg == "ES256") != isinstance(cert.x509.public_key(), ec.EllipticCurvePublicKey):
@@ -344,9 +346,9 @@ class TokenService:
                 return refuse("assertion_subject", "Client assertion application identifier (iss/sub) doesn't match "
                               "'client_id' parameter.")
             return app
-        return refuse("assertion_signature", f"Client assertion contains an invalid signature "
-                      f"({'signature does not verify' if last_error else 'key type does not match alg'}) for "
-                      f"application '{client_id}'.")
+        return refuse("assertion_signature", "Client assertion failed signature validation. "
+                      f"[Reason - {'the signature does not verify' if last_error else 'the key type does not match alg'}"
+                      f", application '{client_id}']")
 
     def _check_pop_assertion(self, assertion: str, client_id: str, tls_x5t: str | None, directory: Directory,
                              refuse):
