@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..certs import Certificate
@@ -30,11 +30,19 @@ VM_NAME = "lab-vm"
 
 @dataclass(frozen=True)
 class Resource:
-    """A resource application (audience) and whether it accepts certificate-bound tokens."""
+    """A resource application: its URI, whether it accepts certificate-bound tokens, and the token
+    version it accepts (Entra issues that version: v1 ``aud`` = the URI, v2 ``aud`` = ``app_id``)."""
 
     uri: str
     name: str
     accepts_bound_tokens: bool = True
+    token_version: int = 1
+    app_id: str = ""
+
+    @property
+    def audience(self) -> str:
+        """What a token for this resource carries as ``aud``."""
+        return self.app_id if self.token_version == 2 and self.app_id else self.uri
 
 
 @dataclass
@@ -95,14 +103,19 @@ class FederatedCredential:
     audience: str = TOKEN_EXCHANGE_AUDIENCE
 
 
+# Microsoft's resources accept v1.0 tokens (as in Entra); the lab's own API is a learner-registered
+# API and accepts v2.0 (its app id, made per tenant, is the tokens' aud).
 DEFAULT_RESOURCES = (
     Resource("https://graph.microsoft.com", "Microsoft Graph"),
     Resource("https://vault.azure.net", "Azure Key Vault"),
+    Resource("https://management.azure.com", "Azure Resource Manager"),
     Resource("https://storage.azure.com", "Azure Storage"),
-    Resource("api://mtlspop-lab-api", "mtlspop-lab API"),
-    Resource(TOKEN_EXCHANGE_AUDIENCE, "Token exchange (FIC leg 1 audience)"),
+    Resource("api://mtlspop-lab-api", "mtlspop-lab API", token_version=2),
+    # v2 issuer (what a federated credential names) with the exchange URI as aud (FIC docs)
+    Resource(TOKEN_EXCHANGE_AUDIENCE, "Token exchange (FIC leg 1 audience)", token_version=2),
     Resource("https://legacy.contoso.example", "Legacy API (Bearer only)", accepts_bound_tokens=False),
 )
+TOKEN_VERSIONS = (1, 2)
 
 
 class Directory:
@@ -127,7 +140,9 @@ class Directory:
         self._lock = threading.RLock()
         self._apps: dict[str, App] = {}
         self._issued: dict[str, str] = {}                 # x5t#S256 of an IMDS v2 cert -> MI client_id
-        self.resources = {r.uri: r for r in DEFAULT_RESOURCES}
+        self.resources = {r.uri: (replace(r, app_id=str(uuid.uuid4()))
+                                  if r.token_version == 2 and r.uri != TOKEN_EXCHANGE_AUDIENCE else r)
+                          for r in DEFAULT_RESOURCES}
         self.app_roles = AppRoles()
         self.vm_id = str(uuid.uuid4())
         self.vmss_id = None
@@ -316,11 +331,30 @@ class Directory:
                          if f.issuer == issuer and f.subject == subject and f.audience == audience), None)
 
     # -- resources ---------------------------------------------------------------------
-    def add_resource(self, uri: str, name: str | None = None, *, accepts_bound_tokens: bool = True) -> Resource:
-        resource = Resource(uri.rstrip("/"), name or uri, accepts_bound_tokens)
+    def add_resource(self, uri: str, name: str | None = None, *, accepts_bound_tokens: bool = True,
+                     token_version: int = 2) -> Resource:
+        """Register an API. Like an app registration's manifest, it says which token version it
+        accepts: 2 (the default for a new registration; its tokens' ``aud`` is its new app id) or 1."""
+        if token_version not in TOKEN_VERSIONS:
+            raise ConfigurationError(f"token_version {token_version!r} is not 1 or 2.",
+                                     cause="Entra issues v1.0 or v2.0 access tokens, as the resource accepts.",
+                                     fix="add_resource(uri, token_version=2) (or 1, as Microsoft's own APIs).")
+        resource = Resource(uri.rstrip("/"), name or uri, accepts_bound_tokens, token_version,
+                            str(uuid.uuid4()) if token_version == 2 else "")
         with self._lock:
             self.resources[resource.uri] = resource
         return resource
+
+    def find_resource_by_audience(self, aud: str) -> Resource | None:
+        """The resource a token's ``aud`` names (the URI of a v1 resource, the app id of a v2 one)."""
+        with self._lock:
+            resources = list(self.resources.values())
+        return next((r for r in resources if r.audience == aud), None)
+
+    # -- app roles ----------------------------------------------------------------------
+    def roles_of(self, object_id: str, resource: Resource) -> list[str]:
+        """The app roles an issued token for ``resource`` carries (``roles``), as assigned and propagated."""
+        return self.app_roles.roles_for(object_id, resource.uri)
 
     def find_resource(self, uri: str) -> Resource | None:
         """The resource for a scope or resource string (``/.default`` and a trailing ``/`` ignored)."""
@@ -331,8 +365,9 @@ class Directory:
         uri = uri.rstrip("/")
         with self._lock:
             found = self.resources.get(uri)
-            if found is None:
-                found = next((r for r in self.resources.values() if r.uri.lower() == uri.lower()), None)
+            if found is None:   # by URI in any case, or by a v2 API's application id
+                found = next((r for r in self.resources.values()
+                              if r.uri.lower() == uri.lower() or (r.app_id and r.app_id == uri.lower())), None)
         return found
 
     # -- app roles (permissions; see app_roles.py) ---------------------------------------------

@@ -32,8 +32,10 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier, SignatureAlgorithmO
 from ..certs import CertificateAuthority, x5t_s256_of_der
 from .csr_check import DerError, signature_problem
 from .directory import Directory, ManagedIdentityRecord
+from .oauth_errors import entra_error_payload
 from .server import Request, Response
-from .signing import Signer, access_token_claims
+from .signing import Signer
+from .token_claims import app_token_claims, lifetime_for
 
 SERVER_HEADER = "IMDS/150.870.65.1854"
 CUID_OID = ObjectIdentifier("1.3.6.1.4.1.311.90.2.10")
@@ -56,8 +58,9 @@ class Imds:
     """
 
     def __init__(self, directory: Directory, signer: Signer, ca: CertificateAuthority, *, issuer: str,
-                 region: str, regional_url: Callable[[], str], lifetime_s: Callable[[], int],
-                 mode: Callable[[], str], attestation=None):
+                 region: str, regional_url: Callable[[], str], lifetime_s: Callable[[], int | None],
+                 mode: Callable[[], str], attestation=None, domain: str = "mtlspop.localhost"):
+        self.domain = domain
         self.directory = directory
         self.signer = signer
         self.ca = ca
@@ -75,7 +78,8 @@ class Imds:
 
     def _handle(self, request: Request) -> Response:
         if (request.header("metadata") or "").lower() != "true":
-            return imds_error(400, "invalid_request", "Required metadata header not specified")
+            # IMDS's own code for it (learn.microsoft.com "how-to-use-vm-token", error handling)
+            return imds_error(400, "bad_request_102", "Required metadata header not specified")
         refused = _origin_problem(request)
         if refused is not None:
             return refused
@@ -111,7 +115,10 @@ class Imds:
         kind = {"msi_res_id": "resource_id", "mi_res_id": "resource_id"}.get(key, key)
         mi = self.directory.find_managed_identity(kind, value)
         if mi is None:
-            return imds_error(400, "invalid_request", f"Identity not found ({key}={value[:200]} is not assigned to this VM).")
+            # IMDS's own words, nothing more (MSAL.NET ManagedIdentity tests' mock response); the trace says which
+            return Response.json(400, {"error": "invalid_request", "error_description": "Identity not found"},
+                                 error=f"invalid_request: Identity not found ({key}={value[:120]} is not "
+                                       "assigned to this VM)")
         return mi
 
     # -- v1 ------------------------------------------------------------------------------
@@ -126,22 +133,26 @@ class Imds:
             return mi
         resource = self.directory.find_resource(resource_uri)
         if resource is None:
-            return imds_error(400, "invalid_resource", f"AADSTS500011: The resource principal named "
-                              f"{resource_uri[:100]} was not found in the tenant {self.directory.tenant_id}.",
-                              client_id=mi.client_id)
-        lifetime = int(self.lifetime_s())
-        claims = access_token_claims(issuer=self.issuer, tenant_id=self.directory.tenant_id, audience=resource.uri,
-                                     subject_oid=mi.object_id, client_id=mi.client_id, lifetime_s=lifetime,
-                                     mi_resource_id=mi.resource_id)
-        roles = self.directory.app_roles.roles_for(mi.object_id, resource.uri)
-        if roles:
-            claims["roles"] = roles
+            # the token service refused: IMDS passes Entra's error body through
+            payload = entra_error_payload("invalid_resource", 500011, f"The resource principal named "
+                                          f"{resource_uri[:100]} was not found in the tenant named "
+                                          f"{self.directory.tenant_id}. This can happen if the application has "
+                                          "not been installed by the administrator of the tenant or consented to "
+                                          "by any user in the tenant. You might have sent your authentication "
+                                          "request to the wrong tenant.", request)
+            return Response.json(400, payload, client_id=mi.client_id, error="invalid_resource AADSTS500011")
+        lifetime = lifetime_for(managed_identity=True, fixed=self.lifetime_s())
+        claims = app_token_claims(version=resource.token_version, domain=self.domain, issuer_v2=self.issuer,
+                                  tenant_id=self.directory.tenant_id, audience=resource.audience,
+                                  object_id=mi.object_id, client_id=mi.client_id, lifetime_s=lifetime,
+                                  mi_resource_id=mi.resource_id, roles=self.directory.roles_of(mi.object_id, resource))
         token = self.signer.mint(claims)
-        body = {"access_token": token, "client_id": mi.client_id, "expires_in": str(lifetime),
-                "expires_on": str(claims["exp"]), "ext_expires_in": str(lifetime), "not_before": str(claims["nbf"]),
+        expires_in = str(max(lifetime - 1, 1))          # IMDS: "86399" for a 24 h token
+        body = {"access_token": token, "client_id": mi.client_id, "expires_in": expires_in,
+                "expires_on": str(claims["exp"]), "ext_expires_in": expires_in, "not_before": str(claims["nbf"]),
                 "resource": resource_uri, "token_type": "Bearer"}
         return Response.json(200, body, client_id=mi.client_id, token_type="Bearer", grant_type="imds_v1",
-                             response_body={"token_type": "Bearer", "aud": resource.uri, "access_token": token})
+                             response_body={"token_type": "Bearer", "aud": claims["aud"], "access_token": token})
 
     def compute(self, query: dict) -> Response:
         if not query.get("api-version"):

@@ -46,8 +46,9 @@ from .http_limits import ConnectionTable
 from .imds import SERVER_HEADER as IMDS_SERVER_HEADER, Imds
 from .resource_api import ResourceApi
 from .server import Listener, Port, Request, Response
-from .signing import Signer, access_token_claims
+from .signing import Signer
 from .tenants import Tenants
+from .token_claims import app_token_claims, lifetime_for, sts_issuer
 from .token_service import TokenService
 from .trace import Trace
 
@@ -57,12 +58,12 @@ IMDS_MODES = ("v2", "v1_only", "absent")
 class LocalAuthority:
     """The embedded authority. Starts at construction; use it as a context manager or call close()."""
 
-    def __init__(self, regions=("westus3", "eastus2"), token_lifetime_s: int = 3600, *,
+    def __init__(self, regions=("westus3", "eastus2"), token_lifetime_s: int | None = None, *,
                  user_assigned_count: int = 3):
         regions = tuple(check_region(r) for r in regions)
         if not regions:
             raise ConfigurationError("LocalAuthority needs at least one region.", fix='regions=("westus3",)')
-        self._default_lifetime = self._check_lifetime(token_lifetime_s)
+        self._default_lifetime = None if token_lifetime_s is None else self._check_lifetime(token_lifetime_s)
         self._lifetime = self._default_lifetime
         self._imds_mode = "v2"
         self._closed = False
@@ -71,7 +72,7 @@ class LocalAuthority:
         self._lock = threading.Lock()
         self.regions = regions
         self.ca = CertificateAuthority("mtlspop-lab local authority CA")
-        self.signer = Signer()
+        self.signer = Signer(self.ca)
         self._faults = FaultPlan()
         self._trace = Trace()
         self._folder = Path(tempfile.mkdtemp(prefix="mtlspop-authority-"))
@@ -112,6 +113,7 @@ class LocalAuthority:
             self.close()
             raise
 
+        self.signer.jwks_issuer = f"{self.login_url}/{{tenantid}}/v2.0"
         self.tenants = Tenants(lambda: self.login_url, user_assigned_count=user_assigned_count,
                                on_certificate=self.trust_client_certificate)
         self.directory = self.tenants.home
@@ -124,8 +126,8 @@ class LocalAuthority:
         self.imds = Imds(self.directory, self.signer, self.ca, issuer=self.issuer, region=regions[0],
                          regional_url=lambda: self.regional_urls[regions[0]],
                          lifetime_s=lambda: self._lifetime, mode=lambda: self._imds_mode,
-                         attestation=self.attestation)
-        self.resource_api = ResourceApi(self.tenants, self.signer)
+                         attestation=self.attestation, domain=self.domain)
+        self.resource_api = ResourceApi(self.tenants, self.signer, domain=self.domain)
         # one Cloud for the authority's life: its clients share its pool, and close() releases it
         self._cloud = Cloud(name="LocalAuthority", login_url=self.login_url, regions=self.regions,
                             imds_url=self.imds_url, resource_url=self.resource_url, ca_bundle=self.ca_bundle,
@@ -154,7 +156,7 @@ class LocalAuthority:
         if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 1 or seconds > 86400 * 2:
             raise ConfigurationError(f"Token lifetime {seconds!r} is out of range.",
                                      cause="Lifetimes are whole seconds between 1 and 172800.",
-                                     fix="set_token_lifetime(3600) for Entra's default, or a few seconds to show expiry.")
+                                     fix="set_token_lifetime(None) for Entra's lifetimes, or a few seconds to show expiry.")
         return int(seconds)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -488,11 +490,14 @@ class LocalAuthority:
     def imds_mode(self) -> str:
         return self._imds_mode
 
-    def set_token_lifetime(self, seconds: int) -> None:
-        self._lifetime = self._check_lifetime(seconds)
+    def set_token_lifetime(self, seconds: int | None) -> None:
+        """Fix every new token's lifetime to ``seconds`` (e.g. a few seconds to show expiry);
+        None restores Entra's: a random 60-90 minutes for apps, 24 hours for managed identities."""
+        self._lifetime = None if seconds is None else self._check_lifetime(seconds)
 
     @property
-    def token_lifetime_s(self) -> int:
+    def token_lifetime_s(self) -> int | None:
+        """The fixed lifetime knob, or None for Entra's lifetimes."""
         return self._lifetime
 
     def set_attestation(self, policy: str) -> None:
@@ -569,12 +574,22 @@ class LocalAuthority:
         through the token endpoint like any client.
         """
         client_id = client_id or str(uuid.uuid4())
-        claims = access_token_claims(issuer=self.issuer, tenant_id=self.tenant_id, audience=audience,
-                                     subject_oid=client_id, client_id=client_id,
-                                     lifetime_s=self._lifetime if lifetime_s is None else lifetime_s,
-                                     cnf_x5t_s256=certificate.x5t_s256 if certificate is not None else None,
-                                     now=issued_at)
+        resource = self.directory.find_resource(audience)
+        version = resource.token_version if resource is not None else 2
+        lifetime = lifetime_s if lifetime_s is not None else lifetime_for(managed_identity=False,
+                                                                          fixed=self._lifetime)
+        claims = app_token_claims(version=version, domain=self.domain, issuer_v2=self.issuer,
+                                  tenant_id=self.tenant_id,
+                                  audience=resource.audience if resource is not None else audience,
+                                  object_id=client_id, client_id=client_id, lifetime_s=lifetime,
+                                  cnf_x5t_s256=certificate.x5t_s256 if certificate is not None else None,
+                                  now=issued_at)
         return self.signer.mint(claims)
+
+    @property
+    def issuers(self) -> list[str]:
+        """Every issuer this authority's tokens may carry: v2.0 and v1.0, of every tenant."""
+        return [i for d in self.tenants.all() for i in (d.issuer, sts_issuer(self.domain, d.tenant_id))]
 
     # -- routing with faults ---------------------------------------------------------------
     def _serve(self, request: Request, service, *, imds: bool = False) -> Response:

@@ -1,8 +1,12 @@
 """Entra-style error answers of the token endpoint.
 
 Every refusal is the JSON Entra ID sends: ``error`` (the OAuth code),
-``error_description`` starting with ``AADSTSnnnnn:``, ``error_codes``,
-``timestamp``, ``trace_id``, ``correlation_id``. Clients (msal, MSAL.NET, the
+``error_description`` starting with ``AADSTSnnnnn:`` and ending with the
+``\r\nTrace ID: ...\r\nCorrelation ID: ...\r\nTimestamp: ...`` tail,
+``error_codes``, ``timestamp``, ``trace_id``, ``correlation_id`` and
+``error_uri`` (``https://login.<domain>/error?code=N``, the shape of
+``https://login.microsoftonline.com/error?code=N``). Source:
+learn.microsoft.com "reference-error-codes". Clients (msal, MSAL.NET, the
 lab's flows) key their behaviour on ``error`` and the AADSTS number, so each
 refusal the lab can produce has one entry here.
 
@@ -78,21 +82,39 @@ def utc_timestamp() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def login_host_of(request: Request | None) -> str | None:
+    """The login host (with port) of the host a request reached: ``[region.]mtlsauth.X`` -> ``login.X``."""
+    host = (request.header("host") if request is not None else None) or ""
+    if "mtlsauth." in host:
+        host = "login." + host.split("mtlsauth.", 1)[1]
+    return host if host.startswith("login.") else None
+
+
+def entra_error_payload(error: str, code: int, description: str, request: Request | None = None) -> dict:
+    """Entra's error body (also what IMDS passes through when the token service refuses)."""
+    correlation = (request.header("client-request-id") if request is not None else None) or str(uuid.uuid4())
+    trace_id = str(uuid.uuid4())
+    stamp = utc_timestamp()
+    payload = {
+        "error": error,
+        "error_description": f"AADSTS{code}: {description}\r\nTrace ID: {trace_id}\r\n"
+                             f"Correlation ID: {correlation}\r\nTimestamp: {stamp}",
+        "error_codes": [code],
+        "timestamp": stamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation,
+    }
+    login = login_host_of(request)
+    payload["error_uri"] = f"https://{login}/error?code={code}" if login else \
+        f"https://login.microsoftonline.com/error?code={code}"
+    return payload
+
+
 def oauth_error(kind: str, description: str, request: Request | None = None,
                 status: int | None = None, headers: dict | None = None, **info) -> Response:
     """The Entra error JSON for ``kind`` (a key of :data:`ERRORS`)."""
     default_status, error, code = ERRORS[kind]
-    correlation = (request.header("client-request-id") if request is not None else None) or str(uuid.uuid4())
-    trace_id = str(uuid.uuid4())
-    payload = {
-        "error": error,
-        "error_description": f"AADSTS{code}: {description} Trace ID: {trace_id} "
-                             f"Correlation ID: {correlation} Timestamp: {utc_timestamp()}",
-        "error_codes": [code],
-        "timestamp": utc_timestamp(),
-        "trace_id": trace_id,
-        "correlation_id": correlation,
-    }
+    payload = entra_error_payload(error, code, description, request)
     all_headers = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
     all_headers.update(headers or {})
     info.setdefault("error", f"{error} AADSTS{code}")

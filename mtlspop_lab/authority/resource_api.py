@@ -10,9 +10,22 @@ Another issuer's tokens (an RFC 8705 server such as oidc-provider) are
 accepted once :meth:`ResourceApi.trust_issuer` names it with its JWKS: same
 audience and binding rules, verified with that issuer's keys.
 
-Each refusal is a 401 with ``WWW-Authenticate: mtls_pop error="invalid_token",
-error_description="..."`` and a distinct description, so a learner can tell
-"wrong certificate" from "no certificate" from "wrong scheme".
+Each refusal answers as a Microsoft resource does: 401, a challenge that names
+where to get a token (``authorization="https://login.<domain>/{tid}"``,
+``resource="..."``, as Key Vault's ``Bearer authorization=..., resource=...``)
+together with RFC 6750's ``error``/``error_description``, and a body
+``{"error": {"code": "...", "message": "..."}}`` (the shape of Graph and ARM
+errors) whose code names the failure: ``Unauthorized`` (no token),
+``InvalidAuthenticationToken`` (signature, time, issuer, audience, scheme),
+``MissingClientCertificate``, ``ClientCertificateMismatch``,
+``UnsupportedTokenBinding``. The codes are the lab's own names in Microsoft's
+shape: real resources word them differently per service.
+
+What the lab cannot copy: a real resource (``mtlstb.graph.microsoft.com``)
+asks for the client certificate in its TLS handshake like this API does, but
+whether it refuses a handshake without one or answers 401 is the service's
+choice; the lab always completes the handshake and answers 401 so the
+learner sees the reason.
 
 Authorization comes after authentication: :meth:`ResourceApi.require_role`
 makes a path need an app role in the token's ``roles`` claim. A valid token
@@ -74,10 +87,15 @@ def _verify_with(token: str, keys: "jwt.PyJWKSet") -> dict:
         raise TokenCheckError("malformed", "The token cannot be verified with the trusted issuer's key.") from None
 
 
-def refusal(description: str, error: str = "invalid_token", status: int = 401, scheme: str = "mtls_pop") -> Response:
-    challenge = f'{scheme} error="{error}", error_description="{description}"'
-    return Response.json(status, {"ok": False, "error": error, "error_description": description},
-                         {"WWW-Authenticate": challenge}, error=f"{error}: {description}")
+API_RESOURCE = "api://mtlspop-lab-api"
+
+
+def refusal(description: str, error: str = "invalid_token", status: int = 401, scheme: str = "mtls_pop",
+            code: str = "InvalidAuthenticationToken", authorization: str | None = None) -> Response:
+    where = f'authorization="{authorization}", resource="{API_RESOURCE}", ' if authorization else ""
+    challenge = f'{scheme} {where}error="{error}", error_description="{description}"'
+    return Response.json(status, {"error": {"code": code, "message": description}},
+                         {"WWW-Authenticate": challenge}, error=f"{code}: {description}")
 
 
 def forbidden(missing: list, roles, scheme: str) -> Response:
@@ -95,8 +113,9 @@ def forbidden(missing: list, roles, scheme: str) -> Response:
 class ResourceApi:
     """Any path, any method: authorize the caller and echo who it is."""
 
-    def __init__(self, tenants: Tenants, signer: Signer):
+    def __init__(self, tenants: Tenants, signer: Signer, *, domain: str = "mtlspop.localhost"):
         self.tenants = tenants
+        self.domain = domain
         self.signer = signer
         self.trusted_issuers: dict = {}   # issuer -> jwt.PyJWKSet
         self.role_rules: list[tuple[str, str, str | None]] = []   # (path prefix, role, resource or None)
@@ -119,6 +138,10 @@ class ResourceApi:
                   if (prefix == "/" or path == prefix or path.startswith(prefix + "/"))
                   and (resource is None or resource == aud)]
         return [r for r in dict.fromkeys(needed) if r not in granted]
+
+    def _refuse(self, description: str, **kwargs) -> Response:
+        home = self.tenants.home
+        return refusal(description, authorization=home.issuer[: -len("/v2.0")], **kwargs)
 
     @property
     def directory(self) -> Directory:
@@ -145,51 +168,58 @@ class ResourceApi:
     def handle(self, request: Request) -> Response:
         authorization = request.header("authorization")
         if not authorization:
-            return refusal("no Authorization header; send 'Authorization: mtls_pop <token>'", error="invalid_request")
+            return self._refuse("no Authorization header; send 'Authorization: mtls_pop <token>'",
+                                error="invalid_request", code="Unauthorized")
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() not in ("mtls_pop", "bearer") or not token:
-            return refusal(f"unsupported authorization scheme '{scheme[:20]}'; use mtls_pop (or Bearer for unbound tokens)",
+            return self._refuse(f"unsupported authorization scheme '{scheme[:20]}'; use mtls_pop (or Bearer for unbound tokens)",
                            error="invalid_request")
         info = {"request_body": {"authorization_scheme": scheme, "access_token": token}}
         try:
             claims = self._verify(token)
         except TokenCheckError as exc:
-            response = refusal(_REASONS.get(exc.reason, str(exc)))
+            response = self._refuse(_REASONS.get(exc.reason, str(exc)))
             response.info.update(info)
             return response
         result = self._authorize(request, scheme, claims)
         result.info.update(info)
-        result.info.setdefault("client_id", claims.get("azp") or claims.get("client_id"))
+        result.info.setdefault("client_id", claims.get("azp") or claims.get("appid") or claims.get("client_id"))
         return result
 
     def _authorize(self, request: Request, scheme: str, claims: dict) -> Response:
         foreign = isinstance(claims.get("iss"), str) and claims["iss"] in self.trusted_issuers
-        tenant = self.tenants.by_issuer(claims.get("iss"))
+        tenant = self.tenants.by_issuer(claims.get("iss")) or self.tenants.by_sts_issuer(claims.get("iss"),
+                                                                                        self.domain)
         if tenant is None and not foreign:
-            return refusal("the token was issued by another issuer")
+            return self._refuse("the token was issued by another issuer")
         directory = tenant or self.tenants.home
         aud = claims.get("aud")
-        resource = directory.find_resource(aud) if isinstance(aud, str) else None
+        resource = directory.find_resource_by_audience(aud) if isinstance(aud, str) else None
+        if resource is None and foreign and isinstance(aud, str):
+            resource = directory.find_resource(aud)      # another issuer names the resource by its URI
         if resource is None or resource.uri == TOKEN_EXCHANGE_AUDIENCE:
-            return refusal(f"wrong audience '{str(aud)[:100]}': the token is not for a resource this API serves")
+            return self._refuse(f"wrong audience '{str(aud)[:100]}': the token is not for a resource this API serves")
         cnf = claims.get("cnf")
         bound_to = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
         presented = x5t_s256_of_der(request.client_cert_der) if request.client_cert_der else None
         is_pop_scheme = scheme.lower() == "mtls_pop"
         if bound_to is None:
             if is_pop_scheme:
-                return refusal("the token is not certificate-bound (no cnf claim) but was sent with the mtls_pop scheme")
+                return self._refuse("the token is not certificate-bound (no cnf claim) but was sent with the mtls_pop scheme")
             scheme_name = "Bearer"
         else:
             if not is_pop_scheme and not foreign:
-                return refusal("a certificate-bound token was presented with the Bearer scheme; use 'mtls_pop'")
+                return self._refuse("a certificate-bound token was presented with the Bearer scheme; use 'mtls_pop'")
             if not resource.accepts_bound_tokens:
-                return refusal(f"the resource {resource.uri} does not accept certificate-bound tokens")
+                return self._refuse(f"the resource {resource.uri} does not accept certificate-bound tokens",
+                                    code="UnsupportedTokenBinding")
             if presented is None:
-                return refusal("no client certificate was presented in the TLS handshake; a bound token needs its certificate")
+                return self._refuse("no client certificate was presented in the TLS handshake; a bound token "
+                                    "needs its certificate", code="MissingClientCertificate")
             if presented != bound_to:
-                return refusal("the presented certificate does not match the token's cnf (x5t#S256): "
+                return self._refuse(code="ClientCertificateMismatch", description="the presented certificate does "
+                                    "not match the token's cnf (x5t#S256): "
                                "the token is bound to another certificate")
             scheme_name = "mtls_pop" if is_pop_scheme else "Bearer"
         missing = self._missing_roles(request.path, resource.uri, claims.get("roles"))

@@ -1,5 +1,13 @@
 """The authority's signing key: RS256 access tokens and the JWKS that verifies them.
 
+As Entra's, the key comes with an X.509 signing certificate (here issued by
+the lab's CA): the token header's ``kid`` and ``x5t`` are both the
+certificate's SHA-1 thumbprint in base64url, and each JWKS key carries
+``x5t``, ``x5c`` (the certificate, standard base64 DER) and ``issuer`` (the
+v2.0 issuer template ``https://login.../{tenantid}/v2.0``). Sources:
+learn.microsoft.com "access-tokens" (validating the signature) and the keys
+at ``https://login.microsoftonline.com/common/discovery/v2.0/keys``.
+
 Tokens are real JWS (pyjwt over cryptography), so any verifier that fetches
 the published JWKS can check them, exactly as a resource server does with
 Entra ID. Verification here is strict on purpose (pyjwt's own rule: the
@@ -10,15 +18,20 @@ learner precisely why a token was refused.
 
 from __future__ import annotations
 
+import base64
+import datetime as _dt
 import json
 import time
 import uuid
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from jwt.algorithms import RSAAlgorithm
 
-from ..certs import b64url
+from ..certs import CertificateAuthority, b64url, x5t_of_der
 
 ALGORITHM = "RS256"
 
@@ -32,28 +45,41 @@ class TokenCheckError(Exception):
 
 
 class Signer:
-    """An RSA-2048 key with a ``kid``; mints and verifies the authority's tokens."""
+    """An RSA-2048 key and its signing certificate; mints and verifies the authority's tokens.
 
-    def __init__(self):
+    ``ca``: the CA that issues the signing certificate (self-signed without one).
+    ``jwks_issuer``: the ``issuer`` each JWKS key names (set by the authority
+    once its login URL is known).
+    """
+
+    def __init__(self, ca: CertificateAuthority | None = None, *, jwks_issuer: str | None = None):
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.public_key = self._key.public_key()
+        self.certificate = _signing_certificate(self._key, ca)
+        der = self.certificate.public_bytes(serialization.Encoding.DER)
+        self.kid = self.x5t = x5t_of_der(der)      # Entra: kid == x5t == base64url SHA-1 of the certificate
         jwk = json.loads(RSAAlgorithm.to_jwk(self.public_key))
-        self.kid = b64url(uuid.uuid4().bytes)
-        jwk.update({"kid": self.kid, "use": "sig", "alg": ALGORITHM, "kty": "RSA"})
+        jwk = {"kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.x5t, "n": jwk["n"], "e": jwk["e"],
+               "x5c": [base64.b64encode(der).decode("ascii")]}
         self._jwk = jwk
+        self.jwks_issuer = jwks_issuer
+        self._headers = {"typ": "JWT", "x5t": self.x5t, "kid": self.kid}
 
     @property
     def jwks(self) -> dict:
         """The public JWK Set (a fresh copy each time)."""
-        return {"keys": [dict(self._jwk)]}
+        key = dict(self._jwk, x5c=list(self._jwk["x5c"]))
+        if self.jwks_issuer:
+            key["issuer"] = self.jwks_issuer
+        return {"keys": [key]}
 
     def mint(self, claims: dict) -> str:
-        """Sign ``claims`` as an RS256 JWT with header ``kid`` and ``typ: JWT``."""
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "JWT"})
+        """Sign ``claims`` as an RS256 JWT with header ``typ: JWT``, ``x5t`` and ``kid``."""
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers=dict(self._headers))
 
     def sign_payload(self, payload: bytes) -> str:
         """Sign arbitrary payload bytes (no claim checks): for tests of what verifiers refuse."""
-        return jwt.api_jws.encode(payload, self._key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "JWT"})
+        return jwt.api_jws.encode(payload, self._key, algorithm=ALGORITHM, headers=dict(self._headers))
 
     def verify(self, token: str, *, now: float | None = None, leeway: float = 0) -> dict:
         """Check structure, algorithm, key, signature and time; return the claims.
@@ -79,6 +105,17 @@ class Signer:
         if isinstance(nbf, (int, float)) and moment + leeway < nbf:
             raise TokenCheckError("not_yet_valid", "The token is not valid yet (nbf is in the future).")
         return claims
+
+
+def _signing_certificate(key, ca: CertificateAuthority | None) -> x509.Certificate:
+    subject = "CN=mtlspop-lab token signing"
+    if ca is not None:
+        return ca.issue(key.public_key(), subject, days=365)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mtlspop-lab token signing")])
+    start = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(minutes=5)
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + _dt.timedelta(days=365)).sign(key, hashes.SHA256()))
 
 
 def check_header(token, algorithms, kids, *, who: str) -> dict:
@@ -109,20 +146,3 @@ def check_header(token, algorithms, kids, *, who: str) -> dict:
 def new_uti() -> str:
     """Entra's ``uti``: a unique token id in base64url."""
     return b64url(uuid.uuid4().bytes)
-
-
-def access_token_claims(*, issuer: str, tenant_id: str, audience: str, subject_oid: str, client_id: str,
-                        lifetime_s: int, cnf_x5t_s256: str | None = None, mi_resource_id: str | None = None,
-                        now: float | None = None) -> dict:
-    """Entra v2-style app-only claims; ``cnf`` only when the token is certificate-bound."""
-    iat = int(time.time() if now is None else now)
-    claims = {
-        "aud": audience, "iss": issuer, "iat": iat, "nbf": iat, "exp": iat + int(lifetime_s),
-        "tid": tenant_id, "oid": subject_oid, "sub": subject_oid, "azp": client_id, "appid": client_id,
-        "azpacr": "2", "idtyp": "app", "ver": "2.0", "uti": new_uti(),
-    }
-    if mi_resource_id:
-        claims["xms_mirid"] = mi_resource_id
-    if cnf_x5t_s256:
-        claims["cnf"] = {"x5t#S256": cnf_x5t_s256}
-    return claims

@@ -92,6 +92,13 @@ class Tenants:
                 return directory
         return None
 
+    def by_sts_issuer(self, issuer, domain: str) -> Directory | None:
+        """The tenant whose v1.0 tokens carry ``iss`` = ``issuer`` (``https://sts.<domain>/{tid}/``)."""
+        prefix = f"https://sts.{domain}/"
+        if not isinstance(issuer, str) or not issuer.startswith(prefix) or not issuer.endswith("/"):
+            return None
+        return self.find(issuer[len(prefix):-1])
+
     def _issuer_of(self, tenant_id: str) -> str | None:
         found = self.find(tenant_id)
         return found.issuer if found is not None else None

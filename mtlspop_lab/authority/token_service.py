@@ -44,8 +44,9 @@ from .directory import App, Directory
 from .federation import FederatedAssertionCheck, IssuerKeys, looks_federated
 from .oauth_errors import oauth_error
 from .server import Request, Response
-from .signing import Signer, access_token_claims
+from .signing import Signer
 from .tenants import Tenants
+from .token_claims import app_token_claims, lifetime_for, refresh_in_for, sts_issuer
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop"
@@ -201,8 +202,8 @@ class TokenService:
             if not params.get(name):
                 return refuse("missing_parameter", f"The request body must contain the following parameter: '{name}'.")
         if params["grant_type"] != "client_credentials":
-            return refuse("unsupported_grant_type", f"The provided value for the input parameter 'grant_type' "
-                          f"('{params['grant_type'][:40]}') is not valid; the lab supports client_credentials only.")
+            return refuse("unsupported_grant_type", f"The app requested an unsupported grant type "
+                          f"'{params['grant_type'][:40]}'. (The lab supports client_credentials only.)")
         resource = self._resource_for_scope(params["scope"], directory)
         if isinstance(resource, str):
             kind, text = resource.split("|", 1)
@@ -250,27 +251,26 @@ class TokenService:
             return refuse("bound_tokens_not_supported", "The resource application does not support certificate-bound "
                           f"token ({resource.uri}). Please set token_type to 'bearer'.")
         bind = wants_pop and not downgrade
-        lifetime = int(self.lifetime_s())
-        if isinstance(principal, App):
-            oid, mirid = principal.object_id, None
-        else:
-            oid, mirid = principal.object_id, principal.resource_id
-        claims = access_token_claims(issuer=directory.issuer, tenant_id=directory.tenant_id, audience=resource.uri,
-                                     subject_oid=oid, client_id=client_id, lifetime_s=lifetime,
-                                     cnf_x5t_s256=tls_x5t if bind else None, mi_resource_id=mirid)
-        roles = directory.app_roles.roles_for(oid, resource.uri)
-        if roles:
-            claims["roles"] = roles          # app roles assigned (and propagated) before this token
+        is_app = isinstance(principal, App)
+        lifetime = lifetime_for(managed_identity=not is_app, fixed=self.lifetime_s())
+        oid, mi_res = principal.object_id, (None if is_app else principal.resource_id)
+        claims = app_token_claims(version=resource.token_version, domain=self.domain, issuer_v2=directory.issuer,
+                                  tenant_id=directory.tenant_id, audience=resource.audience, object_id=oid,
+                                  client_id=client_id, lifetime_s=lifetime, cnf_x5t_s256=tls_x5t if bind else None,
+                                  mi_resource_id=mi_res, roles=directory.roles_of(oid, resource))
         token = self.signer.mint(claims)
         expires_in = max(lifetime - 1, 1)
         body = {"token_type": "mtls_pop" if bind else "Bearer", "expires_in": expires_in,
-                "ext_expires_in": expires_in, "access_token": token}
+                "ext_expires_in": expires_in}
+        if refresh_in_for(expires_in):
+            body["refresh_in"] = refresh_in_for(expires_in)
+        body["access_token"] = token
         headers = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
         if request.header("client-request-id"):
             headers["client-request-id"] = request.header("client-request-id")
         info["token_type"] = body["token_type"]
         info["response_body"] = {"token_type": body["token_type"], "expires_in": expires_in,
-                                 "aud": resource.uri, "cnf": claims.get("cnf"), "access_token": token}
+                                 "aud": claims["aud"], "cnf": claims.get("cnf"), "access_token": token}
         return Response.json(200, body, headers, **info)
 
     def _resource_for_scope(self, scope: str, directory: Directory):
@@ -282,7 +282,9 @@ class TokenService:
         resource = directory.find_resource(scopes[0])
         if resource is None:
             return (f"resource_not_found|The resource principal named {scopes[0][:-len('/.default')][:100]} "
-                    f"was not found in the tenant named {directory.tenant_id}.")
+                    f"was not found in the tenant named {directory.tenant_id}. This can happen if the application "
+                    "has not been installed by the administrator of the tenant or consented to by any user in the "
+                    "tenant. You might have sent your authentication request to the wrong tenant.")
         return resource
 
     # -- client authentication ----------------------------------------------------------
@@ -291,8 +293,8 @@ class TokenService:
         if tls_x5t is None:
             where = ("this listener does not request client certificates; use the mTLS endpoint"
                      if not request.listener.startswith("mtls") else "no TLS client certificate was presented")
-            return refuse("no_client_credential", "The request body must contain the following parameter: "
-                          f"'client_assertion' or 'client_secret' ({where}).")
+            return refuse("no_client_credential", "'client_assertion', 'client_secret' or 'request' is required "
+                          f"for the 'client_credentials' grant type. ({where}.)")
         app = directory.find_app(client_id)
         if app is not None:
             if app.has_certificate_x5t(tls_x5t):
@@ -345,8 +347,10 @@ class TokenService:
                 return refuse(*found)
             candidates = [found]
         if not candidates:
-            return refuse("certificate_not_registered", "The certificate named in the client assertion header "
-                          f"(x5t / x5t#S256) is not registered for application '{client_id}'.")
+            thumb = str(header.get("x5t#S256") or header.get("x5t") or "none")[:64]
+            return refuse("certificate_not_registered", "The certificate with identifier used to sign the client "
+                          f"assertion is not registered on application. [Reason - The key was not found., "
+                          f"Thumbprint of key used by client: '{thumb}'] (application '{client_id}')")
         last_error = None
         for cert in candidates:
             if (alg == "ES256") != isinstance(cert.x509.public_key(), ec.EllipticCurvePublicKey):
@@ -373,9 +377,9 @@ class TokenService:
                 return refuse("assertion_subject", "Client assertion application identifier (iss/sub) doesn't match "
                               "'client_id' parameter.")
             return app
-        return refuse("assertion_signature", f"Client assertion contains an invalid signature "
-                      f"({'signature does not verify' if last_error else 'key type does not match alg'}) for "
-                      f"application '{client_id}'.")
+        return refuse("assertion_signature", "Client assertion failed signature validation. "
+                      f"[Reason - {'the signature does not verify' if last_error else 'the key type does not match alg'}"
+                      f", application '{client_id}']")
 
     def _check_federated(self, assertion: str, client_id: str, tls_x5t: str | None, directory: Directory,
                          refuse, *, bound: bool, wants_pop: bool):
@@ -393,15 +397,10 @@ class TokenService:
 
     def _own_issuer_keys(self, iss: str):
         """The authority's key, for tokens any of its tenants issued."""
-        tenant = self.tenants.by_issuer(iss)
+        tenant = self.tenants.by_issuer(iss) or self.tenants.by_sts_issuer(iss, self.domain)
         if tenant is None:
             return None
         return {self.signer.kid: self.signer.public_key}, "this authority", tenant.tenant_id
-
-
-def sts_issuer(domain: str, tenant_id: str) -> str:
-    """The v1 issuer of a tenant: ``https://sts.<domain>/{tid}/`` (Entra: ``https://sts.windows.net/{tid}/``)."""
-    return f"https://sts.{domain}/{tenant_id}/"
 
 
 def _app_not_found(client_id: str, directory: Directory) -> str:

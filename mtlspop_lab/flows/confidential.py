@@ -46,7 +46,7 @@ from .cache import CacheKey, TokenCache
 from .diagnose import authority_error
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache, call_msal
 from .region import resolve_region
-from .result import TokenResult, expiry_from, lifetime_seconds
+from .result import TokenResult, expiry_from, lifetime_seconds, refresh_on_from
 
 MTLS_POP = "mtls_pop"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -86,12 +86,11 @@ def result_from_token_response(payload: dict, *, asked_pop: bool, certificate, e
             f"You asked for a Bearer token, but received mtls_pop from {endpoint}.",
             error="token_type_mismatch", code="token_type_mismatch", status=last_status(trips))
     now = time.time()
-    refresh_in = payload.get("refresh_in")
     return TokenResult(
         access_token=payload["access_token"],
         token_type=MTLS_POP if asked_pop else "Bearer",
         expires_on=expiry_from(payload.get("expires_in"), now),
-        refresh_on=expiry_from(refresh_in, now) if refresh_in else None,
+        refresh_on=refresh_on_from(payload, now),
         binding_certificate=certificate.public_only() if asked_pop else None,
         _credential=certificate if asked_pop else None,
         resource=resource, scope=scope_for(resource), round_trips=tuple(trips), **fields)

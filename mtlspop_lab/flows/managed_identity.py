@@ -76,7 +76,7 @@ from .diagnose import imds_error
 from .identity import ManagedIdentityId
 from .imds_address import imds_base
 from .msal_glue import DiscoveryOnlyHttpCache, NoStoreTokenCache
-from .result import TokenResult, expiry_from
+from .result import TokenResult, expiry_from, refresh_on_from
 
 CUID_OID = ObjectIdentifier("1.3.6.1.4.1.311.90.2.10")
 CRED_API_VERSION = "2.0"
@@ -379,7 +379,8 @@ class ManagedIdentityFlow:
                 fix="Check what answers at the IMDS address.", error="token_type_mismatch",
                 code="token_type_mismatch")
         return TokenResult(access_token=payload["access_token"], token_type=token_type,
-                           expires_on=expiry_from(payload.get("expires_in")), resource=resource,
+                           expires_on=expiry_from(payload.get("expires_in")),
+                           refresh_on=refresh_on_from(payload), resource=resource,
                            scope=resource, identity=self.describe(), flow=flow, round_trips=tuple(mine),
                            client_id=payload.get("client_id"), cloud=self.cloud)
 

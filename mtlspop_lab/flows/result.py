@@ -146,6 +146,21 @@ def lifetime_seconds(expires_in) -> float | None:
     return seconds if 0 <= seconds <= MAX_LIFETIME_S else None
 
 
+LONG_LIVED_S = 7200
+
+
+def refresh_on_from(payload: dict, now: float | None = None) -> _dt.datetime | None:
+    """When to refresh a token early: the answer's ``refresh_in`` (Entra sends it on long-lived
+    tokens), else half the lifetime of a token living 2 hours or more (MSAL's rule), else None."""
+    refresh_in = lifetime_seconds(payload.get("refresh_in"))
+    if refresh_in is not None:
+        return expiry_from(refresh_in, now)
+    lifetime = lifetime_seconds(payload.get("expires_in"))
+    if lifetime is not None and lifetime >= LONG_LIVED_S:
+        return expiry_from(lifetime / 2, now)
+    return None
+
+
 def expiry_from(expires_in, now: float | None = None) -> _dt.datetime:
     """An aware UTC datetime from ``expires_in`` (an hour when it is missing or unusable)."""
     seconds = lifetime_seconds(expires_in)

@@ -44,6 +44,8 @@ def explain_claims(token: Any, *, now: _dt.datetime | None = None):
         meaning = _claims.meaning_of(name)
         if name == "cnf":
             meaning = _cnf_meaning(value) + " " + meaning
+        elif name == "ver":
+            meaning = _claims.version_of(decoded.claims) + " " + meaning
         rows.append({"claim": name, "value": _display_value(value), "meaning": meaning,
                      "when": when, "time_left": left, "part": "payload"})
     if decoded.verified:

@@ -13,8 +13,10 @@ HEADER_MEANINGS: dict[str, str] = {
     "alg": "Signature algorithm (RS256 = RSA PKCS#1 v1.5 with SHA-256). 'none' or an HMAC "
            "algorithm (HS256) on a token from an identity provider is an attack, not a token.",
     "typ": "Media type of the token ('JWT', or 'at+jwt' for RFC 9068 access tokens).",
-    "kid": "Key ID: which key of the issuer's JWKS signed the token; verifiers pick the key by it.",
-    "x5t": "SHA-1 thumbprint (base64url) of the signing certificate, the older way to name the key.",
+    "kid": "Key ID: which key of the issuer's JWKS signed the token; verifiers pick the key by it. "
+           "Entra's kid is the signing certificate's SHA-1 thumbprint (base64url), the same value as x5t.",
+    "x5t": "SHA-1 thumbprint (base64url) of the issuer's signing certificate; Entra sends it next to kid "
+           "with the same value. Not the client's certificate: that one is in cnf.",
     "x5t#S256": "SHA-256 thumbprint (base64url) of the signing certificate.",
     "x5c": "The signing certificate chain itself (standard base64 DER).",
     "jku": "URL of a JWKS; a verifier must not follow it blindly (it is attacker-controlled input).",
@@ -27,13 +29,15 @@ HEADER_MEANINGS: dict[str, str] = {
 
 CLAIM_MEANINGS: dict[str, str] = {
     # RFC 7519 registered claims
-    "iss": "Issuer: the authority (and tenant) that signed the token. A verifier compares it "
-           "with the issuer it trusts.",
+    "iss": "Issuer: the authority and tenant that signed the token. Its form tells the version: "
+           "v1.0 tokens say https://sts.windows.net/{tenant}/ (the lab: https://sts.mtlspop.localhost/"
+           "{tenant}/), v2.0 tokens https://login.microsoftonline.com/{tenant}/v2.0. A verifier compares "
+           "it with the issuer it trusts, for the version its API accepts.",
     "sub": "Subject: who the token is about. For an app or managed identity token, the "
            "service principal's object id.",
-    "aud": "Audience: the resource the token is for (an App ID URI such as "
-           "https://graph.microsoft.com, or the resource's client id). A resource refuses tokens "
-           "for another audience.",
+    "aud": "Audience: the resource the token is for. In a v1.0 token it is the resource's URI "
+           "(https://graph.microsoft.com); in a v2.0 token the API's application (client) id, a GUID. "
+           "A resource refuses tokens for another audience.",
     "exp": "Expiry: after this moment the token must be refused (resources allow a small clock skew).",
     "nbf": "Not before: the token must be refused before this moment.",
     "iat": "Issued at: when the authority minted the token.",
@@ -50,18 +54,29 @@ CLAIM_MEANINGS: dict[str, str] = {
     "tid": "Tenant id: the Entra ID tenant (directory) that issued the token.",
     "oid": "Object id of the caller's service principal (or user) in the tenant: the stable "
            "identifier to authorize on.",
-    "azp": "Authorized party (v2.0 tokens): the client id of the application that requested the token.",
-    "appid": "Application id (v1.0 tokens): the client id of the application that requested the token.",
+    "azp": "Authorized party (v2.0 tokens): the client id of the application that requested the token. "
+           "A v1.0 token names it appid instead; a token never carries both.",
+    "appid": "Application id (v1.0 tokens): the client id of the application that requested the token. "
+             "A v2.0 token names it azp instead.",
     "azpacr": "How the client authenticated (v2.0): 0 public client, 1 client secret, "
               "2 client certificate (mTLS PoP and private_key_jwt are certificates).",
     "appidacr": "How the client authenticated (v1.0): 0 public client, 1 secret, 2 certificate.",
     "idtyp": "Identity type: 'app' for an app-only (client credentials or managed identity) "
              "token, 'user' for a user token.",
-    "ver": "Token version: '1.0' or '2.0' (which claims and issuer format to expect).",
+    "ver": "Token version: '1.0' or '2.0'. Entra issues the version the resource (aud) accepts, "
+           "whatever endpoint the client called: Graph, Key Vault, ARM and Storage take v1.0; an API "
+           "registered with accessTokenAcceptedVersion 2 gets v2.0. The version decides the issuer "
+           "form, the aud form and appid/appidacr versus azp/azpacr.",
     "uti": "Unique token identifier (Microsoft's internal id, useful in support requests).",
     "rh": "Opaque internal claim Microsoft uses to revalidate tokens; ignore it.",
     "aio": "Opaque internal claim Microsoft uses for token reuse; ignore it.",
-    "roles": "Application permissions (app roles) granted to the caller on this resource.",
+    "idp": "Identity provider that authenticated the subject. For an app or managed identity it is the "
+           "tenant's own issuer in v1.0 form (https://sts.windows.net/{tenant}/).",
+    "xms_tbflags": "Token-binding flags (Microsoft): present on certificate-bound (mtls_pop) tokens; 2 is "
+                   "what MSAL's manual tests show for a bound token. The binding itself is in cnf.",
+    "app_displayname": "Display name of the client application (optional claim).",
+    "roles": "Application permissions (app roles) granted to the caller on this resource; present only "
+             "when a role was granted. An API authorizes app-only callers on roles.",
     "wids": "Directory role template ids of the caller.",
     "groups": "Group object ids of the caller (when the app asks for them).",
     "name": "Display name of the user (user tokens).",
@@ -72,7 +87,7 @@ CLAIM_MEANINGS: dict[str, str] = {
     "acr": "Authentication context class (v1.0 user tokens).",
     "acrs": "Authentication context ids satisfied (Conditional Access).",
     "xms_mirid": "Managed identity resource id: the Azure resource path of the managed identity "
-                 "that requested the token.",
+                 "that requested the token (Entra writes 'resourcegroups' in lower case).",
     "xms_tcdt": "Tenant creation date/time (Microsoft internal).",
     "xms_cc": "Client capabilities the app declared (e.g. 'cp1' for continuous access evaluation).",
     "xms_idrel": "Relationship of the identity to the tenant (Microsoft internal).",
@@ -103,6 +118,21 @@ CNF_MEMBER_MEANINGS: dict[str, str] = {
 
 # Claims holding NumericDate values (seconds since 1970-01-01 UTC).
 TIME_CLAIMS = ("iat", "nbf", "exp", "auth_time", "xms_tcdt")
+
+
+def version_of(claims: dict) -> str:
+    """Which token version the claims are and why, in one sentence (for explain_claims' ``ver`` row)."""
+    ver = str(claims.get("ver", ""))
+    iss = str(claims.get("iss", ""))
+    if ver == "1.0" or (not ver and "sts." in iss):
+        client = "appid/appidacr" if "appid" in claims else "no appid (unusual)"
+        return (f"This is a v1.0 token: its issuer is the v1 form ({iss or 'missing'}), aud is the resource "
+                f"URI and the client is named by {client}. Entra issued v1.0 because this resource accepts it.")
+    if ver == "2.0" or iss.endswith("/v2.0"):
+        client = "azp/azpacr" if "azp" in claims else "no azp (unusual)"
+        return (f"This is a v2.0 token: its issuer ends with /v2.0, aud is the API's application id and "
+                f"the client is named by {client}. Entra issued v2.0 because the API accepts v2.0 tokens.")
+    return "The token does not say its version (no ver claim, an issuer of neither form)."
 
 
 def meaning_of(name: str, *, header: bool = False) -> str:

@@ -84,8 +84,8 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
             raise ConfigurationError("authority= needs an object with a .jwks dict (and .issuer).",
                                      cause=f"Got {type(authority).__name__} without .jwks.",
                                      fix="Pass a LocalAuthority, or keys=/jwks_url=.")
-        if issuer is None:
-            issuer = getattr(authority, "issuer", None)
+        if issuer is None:      # any of the authority's issuers: v1.0 and v2.0, of every tenant
+            issuer = getattr(authority, "issuers", None) or getattr(authority, "issuer", None)
         candidates = _keys_from_jwks(jwks, decoded)
         source = "the authority's JWKS"
     elif jwks_url is not None:
@@ -141,8 +141,9 @@ def verify_token(token: Any, keys: Any = None, *, jwks_url: str | None = None,
                                        fix="Check the key source and the token's alg.",
                                        code="verification_failed") from None
         _check_times(decoded, leeway, now)
+        checked_issuer = decoded.issuer if isinstance(issuer, (list, tuple)) else issuer   # the one that matched
         verification = {"alg": alg, "kid": kid, "key_source": source, "leeway": leeway,
-                        "audience": audience, "issuer": issuer}
+                        "audience": audience, "issuer": checked_issuer}
         return DecodedToken(header=decoded.header, claims=decoded.claims,
                             signature_present=decoded.signature_present,
                             signature_length=decoded.signature_length, verified=True,

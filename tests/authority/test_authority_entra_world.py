@@ -174,7 +174,9 @@ def test_unmodified_msal_with_a_certificate_gets_tokens(authority, app, no_env_b
     result = cca.acquire_token_for_client([f"{GRAPH}/.default"])
     assert result.get("token_type") == "Bearer", result.get("error_description")
     claims = _claims(result["access_token"])
-    assert claims["iss"] == authority.issuer and claims["tid"] == authority.tenant_id
+    # Graph accepts v1.0 tokens: the v1 issuer of the tenant
+    assert claims["iss"] == f"https://sts.mtlspop.localhost/{authority.tenant_id}/"
+    assert claims["tid"] == authority.tenant_id
     asked = [e.path for e in authority.trace if "/common/discovery/instance" in e.path]
     assert bool(asked) == (discovery == "lab")
 
@@ -298,7 +300,8 @@ def test_tenants_have_their_own_ids_issuers_and_apps(fresh_authority, pem_files)
     good = pop(other_app, fabrikam.tenant_id)
     assert good.ok, good.text
     claims = _claims(good.json()["access_token"])
-    assert claims["iss"] == fabrikam.issuer and claims["tid"] == fabrikam.tenant_id
+    assert claims["iss"] == f"https://sts.mtlspop.localhost/{fabrikam.tenant_id}/"
+    assert claims["tid"] == fabrikam.tenant_id
     wrong = pop(home_app, fabrikam.tenant_id)                       # tenant A's app at tenant B
     assert wrong.status_code == 400
     assert wrong.json()["error"] == "unauthorized_client" and wrong.json()["error_codes"] == [700016]
@@ -357,7 +360,7 @@ def test_cross_tenant_federated_credential(fresh_authority, pem_files):
         answer = leg2(session, bridge.client_id, leg1["access_token"], b.tenant_id)
         assert answer.ok, answer.text
         claims = _claims(answer.json()["access_token"])
-        assert claims["iss"] == b.issuer and claims["tid"] == b.tenant_id
+        assert claims["iss"] == f"https://sts.mtlspop.localhost/{b.tenant_id}/" and claims["tid"] == b.tenant_id   # Graph: v1
         assert claims["oid"] == in_b.object_id != bridge.object_id
         assert claims["cnf"]["x5t#S256"] == identity.certificate.x5t_s256
         # B's own registration trusting A's issuer: Entra refuses Entra tokens of another tenant

@@ -57,7 +57,7 @@ def test_app_to_app_exchange(authority, session_for, leg1_app, leg2_app, pop):
     answer = _leg2(authority, session, leg2_app.client_id, assertion, pop=pop)
     assert answer.status_code == 200, answer.text
     final = _claims(answer.json()["access_token"])
-    assert final["oid"] == leg2_app.object_id and final["azp"] == leg2_app.client_id
+    assert final["oid"] == leg2_app.object_id and final["appid"] == leg2_app.client_id
     assert final["aud"] == "https://graph.microsoft.com"
     if pop:
         assert answer.json()["token_type"] == "mtls_pop"

@@ -65,7 +65,7 @@ def test_v1_token_and_selectors(authority):
         assert isinstance(body["expires_in"], str) and isinstance(body["expires_on"], str)
         assert body["resource"] == "https://storage.azure.com"
         claims = jwt.decode(body["access_token"], options={"verify_signature": False})
-        assert claims["oid"] == mi.object_id and claims["xms_mirid"] == mi.resource_id
+        assert claims["oid"] == mi.object_id and claims["xms_mirid"] == mi.resource_id.replace("/resourceGroups/", "/resourcegroups/")
 
 
 def test_v1_errors(authority):
@@ -130,7 +130,7 @@ def test_v2_end_to_end_csr_certificate_then_mtls_pop(authority, csr_key, tmp_pat
     assert token.json()["token_type"] == "mtls_pop"
     claims = jwt.decode(token.json()["access_token"], options={"verify_signature": False})
     assert claims["cnf"]["x5t#S256"] == cert.x5t_s256
-    assert claims["oid"] == mi.object_id and claims["xms_mirid"] == mi.resource_id
+    assert claims["oid"] == mi.object_id and claims["xms_mirid"] == mi.resource_id.replace("/resourceGroups/", "/resourcegroups/")
 
 
 def test_v2_certificate_cannot_sign_in_as_another_identity(authority, csr_key, tmp_path):

@@ -258,4 +258,4 @@ def test_shared_fixture_was_reset_before_this_test(authority):
     assert authority.trace == []
     assert set(authority.delays().values()) == {0.0}
     assert authority.pending_faults == [] and authority.imds_mode == "v2"
-    assert authority.token_lifetime_s == 3600
+    assert authority.token_lifetime_s is None          # Entra's lifetimes

@@ -24,7 +24,7 @@ def _credential(cert):
 def _verify(authority, token, audience):
     """Full verification with the published JWKS, the way a resource server does it."""
     key = jwt.PyJWKSet.from_dict(authority.jwks).keys[0].key
-    return jwt.decode(token, key, algorithms=["RS256"], audience=audience, issuer=authority.issuer)
+    return jwt.decode(token, key, algorithms=["RS256"], audience=audience, issuer=authority.issuers)
 
 
 def test_confidential_client_certificate_gets_bearer(authority, app, session_for):
@@ -35,9 +35,9 @@ def test_confidential_client_certificate_gets_bearer(authority, app, session_for
     result = cca.acquire_token_for_client([f"{GRAPH}/.default"])
     assert result.get("token_type") == "Bearer", result.get("error_description")
     claims = _verify(authority, result["access_token"], GRAPH)
-    assert claims["azp"] == claims["appid"] == app.client_id
+    assert claims["appid"] == app.client_id and "azp" not in claims     # Graph: a v1.0 token
     assert claims["oid"] == claims["sub"] == app.object_id
-    assert claims["tid"] == authority.tenant_id and claims["idtyp"] == "app" and claims["ver"] == "2.0"
+    assert claims["tid"] == authority.tenant_id and claims["idtyp"] == "app" and claims["ver"] == "1.0"
     assert "cnf" not in claims
     header = jwt.get_unverified_header(result["access_token"])
     assert header["kid"] == authority.jwks["keys"][0]["kid"] and header["typ"] == "JWT"
@@ -106,8 +106,8 @@ def test_managed_identity_client_system_assigned(authority, imds_env):
     assert result.get("token_type") == "Bearer", result
     claims = _verify(authority, result["access_token"], GRAPH)
     sami = authority.directory.system_assigned
-    assert claims["oid"] == sami.object_id and claims["azp"] == sami.client_id
-    assert claims["xms_mirid"] == sami.resource_id and "cnf" not in claims
+    assert claims["oid"] == sami.object_id and claims["appid"] == sami.client_id
+    assert claims["xms_mirid"] == sami.resource_id.replace("/resourceGroups/", "/resourcegroups/") and "cnf" not in claims
     assert authority.count_requests("imds", "/metadata/identity/oauth2/token") == 1
 
 
@@ -118,8 +118,8 @@ def test_managed_identity_client_user_assigned_each_id_type(authority, imds_env,
     result = _mi_client(identity).acquire_token_for_client(resource="https://vault.azure.net")
     assert result.get("token_type") == "Bearer", result
     claims = _verify(authority, result["access_token"], "https://vault.azure.net")
-    assert claims["oid"] == uami.object_id and claims["azp"] == uami.client_id
-    assert claims["xms_mirid"] == uami.resource_id
+    assert claims["oid"] == uami.object_id and claims["appid"] == uami.client_id
+    assert claims["xms_mirid"] == uami.resource_id.replace("/resourceGroups/", "/resourcegroups/")
 
 
 def test_managed_identity_client_unknown_uami_gets_identity_not_found(authority, imds_env):

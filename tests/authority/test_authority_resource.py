@@ -31,7 +31,7 @@ def _reason(answer):
     assert answer.status_code == 401, answer.text
     challenge = answer.headers["WWW-Authenticate"]
     assert 'error="invalid_token"' in challenge or 'error="invalid_request"' in challenge
-    return answer.json()["error_description"]
+    return answer.json()["error"]["message"]
 
 
 def test_accepts_the_right_certificate(authority, app, session_for, pop_token):

@@ -109,7 +109,7 @@ def test_fic_two_leg(authority, attacker_certificate, leg1_kind, use_pop):
     leg2 = FicLeg2Exchanger.create(leg2_app.client_id, leg2_app.tenant_id, cloud=authority.cloud)
     final = leg2.exchange_assertion_for_access_token(assertion, GRAPH, use_pop=use_pop)
     claims = decode_token(final.access_token).claims
-    assert claims["azp"] == leg2_app.client_id and final.flow == "fic_leg2"
+    assert claims["appid"] == leg2_app.client_id and final.flow == "fic_leg2"
     token_requests = [e for e in authority.trace if e.grant_type == "client_credentials"]
     leg2_entry = token_requests[-1]
     # leg 2 always travels over mTLS with leg 1's certificate, as a jwt-pop assertion

@@ -61,11 +61,16 @@ def test_authority_pop_token_is_bound_to_its_certificate_only(authority, app, po
 def test_authority_token_verifies_with_its_jwks(authority, app, pop_token):
     token = pop_token["access_token"]
     result = verify_token(token, authority=authority, audience=GRAPH)
-    assert result.verified and result.verification["issuer"] == authority.issuer
-    assert result.claims["azp"] == app.client_id and result.claims["tid"] == authority.tenant_id
+    # Graph accepts v1.0 tokens: the tenant's v1 issuer, the client in appid
+    v1_issuer = f"https://sts.mtlspop.localhost/{authority.tenant_id}/"
+    assert result.verified and result.verification["issuer"] == v1_issuer and v1_issuer in authority.issuers
+    assert result.claims["appid"] == app.client_id and result.claims["tid"] == authority.tenant_id
     jwks_url = f"{authority.login_url}/{authority.tenant_id}/discovery/v2.0/keys"
     assert verify_token(token, jwks_url=jwks_url, ca_bundle=authority.ca_bundle, audience=GRAPH,
-                        issuer=authority.issuer).verified
+                        issuer=v1_issuer).verified
+    with pytest.raises(TokenValidationError) as info:   # the v2 issuer is not this token's
+        verify_token(token, authority=authority, audience=GRAPH, issuer=authority.issuer)
+    assert info.value.code == "invalid_issuer"
     with pytest.raises(TokenValidationError) as info:
         verify_token(token, authority=authority, audience="https://vault.azure.net")
     assert info.value.code == "invalid_audience"
@@ -73,11 +78,13 @@ def test_authority_token_verifies_with_its_jwks(authority, app, pop_token):
 
 def test_authority_claims_are_explained(authority, pop_token):
     table = explain_claims(pop_token["access_token"]).set_index("claim")
-    for claim in ("tid", "oid", "azp", "appid", "idtyp", "ver", "uti", "cnf", "exp"):
+    for claim in ("tid", "oid", "appid", "appidacr", "idp", "idtyp", "ver", "uti", "cnf", "xms_tbflags", "exp",
+                  "aio", "rh", "x5t", "kid"):
         assert claim in table.index, claim
         assert "Not a registered" not in table.loc[claim, "meaning"]
     assert "certificate-bound" in table.loc["cnf", "meaning"]
     assert table.loc["exp", "time_left"].startswith("expires in")
+    assert table.loc["ver", "meaning"].startswith("This is a v1.0 token")      # Graph accepts v1.0
 
 
 def test_authority_bearer_token_is_not_bound(authority, app, tmp_path):
@@ -136,7 +143,7 @@ def test_flow_results_are_inspected_directly(authority, app):
                                     ).exchange_assertion_for_access_token(assertion, GRAPH, use_pop=True)
     verdict = check_binding(final)
     assert verdict.bound and verdict.expected == app.certificate.x5t_s256  # leg 1's certificate
-    assert decode_token(final).claims["azp"] == leg2_app.client_id
+    assert decode_token(final).claims["appid"] == leg2_app.client_id
 
 
 def test_managed_identity_v2_result_is_bound_to_the_imds_certificate(authority):

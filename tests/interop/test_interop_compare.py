@@ -44,7 +44,9 @@ def test_side_by_side_table(entra_result, rfc_result, oidc_provider, authority):
     assert rows.loc["cnf.x5t#S256", rfc] == oidc_provider.self_signed_certificate.x5t_s256
     assert rows.loc["bound to the given certificate", entra] is True
     assert rows.loc["bound to the given certificate", rfc] is True
-    assert rows.loc["aud", "same"] and rows.loc["aud", entra] == LAB_API
+    # the lab API accepts v2.0 tokens: Entra names it by its application id; oidc-provider by its URI
+    assert rows.loc["aud", entra] == authority.directory.find_resource(LAB_API).app_id
+    assert rows.loc["aud", rfc] == LAB_API and not rows.loc["aud", "same"]
     assert rows.loc["JWS typ", rfc] == "at+jwt" and rows.loc["JWS typ", entra] != "at+jwt"
     assert rows.loc["iss", entra] == authority.issuer and rows.loc["iss", rfc] == oidc_provider.issuer
     assert rows.loc["client claim", rfc].startswith("client_id = ")

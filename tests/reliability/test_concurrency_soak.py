@@ -91,14 +91,16 @@ def _targets(lab, world):
     return targets, closers
 
 
-def _check(target: Target, resource: str, result, problems: list) -> None:
+def _check(target: Target, resource: str, result, problems: list, audiences: dict | None = None) -> None:
     claims = decode_token(result.access_token).claims
     leg1 = result.flow == "fic_leg1"
-    expected_aud = "api://AzureADTokenExchange" if leg1 else resource
+    # a v2.0 API (the lab's own) is named by its application id in aud; Microsoft's resources by their URI
+    expected_aud = "api://AzureADTokenExchange" if leg1 else (audiences or {}).get(resource, resource)
     use_pop = True if leg1 else target.use_pop
-    client_id = target.client_id if not leg1 else claims.get("azp")
-    if claims.get("aud") != expected_aud or claims.get("azp") != client_id:
-        problems.append(f"{target.name}: token for {claims.get('aud')}/{claims.get('azp')}")
+    client = claims.get("appid", claims.get("azp"))     # v1.0 tokens (Microsoft's resources) name it appid
+    client_id = target.client_id if not leg1 else client
+    if claims.get("aud") != expected_aud or client != client_id:
+        problems.append(f"{target.name}: token for {claims.get('aud')}/{client}")
     if use_pop:
         cert = result.binding_certificate
         if result.token_type != "mtls_pop" or cert is None:
@@ -110,6 +112,7 @@ def _check(target: Target, resource: str, result, problems: list) -> None:
 
 
 def test_soak(lab, world):
+    audiences = {r: lab.directory.find_resource(r).audience for r in RESOURCES}
     targets, closers = _targets(lab, world)
     for target in targets:                                         # discovery, IMDS v2 certificates, leg 1
         target.acquire(STORAGE)
@@ -149,7 +152,7 @@ def test_soak(lab, world):
                 continue
             found = []
             for result in results:
-                _check(target, resource, result, found)
+                _check(target, resource, result, found, audiences)
             with lock:
                 problems.extend(found)
                 for result in results:
