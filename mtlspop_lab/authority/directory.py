@@ -339,9 +339,12 @@ class Directory:
             raise ConfigurationError(f"token_version {token_version!r} is not 1 or 2.",
                                      cause="Entra issues v1.0 or v2.0 access tokens, as the resource accepts.",
                                      fix="add_resource(uri, token_version=2) (or 1, as Microsoft's own APIs).")
-        resource = Resource(uri.rstrip("/"), name or uri, accepts_bound_tokens, token_version,
-                            str(uuid.uuid4()) if token_version == 2 else "")
         with self._lock:
+            known = self.resources.get(uri.rstrip("/"))
+            # registering an API again changes its settings, not its identity: the app id stays
+            app_id = (known.app_id if known is not None and known.app_id else str(uuid.uuid4())) \
+                if token_version == 2 else ""
+            resource = Resource(uri.rstrip("/"), name or uri, accepts_bound_tokens, token_version, app_id)
             self.resources[resource.uri] = resource
         return resource
 

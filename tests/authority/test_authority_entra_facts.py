@@ -92,7 +92,8 @@ def test_roles_appear_when_granted(authority, pop_session, app):
     # access-token-claims-reference ("roles": app permissions granted to the application)
     before = _claims(_post(authority, pop_session, app, f"{GRAPH}/.default").json()["access_token"])
     assert "roles" not in before
-    authority.directory.grant_app_role(app, GRAPH, "Application.Read.All")
+    authority.directory.add_app_role(GRAPH, "Application.Read.All")
+    authority.directory.assign_app_role(app, GRAPH, "Application.Read.All")
     after = _claims(_post(authority, pop_session, app, f"{GRAPH}/.default").json()["access_token"])
     assert after["roles"] == ["Application.Read.All"]
 

@@ -109,7 +109,9 @@ def test_exchange_through_the_flows(authority, issuers, key, subject):
     leg2 = _leg2(authority, app)
     final = leg2.exchange_assertion_for_access_token(assertion, GRAPH, use_pop=False)
     claims = jwt.decode(final.access_token, options={"verify_signature": False})
-    assert claims["azp"] == app.client_id and claims["iss"] == authority.issuer and "cnf" not in claims
+    # Graph accepts v1 tokens: the client is in appid, the issuer is the tenant's sts one
+    assert claims["appid"] == app.client_id and claims["iss"] == f"https://sts.mtlspop.localhost/{authority.tenant_id}/"
+    assert "cnf" not in claims
     post = [e for e in authority.trace if e.method == "POST"][0]
     assert post.listener == "login" and post.client_cert_x5t is None
     assert call_resource(authority.resource_url, final).ok

@@ -119,8 +119,9 @@ def test_leg2_without_tls_certificate(authority, session_for, leg1_app, leg2_app
 def test_wrong_audience(authority, session_for, leg1_app, leg2_app):
     authority.directory.add_federated_credential(leg2_app, trusted=leg1_app)
     session = session_for(leg1_app.certificate)
-    graph_token = _leg1(authority, session, leg1_app.client_id, scope="https://graph.microsoft.com/.default")
-    answer = _leg2(authority, session, leg2_app.client_id, graph_token)
+    # a v2 API's token: same issuer as leg 1's, another audience (a Graph token is v1: another issuer)
+    api_token = _leg1(authority, session, leg1_app.client_id, scope="api://mtlspop-lab-api/.default")
+    answer = _leg2(authority, session, leg2_app.client_id, api_token)
     assert answer.status_code == 401 and answer.json()["error_codes"] == [700212]
     assert "audience" in answer.json()["error_description"]
 
@@ -241,8 +242,8 @@ def test_federated_jwt_bearer_assertion(authority, session_for, leg1_app, leg2_a
     assert unbound_answer.status_code == 200, unbound_answer.text
     assert unbound_answer.json()["token_type"] == "Bearer" and "cnf" not in _claims(unbound_answer.json()["access_token"])
     graph = authority.issue_token("https://graph.microsoft.com", client_id=leg1_app.client_id)
-    refused = leg2(graph)       # issue_token's subject is the client id, not the app's object id:
-    assert refused.status_code == 401 and refused.json()["error_codes"] == [700213]   # subject first
+    refused = leg2(graph)       # a Graph token is v1: its sts issuer is not the federated credential's
+    assert refused.status_code == 401 and refused.json()["error_codes"] == [700211]
     expired = authority.issue_token(EXCHANGE, client_id=leg1_app.client_id, lifetime_s=60,
                                     issued_at=time.time() - 600)
     assert leg2(expired).json()["error_codes"] == [700024]

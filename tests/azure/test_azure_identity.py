@@ -53,7 +53,8 @@ def test_managed_identity_credential_user_assigned(authority, imds_env, selector
                                               }[selector])
     token = credential.get_token_info(GRAPH_SCOPE).token
     assert claims(token)["oid"] == uami.object_id
-    assert claims(token)["xms_mirid"] == uami.resource_id
+    # IMDS writes the resource id in lower case "resourcegroups", as Entra does
+    assert claims(token)["xms_mirid"].lower() == uami.resource_id.lower()
 
 
 def test_managed_identity_credential_unknown_identity_is_refused(authority, imds_env):

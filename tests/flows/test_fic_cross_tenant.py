@@ -46,8 +46,9 @@ def test_managed_identity_of_a_gets_a_token_of_b(authority, tenant_b, bridge, us
     final = leg2.exchange_assertion_for_access_token(assertion, GRAPH, use_pop=use_pop)
     first, second = _claims(assertion), _claims(final)
     assert (first["iss"], first["tid"]) == (authority.issuer, authority.tenant_id)
-    assert (second["iss"], second["tid"]) == (tenant_b.issuer, tenant_b.tenant_id)
-    assert second["azp"] == app.client_id and second["oid"] == in_b.object_id
+    # the final token is Graph's (v1): tenant B's sts issuer, the client in appid
+    assert (second["iss"], second["tid"]) == (f"https://sts.mtlspop.localhost/{tenant_b.tenant_id}/", tenant_b.tenant_id)
+    assert second["appid"] == app.client_id and second["oid"] == in_b.object_id
     assert final.tenant_id == tenant_b.tenant_id and final.is_pop == use_pop
     if use_pop:
         assert final.binding_certificate == assertion.binding_certificate

@@ -72,7 +72,7 @@ def test_unbound_leg2_is_jwt_bearer_on_the_login_host_and_gives_bearer(authority
     assert [e.listener for e in posts] == ["login"] and posts[0].client_cert_x5t is None
     assert JWT_BEARER in posts[0].request_body and JWT_POP not in posts[0].request_body
     claims = pyjwt.decode(result.access_token, options={"verify_signature": False})
-    assert claims["azp"] == leg2_app.client_id and "cnf" not in claims
+    assert claims["appid"] == leg2_app.client_id and "cnf" not in claims      # Graph: a v1 token
     assert call_resource(authority.resource_url, result).ok
 
 

@@ -57,7 +57,7 @@ SHOWS = {
     "06_live_azure": ["Offline: nothing was sent.", "unattested key: attestation_required",
                       "attested key  : mtls_pop | software key, attested", "'attestation'",
                       "msal has no native mTLS PoP; the lab's own path is in use"],
-    "09_workload_identity_federation": ["system:serviceaccount:orders:orders-api", "leg 2: Bearer | azp = True",
+    "09_workload_identity_federation": ["system:serviceaccount:orders:orders-api", "leg 2: Bearer | appid = True",
                                         "mtls_certificate_not_provided", "AADSTS7002138", "AADSTS700213",
                                         "AADSTS70021 ", "AADSTS700211", "AADSTS700212", "AADSTS700024",
                                         "AADSTS7000272", "OK: Bearer token"],
