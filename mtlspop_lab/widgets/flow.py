@@ -57,9 +57,10 @@ def check_open(authority) -> None:
     """A readable error instead of a connection refused when the notebook closed the authority."""
     if getattr(authority, "closed", False):
         raise ConfigurationError(
-            "The local authority is closed.",
-            cause="The notebook's last cell (authority.close()) stopped it, or the kernel restarted.",
-            fix="Run the notebook again from the top (or every cell but the last) to use this panel.",
+            "The local authority this panel uses is closed.",
+            cause="Something called authority.close() (or a `with` block ended) after the panel was made.",
+            fix="Run the cell that creates the authority (the notebook's first code cell), then the "
+                "panel's cell again: the new panel uses the new authority.",
             code="authority_closed")
 
 

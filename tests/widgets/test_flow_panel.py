@@ -160,5 +160,5 @@ def test_a_closed_authority_says_what_to_do():
     authority.close()
     panel.run_button.click()
     shown = text(panel.status.value)
-    assert "authority_closed" in shown and "Run the notebook again from the top" in shown
+    assert "authority_closed" in shown and "first code cell" in shown
     panel.close()
