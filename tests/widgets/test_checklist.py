@@ -8,12 +8,12 @@ import re
 import pytest
 
 import mtlspop_lab as lab
-from mtlspop_lab.workshop import checklist
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import ConfigurationError
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.widgets import ChecklistPanel
+from mtlspop_lab.workshop import checklist
 
 KEYS = ["versions", "token_acquired", "binding_certificate", "protected_resource", "certificate_rotation",
         "error_handling", "no_secrets_in_logs"]

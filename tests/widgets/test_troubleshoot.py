@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from mtlspop_lab.workshop import troubleshoot
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.errors import ConfigurationError, LabError
 from mtlspop_lab.redact import contains_secret
 from mtlspop_lab.widgets import TroubleshootPanel
+from mtlspop_lab.workshop import troubleshoot
 
 EXPECTED_CODES = {
     "imds_absent": "imds_unreachable",
@@ -83,7 +83,7 @@ def test_panel_reproduces_the_chosen_failure(authority):
     assert panel.reproduction.failure.key == "stolen_token"
     assert "ResourceAccessError [certificate_mismatch]" in shown
     assert "Likely cause" in shown and "What to do" in shown
-    assert "✔ yes, as the seed describes" in shown
+    assert "✔ yes, as the guide describes" in shown
     assert not panel.reproduce_button.disabled
 
 
