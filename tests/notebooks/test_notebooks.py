@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -58,7 +59,7 @@ _USE_PANELS = """
 import gc as _gc, json as _json
 from mtlspop_lab.widgets import Panel as _Panel
 _order = ["DecisionPanel", "FlowPanel", "BindingPanel", "TroubleshootPanel", "ChecklistPanel", "LatencyPanel"]
-_panels = sorted({id(o): o for o in _gc.get_objects() if isinstance(o, _Panel)}.values(),
+_panels = sorted({id(o): o for o in _gc.get_objects() if issubclass(type(o), _Panel)}.values(),
                  key=lambda p: _order.index(type(p).__name__))
 _used = []
 for _p in _panels:
@@ -98,8 +99,9 @@ _LEAK_CHECK = """
 import gc, json
 from mtlspop_lab.authority import LocalAuthority
 from mtlspop_lab.interop.oidc_provider import OidcProvider
-_open = [a for a in gc.get_objects() if isinstance(a, LocalAuthority) and not a.closed]
-_op = [o for o in gc.get_objects() if isinstance(o, OidcProvider) and not o.closed]
+# type(), not isinstance(): a dead weakref.proxy among gc's objects raises on isinstance
+_open = [a for a in gc.get_objects() if type(a) is LocalAuthority and not a.closed]
+_op = [o for o in gc.get_objects() if type(o) is OidcProvider and not o.closed]
 print(json.dumps({"open_authorities": len(_open), "open_oidc_providers": len(_op)}))
 """
 
@@ -125,11 +127,24 @@ def oidc_provider_can_run() -> bool:
     return oidc_provider.installed_version(oidc_provider.project_dir()) == oidc_provider.pinned_version()
 
 
+SOLUTION_RE = re.compile(r"```python\n# solution (\S+)\n(.*?)```", re.S)
+SOLUTION_MARK = "# instructor's solution, appended by the test"
+
+
+def solutions(name: str) -> list[str]:
+    """The exercise solutions of ``notebooks/README.md`` for one notebook, in order."""
+    text = (NOTEBOOK_DIR / "README.md").read_text(encoding="utf-8")
+    return [code for notebook, code in SOLUTION_RE.findall(text) if notebook == name]
+
+
 def execute(name: str, workdir: Path, env: dict | None = None, *, use_panels: bool = True) -> nbformat.NotebookNode:
-    """Run All on a temporary copy, then (``use_panels``) use every panel, then close and check for leaks."""
+    """Run All on a temporary copy, then the README's exercise solutions, then (``use_panels``) use every
+    panel, then close and check for leaks."""
     shutil.copytree(NOTEBOOK_DIR, workdir, dirs_exist_ok=True)
     path = workdir / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
+    for code in solutions(name):
+        nb.cells.append(nbformat.v4.new_code_cell(f"{SOLUTION_MARK}\n{code}"))
     if use_panels:
         nb.cells.append(nbformat.v4.new_code_cell(_USE_PANELS))
     nb.cells.append(nbformat.v4.new_code_cell(_CLOSE))
@@ -191,6 +206,7 @@ def test_notebook_runs_offline_and_shows_no_secret(path, tmp_path):
     print(f"{path.stem}: executed in {elapsed:.1f} s")
     check_ran_and_taught(nb, path.stem, SHOWS[path.stem])
     check_panels_work_after_run_all(nb, path.stem)
+    check_exercises(nb, path.stem)
     if path.stem == "07_beyond_entra":
         if in_ci():
             assert oidc_provider_can_run(), "CI must run 07 with node and the pinned oidc-provider"
@@ -223,6 +239,26 @@ def check_panels_work_after_run_all(nb: nbformat.NotebookNode, name: str) -> Non
     for use in used:
         assert use["error"] is None, f"{name}: {use['panel']} failed after Run All: {use['error']}"
         assert use["shown"] > 0, f"{name}: {use['panel']} showed nothing"
+
+
+def cell_text(cell) -> str:
+    return "\n".join(json.dumps(o) for o in cell.get("outputs", []))
+
+
+def check_exercises(nb: nbformat.NotebookNode, name: str) -> None:
+    """Each 'your turn' cell, left as committed (None), says 'Not yet' (a wrong answer, no error);
+    each README solution, run after Run All, says 'Right'."""
+    from mtlspop_lab.workshop.exercises import EXERCISES
+
+    checks = EXERCISES.get(name, [])
+    turns = [c for c in nb.cells if c.cell_type == "code" and "lab.exercises.check_" in c.source
+             and SOLUTION_MARK not in c.source]
+    answers = [c for c in nb.cells if c.cell_type == "code" and SOLUTION_MARK in c.source]
+    assert len(turns) == len(checks) == len(answers), f"{name}: exercises, checks and solutions differ"
+    for check, turn, answer in zip(checks, turns, answers):
+        assert f"lab.exercises.{check.__name__}(" in turn.source and f"{check.__name__}(" in answer.source
+        assert "mtlspop-exercise-failed" in cell_text(turn) and "Not yet" in cell_text(turn)
+        assert "Right (" in cell_text(answer), f"{name}: the README's solution for {check.__name__} is not right"
 
 
 def check_ran_and_taught(nb: nbformat.NotebookNode, name: str, needles: list[str]) -> None:
