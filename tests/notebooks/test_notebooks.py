@@ -83,6 +83,7 @@ for _p in _panels:
     elif _name == "LatencyPanel":
         _p.iterations.value, _p.delay.value = 2, 1
         _p.run_button.click()
+        _p.wait(60)
         _shown = _p.table.value
     _error = _p.last_error
     _used.append({"panel": _name, "error": None if _error is None else getattr(_error, "code", repr(_error)),
