@@ -93,7 +93,7 @@ def table(headers: Sequence[str], data: Iterable[Sequence], *, css_class: str = 
     head = "".join(f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid {RULE}'>{esc(h)}</th>"
                    for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td style='padding:2px 8px;vertical-align:top'>"
+        "<tr>" + "".join(f"<td style='padding:2px 8px;vertical-align:top;text-align:left'>"
                          f"{cell if isinstance(cell, Raw) else esc(cell)}</td>" for cell in row) + "</tr>"
         for row in data)
     return (f"<div style='overflow-x:auto;max-width:100%'><table class='{css_class}' style='border-collapse:"

@@ -234,9 +234,10 @@ def claims_table(rows, *, css_class: str = "mtlspop-claims") -> str:
                     + (f" · {_html.esc(row.relative)}" if row.relative else "") + "</div>")
         body.append(
             f"<tr style='border-top:1px solid {_html.RULE}'>"
-            f"<td style='vertical-align:top;padding:4px 8px;border-left:4px solid {colour};white-space:nowrap'>"
-            f"<code style='font-family:{_html.MONO};font-weight:700'>{_html.esc(row.name)}</code></td>"
-            f"<td style='vertical-align:top;padding:4px 8px;min-width:0'>"
+            f"<td style='vertical-align:top;text-align:left;padding:4px 8px;border-left:4px solid {colour};"
+            f"white-space:nowrap;width:1%'><code style='font-family:{_html.MONO};font-weight:700;"
+            f"white-space:nowrap;word-break:keep-all'>{_html.esc(row.name)}</code></td>"
+            f"<td style='vertical-align:top;text-align:left;padding:4px 8px;min-width:0'>"
             f"<div style='font-family:{_html.MONO};font-size:12px;overflow-wrap:anywhere;"
             f"word-break:break-all'>{_html.esc(row.value)}</div>{when}"
             f"<div style='color:{_html.MUTED};margin-top:2px'>{_html.esc(row.meaning)}</div></td></tr>")

@@ -64,7 +64,7 @@ def percentile_table(result: latency_lab.BenchResult) -> str:
     noisy = any(latency_explain.is_noisy(n) for n in summary["n"])
     note = (f"<div style='font-size:12px'>⚠ noisy: fewer than {latency_explain.NOISY_BELOW} acquisitions per "
             "scenario; a p90 from so few samples is noise. Quote numbers from 30 or more.</div>" if noisy else "")
-    stopped = (f"<div style='font-size:12px'>⏹ Stopped early: {int(summary['n'].min())}-{int(summary['n'].max())} "
+    stopped = (f"<div style='font-size:12px'><b>Stopped early:</b> {int(summary['n'].min())}-{int(summary['n'].max())} "
                "acquisitions per scenario were measured.</div>" if result.meta.get("stopped") else "")
     return ("<div class='mtlspop-percentiles'><b>Time per acquisition (ms)</b>"
             + _html.table(["Scenario", "n", "failed", "p50", "p90", "p99", "round trips", "injected delay"], data)
@@ -203,7 +203,7 @@ class LatencyPanel(Panel):
         n = int(self.iterations.value)
         noisy = (f" · n = {n} per scenario is small: results will be marked noisy"
                  if latency_explain.is_noisy(n) else "")
-        self.estimate.value = (f"<div class='mtlspop-estimate' style='font-size:13px'>⏱ Estimated duration: "
+        self.estimate.value = (f"<div class='mtlspop-estimate' style='font-size:13px'>Estimated duration: "
                                f"<b>{_html.esc(latency_explain.estimate_text(seconds))}</b>{_html.esc(noisy)}</div>")
 
     # -- running ------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class RequestInspector(widgets.VBox):
         self.html.value = request_inspector.inspector_html(self.exchanges, cloud, cached=cached)
         items = request_inspector.secrets(self.exchanges)
         self.secret.options = [(item.label, item.index) for item in items]
+        self.secret.index = 0 if items else None   # a choice is shown, never an empty box
         self.reveal_row.layout.display = "" if items else "none"
 
     def clear(self) -> None:
