@@ -109,10 +109,11 @@ def error_card(error: BaseException) -> str:
     """A readable error: what happened, why, what to do. Never a traceback, never a secret."""
 
     if all(hasattr(error, name) for name in ("message", "cause", "fix", "code")):   # a LabError
-        title = f"{type(error).__name__}" + (f" [{error.code}]" if error.code else "")
-        body = rows([("What happened", esc(error.message)),
-                     ("Likely cause", esc(error.cause)),
-                     ("What to do", esc(error.fix))])
+        code = getattr(error, "code", None)
+        title = f"{type(error).__name__}" + (f" [{code}]" if code else "")
+        body = rows([("What happened", esc(getattr(error, "message", ""))),
+                     ("Likely cause", esc(getattr(error, "cause", ""))),
+                     ("What to do", esc(getattr(error, "fix", "")))])
     else:
         title = f"Unexpected {type(error).__name__}"
         body = rows([("What happened", esc(str(error) or type(error).__name__)),
@@ -123,7 +124,8 @@ def error_card(error: BaseException) -> str:
 
 def error_text(error: BaseException) -> list[str]:
     """The same three lines for a terminal (ANSI bold/red), a list of lines as IPython wants them."""
-    title = type(error).__name__ + (f" [{error.code}]" if getattr(error, "code", None) else "")
+    code = getattr(error, "code", None)
+    title = type(error).__name__ + (f" [{code}]" if code else "")
     red, bold, dim, end = "\x1b[1;31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
     return [f"{red}✘ {title}{end}: {redact_text(getattr(error, 'message', str(error)))}",
             f"  {bold}Likely cause:{end} {redact_text(getattr(error, 'cause', ''))}",

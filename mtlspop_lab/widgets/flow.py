@@ -299,10 +299,11 @@ class FlowPanel(Panel):
                 diagram = SequenceDiagram.from_round_trips([e.trip for e in self.exchanges], title="Failed")
                 diagram_output(self.diagram, diagram)
             return
-        self.result, self.assertion, note = outcome
-        shown = (self.assertion, self.result) if self.assertion is not None else (self.result,)
-        self.card.value = result_card(self.result, assertion=self.assertion, note=note)
-        self.requests.show(self.exchanges, self.authority.cloud, cached=self.result.source == "cache")
+        result, self.assertion, note = outcome
+        self.result = result
+        shown = (self.assertion, result) if self.assertion is not None else (result,)
+        self.card.value = result_card(result, assertion=self.assertion, note=note)
+        self.requests.show(self.exchanges, self.authority.cloud, cached=result.source == "cache")
         diagram = SequenceDiagram.from_results(*shown)
         diagram_output(self.diagram, diagram)
         self.steps.value = (f"<details><summary>The same exchange as a list</summary>{diagram.html()}</details>")
