@@ -13,6 +13,7 @@ wants one to paste elsewhere asks for it by number with :func:`reveal`, and is w
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 from .. import _html
 from ..errors import ConfigurationError, TokenFormatError
 from ..inspector import decode_token
-from ..redact import redact_text, redact_token
+from ..redact import contains_secret, redact_text, redact_token
 from ..transport.exchanges import ROLE_TEXT, Exchange, host_role
 
 SECRET_FIELDS = ("client_assertion", "assertion", "access_token", "refresh_token", "id_token",
@@ -112,8 +113,11 @@ def _shown_answer(exchange: Exchange) -> str:
 
 
 def _block(text: str) -> str:
+    """Preformatted text. Secrets were already shortened to header + claims; the redactor runs only if a
+    complete token is still there (it would otherwise mangle 'client_assertion = JWT, ...' itself)."""
+    shown = _html.esc(text) if contains_secret(text) else html.escape(text, quote=True)
     return (f"<pre style='font-family:{_html.MONO};font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere;"
-            f"margin:2px 0;padding:4px 6px;border:1px solid {_html.RULE};border-radius:3px'>{_html.esc(text)}</pre>")
+            f"margin:2px 0;padding:4px 6px;border:1px solid {_html.RULE};border-radius:3px'>{shown}</pre>")
 
 
 def exchange_html(number: int, exchange: Exchange, cloud: Any = None) -> str:

@@ -56,6 +56,7 @@ def test_a_managed_identity_flow_is_shown_request_by_request(authority):
     html = request_inspector.inspector_html(exchanges, authority.cloud)
     assert not contains_secret(html)
     assert "token_type = mtls_pop" in html and "x5t#S256" in html and "expires_in" in html
+    assert "Authorization: mtls_pop JWT, signature" in html, "the header's token shown as header + claims"
     found = request_inspector.secrets(exchanges)
     assert {s.where for s in found} >= {"answer access_token", "request header Authorization"}
     answer = next(s for s in found if s.where == "answer access_token")
