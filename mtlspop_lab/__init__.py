@@ -15,7 +15,7 @@ _EXPORTS = {
     "LabError": "errors", "ConfigurationError": "errors", "CertificateError": "errors",
     "TokenFormatError": "errors", "TokenValidationError": "errors", "AuthorityError": "errors",
     "TokenTypeMismatchError": "errors", "ManagedIdentityError": "errors",
-    "TransportError": "errors", "ResourceAccessError": "errors",
+    "TransportError": "errors", "ResourceAccessError": "errors", "show_traceback": "errors",
     "Certificate": "certs", "CertificateAuthority": "certs",
     "x5t_s256": "certs", "x5t": "certs", "sha1_thumbprint": "certs",
     "Cloud": "cloud",
@@ -31,10 +31,11 @@ _EXPORTS = {
     # the binding inspector
     "decode_token": "inspector", "verify_token": "inspector", "check_binding": "inspector",
     "explain_claims": "inspector", "BindingVerdict": "inspector", "DecodedToken": "inspector",
-    "compare_tokens": "inspector",
+    "compare_tokens": "inspector", "inspect_token": "inspector", "TokenView": "inspector",
     # the guide's testing checklist, executable
     "run_checklist": "workshop.checklist",
     "sequence_diagram": "transport.sequence", "recommend": "workshop.decision",
+    "exercises": "workshop",   # the notebooks' "your turn" checks: lab.exercises.check_...()
     # any RFC 8705 server (read from its discovery document)
     "CertificateBoundClient": "flows.rfc8705", "CertificateBoundResult": "flows.rfc8705",
     "OidcProvider": "interop.oidc_provider",

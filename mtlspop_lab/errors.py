@@ -13,6 +13,11 @@ search for it.
 
 from __future__ import annotations
 
+import sys
+import traceback
+
+from . import _html
+
 
 class LabError(Exception):
     """Base of every error the lab raises.
@@ -43,6 +48,50 @@ class LabError(Exception):
         """A plain mapping, for tables, widgets and JSON logs."""
         return {"type": type(self).__name__, "code": self.code, "message": self.message,
                 "cause": self.cause, "fix": self.fix}
+
+    # -- in a notebook: the card, not sixty lines of internal frames ----------------------
+    def _repr_html_(self) -> str:
+        return _html.error_card(self)
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook for an exception raised in a cell (JupyterLab, Notebook, plain IPython).
+
+        Why: a learner's mistake (a wrong argument, a missing federated credential) is best
+        answered by what happened, the likely cause and what to do, not by a traceback through
+        msal and the lab's internals with that answer at the bottom. In a kernel that displays
+        HTML the card is shown; the error output itself keeps the three lines (for the terminal,
+        nbconvert and logs). :func:`show_traceback` prints the full traceback on request.
+        """
+        shell = _ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:   # a Jupyter kernel
+            try:
+                shell.display_pub.publish({"text/html": _html.error_card(self),
+                                           "text/plain": "\n".join(_html.error_text(self))})
+                return [_html.error_text(self)[0], _html.error_text(self)[-1]]
+            except Exception:   # never fail while reporting a failure: fall back to text
+                pass
+        return _html.error_text(self)
+
+
+def _ipython():
+    """The running IPython shell, or None (plain Python, a script, a test without IPython)."""
+    module = sys.modules.get("IPython")
+    get = getattr(module, "get_ipython", None)
+    return get() if get is not None else None
+
+
+def show_traceback(error: BaseException | None = None, file=None) -> None:
+    """Print the full traceback of ``error`` (default: the last error raised in a cell).
+
+    The lab's errors show a short card in notebooks; this is the way back to every frame, for a
+    bug report or curiosity.
+    """
+    error = error if error is not None else getattr(sys, "last_value", None)
+    out = file or sys.stdout
+    if error is None:
+        print("No error has been raised in this session yet.", file=out)
+        return
+    print("".join(traceback.format_exception(type(error), error, error.__traceback__)), file=out, end="")
 
 
 class ConfigurationError(LabError):

@@ -20,11 +20,11 @@ FIC leg 2 need it for the TLS handshake); it is never displayed or exported.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .. import _html
 from ..errors import ConfigurationError
 from ..redact import redact_token
 
@@ -125,10 +125,26 @@ class TokenResult:
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        d = self.as_dict()
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-                       f"<td><code>{html.escape(str(v))}</code></td></tr>" for k, v in d.items())
-        return f"<table><caption>TokenResult</caption>{rows}</table>"
+        """A card in the words the guide uses (x5t#S256, not as_dict's msal field names)."""
+        cert = self.binding_certificate
+        left = self.expires_in
+        pairs = [("Token type", _html.badge(self.token_type, "ok" if self.is_pop else "warn")),
+                 ("Source", _html.esc(self.source.replace("_", " ")
+                                      + f" ({len(self.round_trips)} request{'s' if len(self.round_trips) != 1 else ''})")),
+                 ("Identity", _html.esc(self.identity or "")), ("Flow", _html.esc(self.flow)),
+                 ("Resource (aud)", _html.esc(self.resource or ""))]
+        if cert is not None:
+            pairs += [("Binding certificate", _html.esc(cert.subject)),
+                      ("Its x5t#S256", _html.mono(cert.x5t_s256, "mtlspop-cert-x5t"))]
+        else:
+            pairs.append(("Binding certificate", _html.esc("none: a Bearer token is bound to nothing")))
+        pairs += [("Token", _html.mono(redact_token(self.access_token))),
+                  ("Expires", _html.esc(f"{self.expires_on.astimezone():%H:%M:%S %Z} "
+                                        f"({'expired' if left <= 0 else f'in {left / 60:.0f} min' if left >= 120 else f'in {left:.0f} s'})")),
+                  ("Took", _html.esc(f"{self.elapsed_ms:.1f} ms"))]
+        title = f"TokenResult: {self.token_type}" + (", bound to a certificate" if cert is not None else "")
+        return _html.card(title, _html.rows(pairs), tone="ok" if self.is_pop else "warn",
+                          css_class="mtlspop-token-result")
 
 
 MAX_LIFETIME_S = 366 * 24 * 3600.0

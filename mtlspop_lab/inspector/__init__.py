@@ -13,6 +13,8 @@ from any RFC 8705 issuer, not only the lab's own. One module a job:
 * :mod:`.explain` - :func:`explain_claims`, a pandas table of claims in plain words
   (the words live in :mod:`.glossary`).
 * :mod:`.compare` - :func:`compare_tokens`, two bound tokens side by side.
+* :mod:`.view` - :func:`inspect_token`, the claims inspector's card: segments, every claim in
+  full, local and relative times, cnf beside the certificate, the signature against a JWKS.
 
 Nothing here echoes a token back: messages give lengths and positions, reprs
 and HTML show a redacted form, and the raw token comes out only through
@@ -25,6 +27,7 @@ from .compare import compare_tokens
 from .decode import MAX_TOKEN_CHARS, DecodedToken, decode_token
 from .explain import explain_claims
 from .verify import verify_token
+from .view import TokenView, inspect_token
 
 __all__ = ["decode_token", "verify_token", "check_binding", "explain_claims", "compare_tokens",
-           "BindingVerdict", "DecodedToken", "x5t_s256", "x5t", "sha1_thumbprint", "MAX_TOKEN_CHARS"]
+           "inspect_token", "TokenView", "BindingVerdict", "DecodedToken", "x5t_s256", "x5t", "sha1_thumbprint", "MAX_TOKEN_CHARS"]

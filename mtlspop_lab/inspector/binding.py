@@ -14,6 +14,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import _html
 from ..certs import Certificate, b64url, x5t_of_der, x5t_s256_of_der
 from ..certs.parse import read_certificates
 from . import glossary as _claims
@@ -127,7 +128,11 @@ class BindingVerdict:
     def _repr_html_(self) -> str:
         esc = html.escape
         ok = self.bound
-        border, bg = ("#1a7f37", "#e6f4ea") if ok else ("#cf222e", "#ffebe9")
+        # the theme's success / error colour (these fallbacks outside JupyterLab), a tint of it behind
+        border = "var(--jp-success-color1,#1a7f37)" if ok else "var(--jp-error-color1,#cf222e)"
+        background = (f"background:{'#e6f4ea' if ok else '#ffebe9'};"
+                      f"background:color-mix(in srgb,{border} 13%,var(--jp-layout-color1,#fff))")
+        fg = _html.TEXT
         title = ("✔ " if ok else "✘ ") + self.summary
         a, b = self.expected or "", self.actual if self.actual is not None else ""
         diff = set(self.differences()) if (a and self.actual is not None) else set()
@@ -138,7 +143,7 @@ class BindingVerdict:
             for i in range(width):
                 ch = text[i] if i < len(text) else "·"  # nothing here: the other one is longer
                 if i in diff:
-                    out.append(f"<span style='background:#ffd7d5;text-decoration:underline;"
+                    out.append(f"<span style='background:#ffd7d5;color:#5c0f0b;text-decoration:underline;"
                                f"font-weight:bold' title='differs at {i}'>{esc(ch)}</span>")
                 else:
                     out.append(esc(ch))
@@ -163,11 +168,11 @@ class BindingVerdict:
             extra += f"<div><b>fix:</b> {esc(self.fix)}</div>"
         extra += "".join(f"<div>note: {esc(n)}</div>" for n in self.notes)
         return (f"<div role='status' aria-label='{'bound' if ok else 'not bound'}' "
-                f"style='border:2px solid {border};background:{bg};border-radius:6px;padding:8px;"
+                f"style='border:2px solid {border};{background};color:{fg};border-radius:6px;padding:8px;"
                 f"max-width:60em;font-family:sans-serif'>"
                 f"<div style='font-weight:bold;color:{border};font-size:110%'>{esc(title)}</div>"
                 f"<table>{table}</table>{extra}"
-                f"<div style='color:#57606a;font-size:85%'>binding only: the signature was not "
+                f"<div style='color:{_html.MUTED};font-size:85%'>binding only: the signature was not "
                 f"verified (use verify_token)</div></div>")
 
 

@@ -73,7 +73,7 @@ def compare_tokens(a: Any, b: Any, *, certificate_a: Any = None, certificate_b: 
     thumbprints only, never the token or its signature. Columns: ``aspect``,
     the two labels, ``same`` and ``note``.
     """
-    import pandas as pd
+    from .frames import WrappedFrame  # pandas: heavy, loaded only when a table is asked for
 
     if not (isinstance(labels, (tuple, list)) and len(labels) == 2 and labels[0] != labels[1]):
         raise ConfigurationError("labels must be two different column names.", cause=f"Got {labels!r}.",
@@ -84,4 +84,4 @@ def compare_tokens(a: Any, b: Any, *, certificate_a: Any = None, certificate_b: 
         va, vb = left[aspect], right[aspect]
         rows.append({"aspect": aspect, labels[0]: va, labels[1]: vb, "same": va == vb,
                      "note": _NOTES.get(aspect, "")})
-    return pd.DataFrame(rows, columns=["aspect", labels[0], labels[1], "same", "note"])
+    return WrappedFrame(rows, columns=["aspect", labels[0], labels[1], "same", "note"])

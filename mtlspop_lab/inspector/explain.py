@@ -23,7 +23,7 @@ def explain_claims(token: Any, *, now: _dt.datetime | None = None):
     ``attrs["verified"]`` says whether the token was verified (decoding alone
     never verifies).
     """
-    import pandas as pd
+    from .frames import WrappedFrame  # pandas: heavy, loaded only when a table is asked for
 
     decoded = decode_token(token)
     moment = now or _utcnow()
@@ -57,7 +57,7 @@ def explain_claims(token: Any, *, now: _dt.datetime | None = None):
         state = "NOT verified: decoding reads the claims and checks nothing. Use verify_token."
     rows.append({"claim": "(signature)", "value": decoded._signature_text(), "meaning": state,
                  "when": "", "time_left": "", "part": "signature"})
-    frame = pd.DataFrame(rows, columns=["claim", "value", "meaning", "when", "time_left", "part"])
+    frame = WrappedFrame(rows, columns=["claim", "value", "meaning", "when", "time_left", "part"])
     frame.attrs["verified"] = decoded.verified
     frame.attrs["note"] = ("signature verified" if decoded.verified
                            else "decoded only: the signature was NOT verified")

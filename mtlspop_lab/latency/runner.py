@@ -167,11 +167,31 @@ class _NoBar:
         pass
 
 
+class _CallbackBar:
+    """Progress reported to a function ``(done, total, scenario)`` (a panel's own progress bar)."""
+
+    def __init__(self, total: int, report: Callable[[int, int, str], None]):
+        self.total, self.report, self.done, self.desc = total, report, 0, ""
+        self._lock = threading.Lock()
+
+    def update(self, n: int = 1) -> None:
+        with self._lock:
+            self.done += n
+            done = self.done
+        self.report(done, self.total, self.desc)
+
+    def set_description(self, desc: str, refresh: bool = True) -> None:
+        self.desc = desc
+
+    def close(self) -> None:
+        pass
+
+
 class _Recorder:
-    """Collects rows from worker threads; owns the progress bar."""
+    """Collects rows from worker threads; owns the progress bar and the stop flag."""
 
     def __init__(self, run_id: str, target: str, listener_of: Callable[[str], str], total: int,
-                 progress: bool):
+                 progress, stop: threading.Event | None = None):
         self.run_id, self.target, self.listener_of = run_id, target, listener_of
         self.delays: dict[str, dict[str, float]] = {}   # scenario -> listener -> ms (authority's word)
         self.acq_rows: list[dict] = []
@@ -180,7 +200,9 @@ class _Recorder:
         self.t0 = time.perf_counter()
         # No bar at all without progress: even a disabled tqdm starts a monitor thread
         # that outlives the run by up to 10 s.
-        self.bar = _progress_bar(total) if progress else _NoBar()
+        self.bar = _CallbackBar(total, progress) if callable(progress) else (
+            _progress_bar(total) if progress else _NoBar())
+        self.stop = stop if stop is not None else threading.Event()
 
     def labels(self, scenario: Scenario, name: str, iteration: int, warmup: bool, thread: int) -> dict:
         return {"run_id": self.run_id, "scenario": name, "target": self.target,
@@ -355,6 +377,8 @@ def _run_batch(plan: _Plan, iterations: int) -> None:
 
     def worker(t: int):
         for i in share[t]:
+            if plan.recorder.stop.is_set():   # Stop: between iterations, never inside one
+                return
             plan.step(i, t)
 
     if threads > 1 and plan.scenario.state == "cold":
@@ -384,6 +408,8 @@ def _run_interleaved(plans: list[_Plan], iterations: int) -> None:
     ``batch_wall_ms`` stays NaN (there is no batch).
     """
     for i in range(iterations):
+        if plans and plans[0].recorder.stop.is_set():   # Stop: between rounds, never inside one
+            return
         shift = i % len(plans)
         for plan in plans[shift:] + plans[:shift]:
             plan.recorder.bar.set_description(plan.name, refresh=False)
@@ -463,8 +489,8 @@ def _unique_names(scenarios: Sequence[Scenario]) -> list[str]:
 
 
 def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, authority=None,
-        identities: Identities | None = None, warmup: int = 1, progress: bool = True,
-        interleave: bool = True) -> BenchResult:
+        identities: Identities | None = None, warmup: int = 1, progress=True,
+        interleave: bool = True, stop: threading.Event | None = None) -> BenchResult:
     """Run each scenario ``iterations`` times and return every acquisition as rows.
 
     Targets:
@@ -478,7 +504,10 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
       no delay. Not exercised against Azure by the lab's tests.
 
     ``warmup`` throwaway cold acquisitions per scenario are recorded with
-    ``warmup=True``. ``progress`` shows a tqdm bar (a widget in notebooks).
+    ``warmup=True``. ``progress`` shows a tqdm bar (a widget in notebooks); a callable
+    ``progress(done, total, scenario)`` is called after each acquisition instead.
+    ``stop``: a :class:`threading.Event`; once set, the run ends after the acquisitions under
+    way (between iterations) and returns what it measured, with ``meta["stopped"] = True``.
 
     ``interleave`` (default): when every scenario runs on one thread, the
     measured iterations are interleaved (round i of every scenario, in a
@@ -526,12 +555,14 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
         total = len(scenarios) * (iterations + warmup) + primes
         run_id = uuid.uuid4().hex[:8]
         started_at = _dt.datetime.now(_dt.timezone.utc)
-        recorder = _Recorder(run_id, target, _listener_map(cloud), total, progress)
+        recorder = _Recorder(run_id, target, _listener_map(cloud), total, progress, stop)
         plans = [_Plan(recorder, s, n, authority, identities, cloud) for s, n in zip(scenarios, names)]
         interleaved = interleave and len(plans) > 1 and all(s.concurrency == 1 for s in scenarios) \
             and not _forgetting_conflicts(scenarios)
         try:
             for plan in plans:
+                if recorder.stop.is_set():
+                    break
                 recorder.bar.set_description(plan.name)
                 plan.apply_delays()
                 plan.prepare(warmup)
@@ -554,7 +585,7 @@ def run(scenarios: Iterable[Scenario] | Scenario, iterations: int = 50, *, autho
         meta = {"run_id": run_id, "target": target, "cloud": cloud.describe(),
                 "started_at": started_at.isoformat(),
                 "wall_s": time.perf_counter() - recorder.t0, "iterations": iterations, "warmup": warmup,
-                "interleaved": interleaved,
+                "interleaved": interleaved, "stopped": recorder.stop.is_set(),
                 "scenarios": [dataclasses.asdict(s) | {"name": n} for s, n in zip(scenarios, names)],
                 "python": platform.python_version(), "machine": platform.machine(),
                 "cpus": os.cpu_count(), "load_average": _load_average(),

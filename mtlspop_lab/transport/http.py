@@ -20,7 +20,8 @@ Why not a plain ``requests.Session``:
 * Retries (see :mod:`mtlspop_lab.transport.retry`) happen here, below msal.
 
 Nothing secret is recorded: URLs pass through :func:`~mtlspop_lab.redact.redact_text`
-and bodies are never kept.
+and bodies are never kept - except inside an explicit :func:`~mtlspop_lab.transport.exchanges.capture`
+block, whose caller owns the list (the request inspector).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from urllib3.exceptions import NewConnectionError
 from ..errors import TransportError
 from ..pool import ReusePool
 from ..redact import redact_text
+from . import exchanges
 from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 _local = threading.local()
@@ -348,6 +350,7 @@ class Transport:
         with self._trace_lock:
             self._trace.append(trip)
         _publish(trip)
+        exchanges.publish(method, url, kwargs, response, error, trip)   # only inside exchanges.capture()
         retry_after = None
         if response is not None:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

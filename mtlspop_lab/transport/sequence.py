@@ -71,10 +71,16 @@ class Step:
     new_connection: bool
     client_cert: str | None      # first characters of the presented cert's x5t#S256
     attempt: int
+    plain_http: bool = False     # http:// (IMDS): no TLS at all
 
     @property
     def answer(self) -> str:
-        conn = "new TLS connection" if self.new_connection else "reused connection"
+        if not self.new_connection:
+            conn = "reused connection"
+        elif self.plain_http:
+            conn = "new plain-HTTP connection"
+        else:
+            conn = "new mTLS connection" if self.client_cert else "new TLS connection"
         return f"{self.status} in {self.elapsed_ms:.1f} ms, {conn}"
 
     @property
@@ -103,7 +109,8 @@ def _steps(round_trips: Iterable, tenants: dict | None = None) -> list[Step]:
     for trip in round_trips:
         kind = getattr(trip, "kind", "resource")
         method = getattr(trip, "method", "GET")
-        path = urlsplit(redact_text(str(getattr(trip, "endpoint", "")))).path or "/"
+        endpoint = urlsplit(redact_text(str(getattr(trip, "endpoint", ""))))
+        path = endpoint.path or "/"
         label = f"{method} {_KIND_LABEL.get(kind, path)}"
         participant = _KIND_TO_PARTICIPANT.get(kind, "API")
         if participant == "STS":
@@ -120,6 +127,7 @@ def _steps(round_trips: Iterable, tenants: dict | None = None) -> list[Step]:
             new_connection=bool(getattr(trip, "new_connection", False)),
             client_cert=cert[:8] if cert else None,
             attempt=int(getattr(trip, "attempt", 1) or 1),
+            plain_http=endpoint.scheme == "http",
         ))
     return steps
 

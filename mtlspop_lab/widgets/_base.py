@@ -40,7 +40,7 @@ class Panel(widgets.VBox):
                       if self.intro else "") + "</div>"))
         super().__init__(children=[header, *controls, self.status, *results],
                          layout=widgets.Layout(width="100%", max_width="980px", padding="4px",
-                                               border="1px solid #c0c0c0"),
+                                               border="1px solid var(--jp-border-color1, #c0c0c0)"),
                          **kwargs)
         for button in self.buttons:   # never cut a button's label ("Replay as an a…")
             button.layout.width = button.layout.width or "auto"

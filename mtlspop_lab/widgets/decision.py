@@ -28,7 +28,7 @@ class DecisionPanel(Panel):
                                                  layout=widgets.Layout(width="auto"))
         self.runs_on = widgets.RadioButtons(options=[(label, key) for key, label in decision.RUNS_ON.items()],
                                             index=None, style=style, layout=widgets.Layout(width="auto"))
-        self.latency_critical = widgets.RadioButtons(options=_YES_NO, value=False, style=style,
+        self.latency_critical = widgets.RadioButtons(options=_YES_NO, index=None, style=style,
                                                      layout=widgets.Layout(width="auto"))
         self.reset_button = widgets.Button(description="Start over", icon="undo")
         self.answer = widgets.HTML(layout=widgets.Layout(width="100%"))
@@ -37,7 +37,8 @@ class DecisionPanel(Panel):
             self._question("1. Must the token cross a tenant boundary, or come from a federated "
                            "identity (a token exchange)?", self.cross_tenant),
             self._question("2. Where does your code run?", self.runs_on),
-            self._question("3. Is token latency critical (regional endpoint)?", self.latency_critical),
+            self._question("3. Is token latency critical (regional endpoint)? Unanswered counts as No.",
+                           self.latency_critical),
             self.reset_button,
         ]
         super().__init__(questions, [self.answer])
@@ -66,5 +67,5 @@ class DecisionPanel(Panel):
     def _reset(self, _button=None) -> None:
         self.cross_tenant.index = None
         self.runs_on.index = None
-        self.latency_critical.value = False
+        self.latency_critical.index = None
         self._update()

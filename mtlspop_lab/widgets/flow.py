@@ -13,8 +13,6 @@ needs (the leg-2 app trusts the leg-1 identity) and says so on the card.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import ipywidgets as widgets
 
 from .. import _html, flows
@@ -22,9 +20,11 @@ from ..cloud import GRAPH
 from ..errors import ConfigurationError
 from ..inspector import decode_token
 from ..redact import redact_token
+from ..transport.exchanges import capture
 from ..transport.sequence import SequenceDiagram
 from ..workshop.cast import RESOURCE_TENANT, external_leg1
 from ._base import Panel, labelled
+from .requests import RequestInspector
 
 VANILLA, FIC = "vanilla", "fic"
 POP, BEARER = "mtls_pop", "Bearer"
@@ -67,9 +67,10 @@ def check_open(authority) -> None:
     """A readable error instead of a connection refused when the notebook closed the authority."""
     if getattr(authority, "closed", False):
         raise ConfigurationError(
-            "The local authority is closed.",
-            cause="The notebook's last cell (authority.close()) stopped it, or the kernel restarted.",
-            fix="Run the notebook again from the top (or every cell but the last) to use this panel.",
+            "The local authority this panel uses is closed.",
+            cause="Something called authority.close() (or a `with` block ended) after the panel was made.",
+            fix="Run the cell that creates the authority (the notebook's first code cell), then the "
+                "panel's cell again: the new panel uses the new authority.",
             code="authority_closed")
 
 
@@ -87,11 +88,13 @@ def result_card(result, *, assertion=None, note: str = "") -> str:
         title, tone = "Bearer token: bound to no certificate", "warn"
     left = result.expires_in
     expires = f"{result.expires_on:%H:%M:%S} UTC ({_duration(left)})"
-    requests = len(result.round_trips) + (len(assertion.round_trips) if assertion is not None else 0)
+    trips = list(result.round_trips) + (list(assertion.round_trips) if assertion is not None else [])
+    requests = len(trips)
+    counted = _request_kinds(trips)
     if result.source != "cache":
-        source = f"identity provider ({requests} request{'s' if requests != 1 else ''})"
+        source = f"identity provider ({counted})"
     elif requests:
-        source = f"cache for leg 2; leg 1 made {requests} request{'s' if requests != 1 else ''}"
+        source = f"cache for leg 2; leg 1 sent {counted}"
     else:
         source = "cache (no request sent)"
     identity = result.identity or ""
@@ -101,12 +104,12 @@ def result_card(result, *, assertion=None, note: str = "") -> str:
         ("Token type", _html.badge(result.token_type, "ok" if result.is_pop else "warn")),
         ("Source", _html.badge(source, "info")),
         ("Identity", _html.esc(identity)),
-        ("Flow", _html.esc({"vanilla": "vanilla (one token request)",
+        ("Flow", _html.esc({"vanilla": "vanilla (no token exchange: the identity's own token)",
                             "fic_leg2": "FIC two-leg (leg 2 result)"}.get(result.flow, result.flow))),
         ("Resource (aud)", _html.esc(result.resource or "")),
     ]
     if cert is not None:
-        pairs.append(("Certificate", _html.esc(cert.subject)))
+        pairs.append(("Certificate", _html.esc(cert.subject) + _subject_note(cert.subject)))
         pairs.append(("Certificate x5t#S256", _mono(cert.x5t_s256, "mtlspop-cert-x5t")))
     else:
         pairs.append(("Certificate", _html.esc("none: a Bearer token works for whoever holds it")))
@@ -129,32 +132,25 @@ def result_card(result, *, assertion=None, note: str = "") -> str:
     return _html.card(title, body, tone=tone, css_class="mtlspop-result-card")
 
 
-def round_trip_table(*results) -> str:
-    trips = [t for r in results if r is not None for t in r.round_trips]
+def _request_kinds(trips) -> str:
+    """'3 requests: 2 to IMDS, 1 to the token service' - so 'vanilla' never looks like one request."""
     if not trips:
-        return _html.card("No request: the token came from the cache.", tone="info",
-                          css_class="mtlspop-roundtrips")
-    data = []
-    for number, trip in enumerate(trips, 1):
-        ok = trip.status is not None and 200 <= trip.status < 400
-        data.append([number, trip.leg, f"{trip.method} {trip.kind}", _where(trip),
-                     _html.Raw(_html.badge(str(trip.status or trip.error or "no answer"), "ok" if ok else "bad")),
-                     f"{trip.elapsed_ms:.1f}", "new (TLS handshake)" if trip.new_connection else "reused",
-                     "yes" if trip.client_cert_x5t else "no"])
-    return ("<div class='mtlspop-roundtrips'><b>Round trips</b>"
-            + _html.table(["#", "Leg", "Request", "Where", "Status", "ms", "Connection", "Client cert"], data)
-            + "</div>")
+        return "no request"
+    imds = sum(1 for t in trips if t.kind in ("getplatformmetadata", "issuecredential", "imds_token",
+                                              "imds_instance"))
+    discovery = sum(1 for t in trips if t.kind == "discovery")
+    token = sum(1 for t in trips if t.kind == "token")
+    parts = [f"{n} {what}" for n, what in ((imds, "to IMDS"), (discovery, "OIDC discovery"),
+                                            (token, "to the token service")) if n]
+    return f"{len(trips)} request{'s' if len(trips) != 1 else ''}: " + ", ".join(parts)
 
 
-def _where(trip) -> str:
-    """The host asked, and for the token service the tenant of the path (cross-tenant FIC has two)."""
-    parts = urlsplit(str(getattr(trip, "endpoint", "")))
-    host = parts.hostname or "?"
-    if trip.kind in ("token", "discovery"):
-        tenant = parts.path.strip("/").split("/", 1)[0]
-        if tenant:
-            return f"{host} · tenant {tenant[:8]}…" if len(tenant) > 12 else f"{host} · tenant {tenant}"
-    return host
+def _subject_note(subject: str) -> str:
+    """IMDS v2 names a managed identity's certificate CN=<client id>, DC=<tenant id>: say so."""
+    if "DC=" in subject and "CN=" in subject:
+        return (f"<div style='font-size:12px;color:{_html.MUTED}'>Issued by IMDS for this identity: CN is the "
+                f"managed identity's client id, DC its tenant id.</div>")
+    return ""
 
 
 def diagram_output(output: widgets.Output, diagram: SequenceDiagram) -> None:
@@ -208,7 +204,9 @@ class FlowPanel(Panel):
                                             tooltip="New acquirers: empty caches")
         self.explain = widgets.HTML()
         self.card = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self.trips = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.requests = RequestInspector()
+        self.trips = self.requests.html   # the inspector's summary and details (kept name for tests)
+        self.exchanges: list = []
         self.diagram = widgets.Output(layout=widgets.Layout(width="100%"))
         self.steps = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.result = None
@@ -223,7 +221,7 @@ class FlowPanel(Panel):
                     labelled("Leg 2 tenant", self.tenant),
                     labelled("Resource", self.resource), labelled("Token type", self.token_type),
                     self.explain, widgets.HBox([self.run_button, self.forget_button])]
-        super().__init__(controls, [self.card, self.trips, self.diagram, self.steps])
+        super().__init__(controls, [self.card, self.requests, self.diagram, self.steps])
         self.run_button.on_click(self._on_run)
         self.forget_button.on_click(self._on_forget)
         self.flow.observe(self._describe, names="value")
@@ -336,15 +334,24 @@ class FlowPanel(Panel):
         return result, assertion, note
 
     def _on_run(self, _button=None) -> None:
-        self.card.value = self.trips.value = self.steps.value = ""
+        self.card.value = self.steps.value = ""
+        self.requests.clear()
         self.diagram.outputs = ()
-        outcome = self.run(self.acquire, busy="Acquiring a token…")
+        self.result = self.assertion = None
+        with capture() as exchanges:   # every request, kept even when the acquisition fails
+            outcome = self.run(self.acquire, busy="Acquiring a token…")
+        self.exchanges = list(exchanges)
         if outcome is None:
+            if self.exchanges:   # a refusal: its requests and diagram stay on screen
+                self.requests.show(self.exchanges, self.authority.cloud)
+                diagram = SequenceDiagram.from_round_trips([e.trip for e in self.exchanges], title="Failed")
+                diagram_output(self.diagram, diagram)
             return
-        self.result, self.assertion, note = outcome
-        shown = (self.assertion, self.result) if self.assertion is not None else (self.result,)
-        self.card.value = result_card(self.result, assertion=self.assertion, note=note)
-        self.trips.value = round_trip_table(*shown)
+        result, self.assertion, note = outcome
+        self.result = result
+        shown = (self.assertion, result) if self.assertion is not None else (result,)
+        self.card.value = result_card(result, assertion=self.assertion, note=note)
+        self.requests.show(self.exchanges, self.authority.cloud, cached=result.source == "cache")
         diagram = SequenceDiagram.from_results(*shown)
         diagram_output(self.diagram, diagram)
         self.steps.value = (f"<details><summary>The same exchange as a list</summary>{diagram.html()}</details>")
@@ -363,7 +370,9 @@ class FlowPanel(Panel):
         self._leg2.clear()
         flows.forget_issued_certificates()
         self.result = self.assertion = None
-        self.card.value = self.trips.value = self.steps.value = ""
+        self.card.value = self.steps.value = ""
+        self.requests.clear()
+        self.exchanges = []
         self.diagram.outputs = ()
 
     def close(self) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from .. import _html
+from ..transport.exchanges import capture
 from ..workshop import troubleshoot
 from ._base import Panel, labelled
 from .flow import check_open
+from .requests import RequestInspector
 
 
 class TroubleshootPanel(Panel):
@@ -29,10 +31,11 @@ class TroubleshootPanel(Panel):
         self.reproduce_button = widgets.Button(description="Reproduce", button_style="warning", icon="bolt")
         self.all_button = widgets.Button(description="Reproduce all", icon="list")
         self.outcome = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.requests = RequestInspector()
         self.reproduction: troubleshoot.Reproduction | None = None
         self.reproductions: list[troubleshoot.Reproduction] = []
         super().__init__([labelled("Symptom", self.failure), self.how,
-                          widgets.HBox([self.reproduce_button, self.all_button])], [self.outcome])
+                          widgets.HBox([self.reproduce_button, self.all_button])], [self.outcome, self.requests])
         self.failure.observe(self._describe, names="value")
         self.reproduce_button.on_click(self._on_reproduce)
         self.all_button.on_click(self._on_all)
@@ -49,13 +52,18 @@ class TroubleshootPanel(Panel):
 
     def _on_reproduce(self, _button=None) -> None:
         self.outcome.value = ""
-        outcome = self.run(lambda: self._reproduce(self.failure.value), busy="Reproducing…")
+        self.requests.clear()
+        with capture() as exchanges:   # the requests that failed, shown under the error
+            outcome = self.run(lambda: self._reproduce(self.failure.value), busy="Reproducing…")
+        if exchanges:
+            self.requests.show(exchanges, self.authority.cloud)
         if outcome is not None:
             self.reproduction = outcome
             self.outcome.value = outcome._repr_html_()
 
     def _on_all(self, _button=None) -> None:
         self.outcome.value = ""
+        self.requests.clear()
         outcome = self.run(lambda: [self._reproduce(key) for key in troubleshoot.FAILURES],
                            busy=f"Reproducing {len(troubleshoot.FAILURES)} failures…")
         if outcome is None:

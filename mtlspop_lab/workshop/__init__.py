@@ -6,4 +6,9 @@
 - :mod:`.troubleshoot` - each failure of the guide's troubleshooting table, reproduced.
 - :mod:`.decision` - "vanilla or FIC two-leg?" as questions (:func:`recommend`).
 - :mod:`.demo` - every identity and flow against the embedded authority, as a table.
+- :mod:`.exercises` - the notebooks' "your turn" checks (``lab.exercises.check_...()``).
 """
+
+from . import exercises
+
+__all__ = ["exercises"]

@@ -7,9 +7,9 @@ import base64
 import ipywidgets as widgets
 import pytest
 
-from mtlspop_lab.workshop import decision
 from mtlspop_lab.errors import CertificateError, ConfigurationError
 from mtlspop_lab.widgets import DecisionPanel, Panel
+from mtlspop_lab.workshop import decision
 
 
 class _TwoButtons(Panel):

@@ -53,6 +53,10 @@ def test_pop_token_is_bound_accepted_and_refused_to_an_attacker(panels, authorit
     assert binding.call_error.code == "certificate_mismatch"
     shown = text(binding.call_box.value)
     assert "Replay refused" in shown and "the attacker's certificate" in shown and "✘ refused (HTTP 401)" in shown
+    # the attacker's thumbprint is shown beside the token's cnf
+    assert binding.attacker_certificate.x5t_s256 in shown
+    assert flow.result.binding_certificate.x5t_s256 in shown
+    assert "mtlspop-attacker-x5t" in binding.call_box.value and "mtlspop-cnf-x5t" in binding.call_box.value
     no_secret(binding)
 
 
@@ -74,8 +78,10 @@ def test_a_bearer_token_is_not_bound_and_a_replay_is_accepted(panels):
     flow.token_type.value = "Bearer"
     flow.run_button.click()
     binding.check_button.click()
-    assert not binding.verdict.bound and binding.verdict.actual is None
+    assert binding.view.kind == "bearer" and binding.verdict is None
     assert "Bearer (no cnf claim)" in text(binding.token_line.value)
+    shown = text(binding.verdict_box.value)
+    assert "Bearer token: nothing to bind" in shown and "NOT BOUND" not in shown and "pass the certificate" not in shown
     binding.replay_button.click()
     assert binding.response.status_code == 200
     shown = text(binding.call_box.value)
@@ -127,3 +133,59 @@ def test_a_closed_authority_says_what_to_do():
     authority.close()
     binding.check_button.click()
     assert "authority_closed" in binding.status.value
+
+
+def _unsigned_token(claims: dict) -> str:
+    """An alg-none token built at run time (a forged token an attacker could write)."""
+    import base64
+    import json
+
+    def segment(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return segment({"alg": "none", "typ": "JWT"}) + "." + segment(claims) + "."
+
+
+def test_each_action_replaces_the_previous_verdict(panels):
+    """One verdict per action: a garbage paste never sits above the previous token's replay card."""
+    flow, binding = panels
+    flow.token_type.value = "Bearer"
+    flow.run_button.click()
+    binding.replay_button.click()
+    assert "Replay ACCEPTED" in text(binding.call_box.value)
+    binding.source.value = "pasted"
+    binding.pasted.value = "garbage"
+    binding.check_button.click()
+    assert "TokenFormatError" in text(binding.status.value)
+    assert binding.call_box.value == "" and binding.verdict_box.value == "" and binding.token_line.value == ""
+    binding.pasted.value = ""
+    binding.check_button.click()
+    assert isinstance(binding.last_error, Exception) and binding.last_error.code == "no_token"
+    assert "The box above is empty" in text(binding.status.value)
+    assert "does not describe a valid identity" not in text(binding.status.value)
+
+
+def test_an_unsigned_token_is_called_out(panels):
+    flow, binding = panels
+    flow.run_button.click()
+    forged = _unsigned_token({"aud": "https://graph.microsoft.com", "exp": 4102444800,
+                              "cnf": {"x5t#S256": flow.result.binding_certificate.x5t_s256}})
+    binding.source.value = "pasted"
+    binding.pasted.value = forged
+    binding.check_button.click()
+    assert binding.last_error is None and binding.view.kind == "unsigned"
+    assert binding.view.signature == "unsigned" and "unsigned" in binding.view.codes
+    assert "Unsigned token (alg: none)" in text(binding.verdict_box.value)
+    assert "mtlspop-kind-unsigned" in binding.verdict_box.value
+
+
+def test_the_signature_is_checked_against_the_authoritys_keys(panels):
+    flow, binding = panels
+    flow.run_button.click()
+    binding.check_button.click()
+    assert binding.view.signature == "verified"
+    header, payload, signature = flow.result.access_token.split(".")
+    binding.source.value = "pasted"
+    binding.pasted.value = f"{header}.{payload}.{signature[::-1]}"   # a tampered signature
+    binding.check_button.click()
+    assert binding.view.signature == "invalid"
+    assert "does NOT verify" in text(binding.verdict_box.value)

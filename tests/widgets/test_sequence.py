@@ -6,8 +6,8 @@ import pytest
 
 import mtlspop_lab as lab
 from mtlspop_lab.redact import contains_secret
-from mtlspop_lab.transport.sequence import SequenceDiagram, sequence_diagram
 from mtlspop_lab.transport import RoundTrip
+from mtlspop_lab.transport.sequence import SequenceDiagram, sequence_diagram
 
 
 @pytest.fixture

@@ -104,6 +104,9 @@ def test_panel_reproduces_the_chosen_failure(authority):
     assert "ResourceAccessError [certificate_mismatch]" in shown
     assert "Likely cause" in shown and "What to do" in shown
     assert panel.reproduction.as_expected is True and "✔" in shown
+    # the requests of the reproduction, with the refused call (401) among them
+    requests = text(panel.requests.html.value)
+    assert "Requests (" in requests and "401" in requests and "API call" in requests
     assert not panel.reproduce_button.disabled
 
 
