@@ -31,11 +31,12 @@ def test_host_role_from_the_first_label(url, role):
 def test_host_role_of_the_embedded_authority_from_its_cloud(authority):
     cloud = authority.cloud
     assert host_role(cloud.login_url + "/x", cloud) == "login"
-    assert host_role(cloud.mtls_url + "/x", cloud) == "mtlsauth"
+    assert host_role(cloud.mtls_base_url(None) + "/x", cloud) == "mtlsauth"     # MSAL's rule: login. -> mtlsauth.
     assert host_role(cloud.imds_url + "/x", cloud) == "IMDS"
     assert host_role(cloud.resource_url, cloud) == "resource API"
-    for url in cloud.regional_mtls_urls.values():
-        assert host_role(url, cloud) == "regional mtlsauth"
+    assert cloud.regions
+    for region in cloud.regions:
+        assert host_role(cloud.mtls_base_url(region), cloud) == "regional mtlsauth"
 
 
 def test_a_managed_identity_flow_is_shown_request_by_request(authority):
