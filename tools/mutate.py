@@ -327,6 +327,7 @@ class Workspace:
         shutil.copytree(ROOT, self.dir, ignore=_COPY_IGNORE)
 
     def run(self, tests: list[str], timeout: float) -> tuple[str, float]:
+        tests = _existing(tests, self.dir)
         env = dict(os.environ, PYTHONPATH=str(self.dir), PYTHONDONTWRITEBYTECODE="1")
         command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                    "--hypothesis-seed=0", *tests]
@@ -340,7 +341,9 @@ class Workspace:
             process.wait()
             return "timeout", time.monotonic() - start
         elapsed = time.monotonic() - start
-        return {0: "survived", 1: "killed"}.get(rc, f"error(rc={rc})" if rc != 2 else "killed"), elapsed
+        # pytest: 0 passed, 1 a test failed, 2 interrupted (a collection error: the mutant broke an import);
+        # 3-5 (internal error, usage, nothing collected) say nothing about the mutant: not counted as killed
+        return {0: "survived", 1: "killed", 2: "killed"}.get(rc, f"error(rc={rc})"), elapsed
 
     def test(self, mutant: Mutant, tests: list[str], timeout: float) -> tuple[str, float]:
         target = self.dir / mutant.path
@@ -352,8 +355,9 @@ class Workspace:
             target.write_text(original)
 
 
-def _existing(tests: list[str]) -> list[str]:
-    return [t for t in tests if (ROOT / t.split("::")[0]).exists()]
+def _existing(tests: list[str], root: Path = ROOT) -> list[str]:
+    """The covering tests that exist (in the workspace copy: the repository may change during a run)."""
+    return [t for t in tests if (root / t.split("::")[0]).exists()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             workspaces.put(Workspace(base, i))
         limits = {}
         for n in names:                                   # clean runs: the tests must pass unmutated
-            tests = _existing(TARGETS[n][2])
+            tests = TARGETS[n][2]
             ws = workspaces.get()
             outcome, elapsed = ws.run(tests, timeout=600)
             workspaces.put(ws)
@@ -390,23 +394,27 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{n}: the covering tests fail without any mutant ({outcome}); fix them first: {tests}")
                 return 2
             limits[n] = elapsed * args.timeout_factor + 10
-            print(f"{n}: {len(plan[n])} mutants, clean run {elapsed:.1f} s, {len(tests)} test file(s)", flush=True)
+            print(f"{n}: {len(plan[n])} mutants, clean run {elapsed:.1f} s, "
+                  f"{len(_existing(tests, ws.dir))} test file(s)", flush=True)
 
         def job(m: Mutant):
             ws = workspaces.get()
             try:
-                return m, *ws.test(m, _existing(TARGETS[m.target][2]), limits[m.target])
+                return m, *ws.test(m, TARGETS[m.target][2], limits[m.target])
             finally:
                 workspaces.put(ws)
 
         results: dict[str, list[tuple[Mutant, str]]] = {n: [] for n in names}
         todo = [m for n in names for m in plan[n]]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
+        try:
             for done, (m, outcome, elapsed) in enumerate(pool.map(job, todo), 1):
                 results[m.target].append((m, outcome))
                 mark = "SURVIVED" if outcome == "survived" else outcome
                 print(f"[{done}/{len(todo)}] {mark:9} {elapsed:5.1f}s {m.target} #{m.index} {m.describe()}",
                       flush=True)
+        finally:            # Ctrl-C: no new mutant starts; the ones running end within their time limit
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -416,15 +424,19 @@ def main(argv: list[str] | None = None) -> int:
         for m, outcome in results[n]:
             if outcome == "survived":
                 print(f"  {n:16} #{m.index:<3} {m.describe()}")
-    print("\nScore (killed / mutants):")
+    errors = [(m, o) for n in names for m, o in results[n] if o.startswith("error")]
+    for m, outcome in errors:
+        print(f"  ERROR {outcome} {m.target} #{m.index} {m.describe()}")
+    print("\nScore (killed / mutants that ran; a timeout counts as killed):")
     for n in names:
-        k = sum(1 for _, o in results[n] if o != "survived")
-        total += len(results[n])
+        ran = [o for _, o in results[n] if not o.startswith("error")]
+        k = sum(1 for o in ran if o != "survived")
+        total += len(ran)
         killed += k
-        print(f"  {n:16} {k:4}/{len(results[n]):<4} {100 * k / max(1, len(results[n])):5.1f}%")
+        print(f"  {n:16} {k:4}/{len(ran):<4} {100 * k / max(1, len(ran)):5.1f}%")
     print(f"  {'overall':16} {killed:4}/{total:<4} {100 * killed / max(1, total):5.1f}%   "
-          f"({time.monotonic() - started:.0f} s, {args.jobs} workers)")
-    return 0
+          f"({time.monotonic() - started:.0f} s, {args.jobs} workers, {len(errors)} errors)")
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -16,11 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from ..certs import x5t_s256_of_der
-from ..redact import redact_text, redact_token
+from ..redact import is_secret_field, redact_text, redact_token
 from .server import Request, Response
-
-_SECRET_KEYS = {"access_token", "client_assertion", "assertion", "client_secret", "refresh_token",
-                "id_token", "attestation_token"}
 
 
 @dataclass(frozen=True)
@@ -45,13 +42,16 @@ class TraceEntry:
     response_body: str | None = None
 
 
-def _redact_value(key: str, value) -> object:
-    if key in _SECRET_KEYS and isinstance(value, str):
-        return redact_token(value)
+def _redact_value(key, value) -> object:
+    """A parsed body's value, redacted by its member name (redact.SECRET_FIELDS) and then by its content."""
+    if is_secret_field(key) and value is not None:
+        return redact_token(value if isinstance(value, str) else json.dumps(value, default=str))
     if key == "csr" and isinstance(value, str):
         return f"<CSR, {len(value)} base64 chars>"
     if isinstance(value, dict):
         return {k: _redact_value(k, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(key, v) for v in value]
     if isinstance(value, str):
         return redact_text(value)
     return value

@@ -96,3 +96,33 @@ def test_certificates_are_equal_exactly_when_their_der_is(client_cert):
     assert not (renewed == client_cert)
     assert client_cert != client_cert.der and client_cert != client_cert.x5t_s256 and client_cert != object()
     assert len({client_cert, same, renewed}) == 2
+
+
+# -- what a verdict shows of hostile input is bounded; what it says matches the value ------------------------
+def test_values_shown_from_a_token_are_clipped(make_token, client_cert):
+    long_value = "A" * 5000
+    for cnf in ({"x5t#s256": long_value}, {"x5t#S256": long_value}):
+        verdict = check_binding(make_token(cnf), client_cert)
+        assert verdict.actual is not None and len(verdict.actual) <= 120
+    unchecked = check_binding(make_token({"x5t#S256": long_value}))            # no certificate to compare with
+    assert unchecked.actual is not None and len(unchecked.actual) <= 120
+
+
+def test_the_reason_lists_at_most_six_member_names_each_clipped(make_token, client_cert):
+    members = {f"m{i}" + "x" * 100: i for i in range(8)}
+    verdict = check_binding(make_token(members), client_cert)
+    assert verdict.mistakes == ("no_x5t_s256",)
+    shown = [name for name in members if name[:20] in verdict.reason]
+    assert shown == list(members)[:6]
+    assert "x" * 60 not in verdict.reason
+    assert "members: none" in check_binding(make_token({}), client_cert).reason
+
+
+def test_a_sha1_cnf_says_whether_it_is_this_certificates(make_token, client_cert, other_cert):
+    mine = check_binding(make_token({"x5t": client_cert.x5t}), client_cert)
+    other = check_binding(make_token({"x5t": other_cert.x5t}), client_cert)
+    assert mine.mistakes == other.mistakes == ("sha1",)
+    assert mine.reason != other.reason
+    assert "not this certificate's" not in mine.reason and "not this certificate's" in other.reason
+    number = check_binding(make_token({"x5t": 5}), client_cert)
+    assert number.reason == other.reason
