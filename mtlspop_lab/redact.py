@@ -39,8 +39,9 @@ _JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _PRIVATE_KEY_RE = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:.*?-----END \1PRIVATE KEY-----|[A-Za-z0-9+/=\s:,-]*)", re.S)
 _PRIVATE_KEY_HEADER_RE = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
-# A value: quoted (JSON, repr), or bare up to a separator; a quote never closed (text cut short) still counts.
-_VALUE = r"(?:\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[\"']?[^&\"'\s,}\]]+)"
+# A value: a placeholder (<token>: words only), quoted (JSON, repr), or bare up to a separator; a quote never
+# closed (text cut short) still counts.
+_VALUE = r"(?:<[A-Za-z _-]{1,40}>|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[\"']?[^&\"'\s,}\]]+)"
 _SECRET_FIELD_RE = re.compile(
     r"(?P<key>(?<![\w-])(?:" + "|".join(_ANYWHERE) + r")[\"']?\s*[:=]\s*"
     r"|(?:(?<=[?&])|^)code="
@@ -51,6 +52,7 @@ _AUTHORIZATION_RE = re.compile(
     r"(?P<key>(?<![\w-])(?:proxy-)?authorization[\"']?\s*[:=][ \t]*[\"']?)"
     r"(?:(?P<scheme>[A-Za-z][\w.-]*)[ \t]+)?(?P<value>[^\s\"',;&}\]]+)", re.I)
 _SCHEMES = {"bearer", "basic", "mtls_pop", "pop", "dpop", "digest", "negotiate", "ntlm"}
+_PLACEHOLDER_RE = re.compile(r"<[A-Za-z _-]{1,40}>")     # <token>, <your secret>: words, never a value
 _REDACTED = "…["          # every redacted form holds this; a value holding it is already redacted
 _SHORT_SECRET = 32        # below this length an opaque value shows no hash either
 
@@ -88,7 +90,7 @@ def _redact_value(value: str) -> str:
     lead = value[0] if value[0] in "\"'" else ""
     trail = lead if lead and len(value) >= 2 and value[-1] == lead else ""
     inner = value[len(lead):len(value) - len(trail)]
-    if _REDACTED in inner or (inner.startswith("<") and inner.endswith(">")):
+    if _REDACTED in inner or _PLACEHOLDER_RE.fullmatch(inner):
         return value              # already redacted, or a placeholder such as <token> in a message
     return f"{lead}{redact_token(inner)}{trail}"
 

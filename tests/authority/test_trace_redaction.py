@@ -63,11 +63,25 @@ def test_credentials_in_a_url_query_are_not_kept(authority, app, session_for, fo
 
 def test_every_credential_field_of_a_form_body_is_redacted(authority, app, session_for, form):
     secrets = {field: _secret(10 + i) for i, field in enumerate(FIELDS)}
-    answer = session_for().post(authority.token_endpoint("login"), data=form(app.client_id, **secrets))
+    stray = authority.issue_token(GRAPH)                   # a JWT under a field that is not a credential
+    answer = session_for().post(authority.token_endpoint("login"),
+                                data=form(app.client_id, note="café", state=stray, **secrets))
     assert answer.status_code >= 400
-    _assert_absent(authority, list(secrets.values()))
+    _assert_absent(authority, list(secrets.values()) + [stray.split(".")[2]])
     body = authority.trace[-1].request_body
-    assert app.client_id in body and "client_credentials" in body        # what is not secret stays readable
+    assert app.client_id in body and "client_credentials" in body and "café" in body   # the rest stays readable
+
+
+def test_an_exchange_without_a_body_or_client_records_none(authority, session_for):
+    session_for().get(f"{authority.login_url}/{authority.tenant_id}/v2.0/.well-known/openid-configuration")
+    entry = authority.trace[-1]
+    assert entry.status == 200 and entry.request_body is None and entry.client_id is None
+
+
+def test_a_long_client_id_is_clipped_in_the_trace(authority, session_for, form):
+    session_for().post(authority.token_endpoint("login"), data=form("c" * 500, client_secret="x"))
+    entry = authority.trace[-1]
+    assert entry.client_id.startswith("ccc") and len(entry.client_id) <= 120
 
 
 def test_an_opaque_client_assertion_is_redacted(authority, app, session_for, form):
@@ -105,3 +119,4 @@ def test_json_bodies_are_redacted_at_any_depth(authority, session_for):
     session_for().post(f"{authority.imds_url}/metadata/identity/issuecredential?cred-api-version=2.0",
                        headers={"Metadata": "true"}, json=body)
     _assert_absent(authority, secrets)
+    assert "<CSR, 1 base64 chars>" in authority.trace[-1].request_body        # the CSR: its size, not its text

@@ -208,3 +208,67 @@ def test_redacting_twice_changes_nothing(token):
             f"{PEM_KEYS['EC PRIVATE KEY']()}")
     once = redact_text(text)
     assert redact_text(once) == once
+
+
+def test_fingerprint_is_the_sha256_prefix():
+    import hashlib
+    assert fingerprint("abc") == hashlib.sha256(b"abc").hexdigest()[:8] == fingerprint(b"abc")
+
+
+@pytest.mark.parametrize("value", ["x" * 40 + ".a.b", "eyJ" + "x" * 40, "a.b.c", "eyJ.x"])
+def test_only_a_jwt_keeps_a_prefix(value):
+    shown = redact_token(value)
+    assert "jwt" not in shown and value[:3] not in shown and str(len(value)) in shown
+
+
+def test_a_jwt_keeps_the_start_of_its_header_only():
+    header, payload, signature = "eyJhbGciOiJSUzI1NiJ9", "eyJzdWIiOiJ4In0", "s" * 40
+    shown = redact_token(f"{header}.{payload}.{signature}")
+    assert shown.startswith(header[:8]) and "jwt" in shown
+    short_header = redact_token(f"eyJh.{payload}.{signature}")              # never more than the header
+    assert short_header.startswith("eyJh…") and payload[:4] not in short_header
+
+
+def test_redacted_json_and_reprs_stay_parseable():
+    import ast
+    data = {"password": "p w", "client_secret": "", "code": "c", "scope": "s", "n": 1,
+            "headers": {"Authorization": "Bearer abc.def"}}
+    cleaned = redact_text(json.dumps(data))
+    parsed = json.loads(cleaned)
+    assert parsed["scope"] == "s" and parsed["n"] == 1 and "p w" not in cleaned
+    assert parsed["headers"]["Authorization"].startswith("Bearer ") and "abc.def" not in cleaned
+    literal = ast.literal_eval(redact_text(repr(data)))
+    assert literal["scope"] == "s" and literal["password"] != "p w"
+
+
+def test_a_quote_never_closed_still_hides_the_whole_value():
+    assert redact_text('client_secret="abc') == 'client_secret="' + redact_token("abc")
+    assert redact_text("password='abcdef") == "password='" + redact_token("abcdef")
+
+
+def test_placeholders_and_scheme_names_in_messages_are_left_alone():
+    for text in ("send 'Authorization: mtls_pop <token>'", "Authorization: Bearer", "authorization: MTLS_POP",
+                 "client_secret=<your secret>", '{"password": "<redacted>"}'):
+        assert redact_text(text) == text
+    for text in ("password=<abc123", "password=abc123>", "password=<abc123>", "Authorization: Bearer <abc123>"):
+        assert "abc123" not in redact_text(text), text
+
+
+def test_is_secret_field():
+    from mtlspop_lab.redact import is_secret_field
+    for name in ("client_secret", "Client_Secret", "PASSWORD", "code", "Authorization", "proxy-authorization",
+                 "refresh_token", "attestation_token"):
+        assert is_secret_field(name), name
+    for name in ("scope", "grant_type", "client_id", "token_type", "error_codes", "authorization_scheme", None, 5):
+        assert not is_secret_field(name), name
+
+
+def test_the_detector_rule_for_a_signed_jwt_at_its_edges():
+    """A JWT counts from a 10-character header, a 2-character payload and a 16-character signature."""
+    def jwt_of(h, p, s):
+        return f"eyJ{'a' * (h - 3)}.{'b' * p}.{'c' * s}"
+    assert contains_secret(jwt_of(10, 2, 16))
+    assert not contains_secret(jwt_of(9, 2, 16))
+    assert not contains_secret(jwt_of(10, 1, 16))
+    assert not contains_secret(jwt_of(10, 2, 15))
+    assert not contains_secret(jwt_of(10, 2, 0))                        # unsigned: nothing to replay
