@@ -364,3 +364,44 @@ def test_leg2_compares_the_cnf_exactly(authority, session_for, fic_apps):
     for cnf in ({"x5t#S256": thumb.swapcase()}, {"x5t#s256": thumb}, {"jkt": thumb}):
         claims = _claims(authority, EXCHANGE, sub=leg1.object_id, oid=leg1.object_id, cnf=cnf)
         _fic_refusal(_leg2(session_for(leg1.certificate), authority, leg2, authority.signer.mint(claims)), 500181)
+
+
+# -- more edges: credentials syntax, what the trace learns, time ---------------------------------------------
+def test_an_authorization_header_without_credentials_is_an_invalid_request(authority, app, session_for):
+    for value in ("Bearer", "mtls_pop", "Bearer ", "mtls_pop   "):
+        answer = session_for(app.certificate).get(f"{authority.resource_url}/v1.0/me",
+                                                  headers={"Authorization": value})
+        _refused(answer, error="invalid_request")
+
+
+def test_several_spaces_may_separate_scheme_and_token(authority, app, session_for):
+    """RFC 9110 section 11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]."""
+    bound = authority.signer.mint(_claims(authority, certificate=app.certificate))
+    _accepted(_call(session_for(app.certificate), authority, bound, scheme="mtls_pop  "), "mtls_pop")
+
+
+def test_the_trace_records_scheme_and_caller_of_each_resource_call(authority, app, session_for):
+    claims = _claims(authority, certificate=app.certificate)
+    _accepted(_call(session_for(app.certificate), authority, authority.signer.mint(claims)), "mtls_pop")
+    ok = authority.trace[-1]
+    assert ok.client_id == claims["azp"] and "mtls_pop" in ok.request_body and ok.token_type == "mtls_pop"
+    no_azp = _claims(authority, azp=None, client_id="the-client-id-claim")        # RFC 9068 names it client_id
+    _accepted(_call(session_for(), authority, authority.signer.mint(no_azp), scheme="Bearer"), "Bearer")
+    assert authority.trace[-1].client_id == "the-client-id-claim"
+    _refused(_call(session_for(), authority, authority.signer.mint(_claims(authority, exp=None)), scheme="Bearer"))
+    refused = authority.trace[-1]
+    assert refused.status == 401 and "Bearer" in refused.request_body and "access_token" in refused.request_body
+
+
+def test_the_resource_allows_no_leeway_on_exp(authority, app, session_for):
+    """Half a second past exp is expired (exp may be fractional: NumericDate)."""
+    token = authority.signer.mint(_claims(authority, certificate=app.certificate, exp=time.time() - 0.5))
+    _refused(_call(session_for(app.certificate), authority, token))
+
+
+def test_leg2_refuses_an_assertion_not_valid_yet(authority, session_for, fic_apps):
+    leg1, leg2 = fic_apps
+    now = int(time.time())
+    claims = _claims(authority, EXCHANGE, certificate=leg1.certificate, sub=leg1.object_id, oid=leg1.object_id,
+                     nbf=now + 600)
+    _fic_refusal(_leg2(session_for(leg1.certificate), authority, leg2, authority.signer.mint(claims)), 700024)
