@@ -12,6 +12,7 @@ second issuer whose JWKS the API is told to trust.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -405,3 +406,23 @@ def test_leg2_refuses_an_assertion_not_valid_yet(authority, session_for, fic_app
     claims = _claims(authority, EXCHANGE, certificate=leg1.certificate, sub=leg1.object_id, oid=leg1.object_id,
                      nbf=now + 600)
     _fic_refusal(_leg2(session_for(leg1.certificate), authority, leg2, authority.signer.mint(claims)), 700024)
+
+
+def _unsigned(claims: dict, alg: str) -> str:
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{b64({'alg': alg, 'typ': 'JWT'})}.{b64(claims)}."
+
+
+def test_alg_none_is_refused_whatever_its_case(authority, app, session_for, fic_apps):
+    """'none', 'None', 'NONE': the same refusal, the one for an unsigned token, at the API and at leg 2."""
+    session = session_for(app.certificate)
+    claims = _claims(authority, certificate=app.certificate)
+    reasons = {alg: _refused(_call(session, authority, _unsigned(claims, alg))) for alg in ("none", "None", "NONE")}
+    assert len(set(reasons.values())) == 1
+    other = _refused(_call(session, authority, _unsigned(claims, "HS256") + "c2lnbmF0dXJlLW5vdC1yZWFs"))
+    assert other not in reasons.values()
+    leg1, leg2 = fic_apps
+    assertion = _claims(authority, EXCHANGE, certificate=leg1.certificate, sub=leg1.object_id, oid=leg1.object_id)
+    for alg in ("none", "NONE"):
+        _fic_refusal(_leg2(session_for(leg1.certificate), authority, leg2, _unsigned(assertion, alg)), 50027)
