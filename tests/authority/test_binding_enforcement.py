@@ -426,3 +426,30 @@ def test_alg_none_is_refused_whatever_its_case(authority, app, session_for, fic_
     assertion = _claims(authority, EXCHANGE, certificate=leg1.certificate, sub=leg1.object_id, oid=leg1.object_id)
     for alg in ("none", "NONE"):
         _fic_refusal(_leg2(session_for(leg1.certificate), authority, leg2, _unsigned(assertion, alg)), 50027)
+
+
+def test_each_header_problem_has_its_own_reason(authority, app, session_for, foreign):
+    """Structure, alg none, another alg, an unknown kid and a bad signature are five different refusals."""
+    session = session_for(app.certificate)
+    claims = _claims(authority, certificate=app.certificate)
+    good = authority.signer.mint(claims)
+    header, payload, signature = good.split(".")
+    lab_header = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    hs_header = base64.urlsafe_b64encode(json.dumps(dict(lab_header, alg="HS256")).encode()).rstrip(b"=").decode()
+    mac = base64.urlsafe_b64encode(b"m" * 32).rstrip(b"=").decode()          # an HS256-sized signature
+    flipped = signature[:100] + ("A" if signature[100] != "A" else "B") + signature[101:]
+    tokens = {
+        "structure": f"{header}.{payload}",
+        "alg none": _unsigned(claims, "none"),
+        "other alg, this authority's kid": f"{hs_header}.{payload}.{mac}",
+        "unknown kid": foreign.mint(claims),
+        "bad signature": f"{header}.{payload}.{flipped}",
+    }
+    reasons = {name: _refused(_call(session, authority, token)) for name, token in tokens.items()}
+    assert len(set(reasons.values())) == len(reasons), reasons
+
+
+def test_a_future_iat_alone_does_not_refuse_a_token(authority, app, session_for):
+    """iat is informational (RFC 7519 section 4.1.6); validity is exp and nbf."""
+    token = authority.signer.mint(_claims(authority, certificate=app.certificate, iat=int(time.time()) + 600))
+    _accepted(_call(session_for(app.certificate), authority, token), "mtls_pop")
