@@ -22,6 +22,27 @@ Usage (from the repository root)::
 
 It prints each survivor (file:line, original -> mutant) and a score per
 target and overall. It is not part of ``.ci/run``: see CONTRIBUTING.md.
+
+Known equivalent survivors (no test can tell them apart; check a new
+survivor against this list, and keep the list short by fixing the code when
+a survivor shows dead code):
+
+* binding: ``_token_type_notes(decoded, bound=True/False)`` flipped (four
+  call sites): the function does not use ``bound``.
+* resource_api: ``"verify_iss": False -> True`` in ``_verify_with``: no issuer
+  is passed to pyjwt, so it checks nothing; ``authorization.strip()``
+  removed: the HTTP parser already strips header values.
+* token_verify: ``exp + leeway`` / ``moment + leeway`` sign flips: every
+  caller passes ``leeway=0``; ``>`` / ``>=`` at exp and ``<`` / ``<=`` at nbf:
+  they differ only at one exact instant; ``moment - exp`` in the "expired N s
+  ago" text; ``verify_iat`` True: pyjwt then checks only that ``iat`` is an
+  integer; the compact-JWS structure check removed: pyjwt's header parser
+  refuses the same tokens, with the same reason.
+* token_service: the ``downgrade=False`` default of ``token()``: every caller
+  passes it.
+* redaction: ``token.split(".", 1)[0]`` with maxsplit 2 (same first part);
+  the ``if not text`` early returns of ``redact_text`` / ``contains_secret``
+  removed (an empty text gives the same answer either way).
 """
 
 from __future__ import annotations
