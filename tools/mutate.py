@@ -39,7 +39,8 @@ a survivor shows dead code):
   integer; the compact-JWS structure check removed: pyjwt's header parser
   refuses the same tokens, with the same reason.
 * token_service: the ``downgrade=False`` default of ``token()``: every caller
-  passes it.
+  passes it; ``request.header("client-request-id")`` in capitals: the lookup
+  lower-cases the name.
 * redaction: ``token.split(".", 1)[0]`` with maxsplit 2 (same first part);
   the ``if not text`` early returns of ``redact_text`` / ``contains_secret``
   removed (an empty text gives the same answer either way).
