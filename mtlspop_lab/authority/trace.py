@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from ..certs import x5t_s256_of_der
-from ..redact import redact_text, redact_token
+from ..redact import is_secret_field, redact_text, redact_token
 from .server import Request, Response
 
 MAX_BODY_CHARS = 4096
@@ -31,9 +31,6 @@ MAX_ENTRIES = 20000
 MAX_TRACE_CHARS = 8_000_000        # ~8 MB of text in all; typical entries are a few hundred characters
 _MAX_DEPTH = 8                     # nesting kept from a JSON body (deeper: a placeholder)
 _MAX_ITEMS = 64                    # members kept per object or array
-
-_SECRET_KEYS = {"access_token", "client_assertion", "assertion", "client_secret", "refresh_token",
-                "id_token", "attestation_token"}
 
 
 @dataclass(frozen=True)
@@ -58,13 +55,16 @@ class TraceEntry:
     response_body: str | None = None
 
 
-def _redact_value(key: str, value) -> object:
-    if key in _SECRET_KEYS and isinstance(value, str):
-        return redact_token(value)
+def _redact_value(key, value) -> object:
+    """A parsed body's value, redacted by its member name (redact.SECRET_FIELDS) and then by its content."""
+    if is_secret_field(key) and value is not None:
+        return redact_token(value if isinstance(value, str) else json.dumps(value, default=str))
     if key == "csr" and isinstance(value, str):
         return f"<CSR, {len(value)} base64 chars>"
     if isinstance(value, dict):
         return {k: _redact_value(k, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(key, v) for v in value]
     if isinstance(value, str):
         return redact_text(value)
     return value

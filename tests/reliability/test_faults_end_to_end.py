@@ -190,11 +190,18 @@ def test_still_valid_cached_token_is_served_while_the_authority_fails(lab, world
 
 @pytest.mark.parametrize("flow", FLOWS)
 def test_expired_cached_token_is_never_served(lab, world, client, flow):
+    """Deterministic: waits on the cache's own verdict, not on a fixed sleep.
+
+    The short lifetime applies to the token under test only: warm() runs with
+    the default lifetime, so FIC's leg-1 assertion stays valid however slow the
+    machine (a 1 s assertion could expire before leg 2 reached the authority).
+    """
     c = client(flow)
-    lab.set_token_lifetime(1)
-    c.warm()
+    c.warm()                                           # discovery, IMDS certificate, leg 1: long-lived
+    lab.set_token_lifetime(2)                          # expires_in = 1 s for the token under test
     first = c.acquire()
-    time.sleep(1.1)
+    assert first.source == "identity_provider"
+    assert _eventually(lambda: c.cache.state(first) == "expired", within_s=10.0)
     lab.inject_fault("status", count=50, listener=world.token_listener(flow), status=503,
                      path_contains=world.token_path(flow))
     with pytest.raises(LabError) as info:

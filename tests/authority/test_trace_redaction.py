@@ -1,0 +1,122 @@
+"""The authority's trace keeps no credential: sent over real sockets, read back from every trace view.
+
+Issue 16 (3): a short client secret was stored whole, and a secret in a URL
+query was not redacted. Every credential field, in form bodies, JSON bodies,
+URL queries and the Authorization header, must reach the trace redacted,
+whatever its length and whether or not it looks like a JWT.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict
+
+import pytest
+
+from mtlspop_lab.redact import contains_secret
+
+GRAPH = "https://graph.microsoft.com"
+FIELDS = ["client_secret", "client_assertion", "assertion", "password", "code", "refresh_token",
+          "attestation_token", "access_token", "id_token", "device_code", "code_verifier"]
+
+
+def _secret(n: int) -> str:
+    """``n`` characters starting with '~', which no token, thumbprint or id holds: no chance match."""
+    return ("~" + uuid.uuid4().hex + uuid.uuid4().hex)[:n]
+
+
+def _trace_text(authority) -> str:
+    entries = authority.trace
+    assert entries, "nothing was traced"
+    texts = [repr(e) for e in entries] + [json.dumps(asdict(e)) for e in entries]
+    texts.append(authority.trace_frame().to_string())
+    return "\n".join(texts)
+
+
+def _assert_absent(authority, secrets, *, opaque=True):
+    """None of ``secrets`` in any view of the trace; of an opaque secret, not even its first characters."""
+    text = _trace_text(authority)
+    for secret in secrets:
+        assert secret not in text, f"{secret!r} is in the trace"
+        assert not opaque or secret[:5] not in text, f"the start of {secret!r} is in the trace"
+    assert not contains_secret(text)
+
+
+@pytest.mark.parametrize("length", [3, 8, 12, 40])
+def test_a_client_secret_of_any_length_is_not_kept(authority, app, session_for, form, length):
+    secret = _secret(length)
+    answer = session_for().post(authority.token_endpoint("login"), data=form(app.client_id, client_secret=secret))
+    assert answer.status_code == 401 and answer.json()["error_codes"] == [7000215]
+    _assert_absent(authority, [secret])
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_credentials_in_a_url_query_are_not_kept(authority, app, session_for, form, field):
+    secret = _secret(10)
+    session_for().post(f"{authority.token_endpoint('login')}?{field}={secret}&x=1",
+                       data=form(app.client_id, client_secret="x"))
+    session_for().get(f"{authority.resource_url}/v1.0/me?{field}={secret}")
+    _assert_absent(authority, [secret])
+    assert all("x=1" in e.path for e in authority.trace if "/token" in e.path)
+
+
+def test_every_credential_field_of_a_form_body_is_redacted(authority, app, session_for, form):
+    secrets = {field: _secret(10 + i) for i, field in enumerate(FIELDS)}
+    stray = authority.issue_token(GRAPH)                   # a JWT under a field that is not a credential
+    answer = session_for().post(authority.token_endpoint("login"),
+                                data=form(app.client_id, note="café", state=stray, **secrets))
+    assert answer.status_code >= 400
+    _assert_absent(authority, list(secrets.values()) + [stray.split(".")[2]])
+    body = authority.trace[-1].request_body
+    assert app.client_id in body and "client_credentials" in body and "café" in body   # the rest stays readable
+
+
+def test_an_exchange_without_a_body_or_client_records_none(authority, session_for):
+    session_for().get(f"{authority.login_url}/{authority.tenant_id}/v2.0/.well-known/openid-configuration")
+    entry = authority.trace[-1]
+    assert entry.status == 200 and entry.request_body is None and entry.client_id is None
+
+
+def test_a_long_client_id_is_clipped_in_the_trace(authority, session_for, form):
+    session_for().post(authority.token_endpoint("login"), data=form("c" * 500, client_secret="x"))
+    entry = authority.trace[-1]
+    assert entry.client_id.startswith("ccc") and len(entry.client_id) <= 120
+
+
+def test_an_opaque_client_assertion_is_redacted(authority, app, session_for, form):
+    opaque = _secret(48)
+    answer = session_for().post(authority.token_endpoint("login"), data=form(
+        app.client_id, client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        client_assertion=opaque))
+    assert answer.status_code == 400
+    _assert_absent(authority, [opaque])
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "mtls_pop", "Basic"])
+def test_an_opaque_token_in_the_authorization_header_is_redacted(authority, session_for, scheme):
+    for secret in (_secret(6), _secret(40)):
+        answer = session_for().get(f"{authority.resource_url}/v1.0/me",
+                                   headers={"Authorization": f"{scheme} {secret}"})
+        assert answer.status_code == 401
+        _assert_absent(authority, [secret])
+
+
+def test_an_issued_token_and_its_assertion_are_redacted(authority, app, session_for):
+    session = session_for(app.certificate)
+    answer = session.post(authority.token_endpoint("mtls"), data={
+        "client_id": app.client_id, "grant_type": "client_credentials", "scope": f"{GRAPH}/.default",
+        "token_type": "mtls_pop"})
+    token = answer.json()["access_token"]
+    assert session.get(f"{authority.resource_url}/v1.0/me", headers={"Authorization": f"mtls_pop {token}"}).ok
+    _assert_absent(authority, [token, token.split(".")[2]], opaque=False)   # a JWT keeps its header's start
+
+
+def test_json_bodies_are_redacted_at_any_depth(authority, session_for):
+    secrets = [_secret(7), _secret(9), _secret(33)]
+    body = {"csr": "x", "attestation_token": secrets[0],
+            "nested": {"client_secret": secrets[1], "list": [{"password": secrets[2]}]}}
+    session_for().post(f"{authority.imds_url}/metadata/identity/issuecredential?cred-api-version=2.0",
+                       headers={"Metadata": "true"}, json=body)
+    _assert_absent(authority, secrets)
+    assert "<CSR, 1 base64 chars>" in authority.trace[-1].request_body        # the CSR: its size, not its text
