@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from mtlspop_lab.authority.signing import access_token_claims
+from mtlspop_lab.authority.token_claims import app_token_claims
 
 GRAPH = "https://graph.microsoft.com"
 LEGACY = "https://legacy.contoso.example"          # a resource that takes Bearer tokens only
@@ -36,13 +36,24 @@ def _call(session, authority, token, scheme="mtls_pop"):
     return session.get(f"{authority.resource_url}/v1.0/me", headers={"Authorization": f"{scheme} {token}"})
 
 
+
+def access_token_claims_for(authority, audience, *, object_id, client_id, lifetime_s, cnf_x5t_s256=None):
+    """The claims the authority's token service would issue for ``audience`` (its token version)."""
+    resource = authority.directory.find_resource(audience)
+    return app_token_claims(version=resource.token_version if resource is not None else 2,
+                            domain=authority.domain, issuer_v2=authority.issuer, tenant_id=authority.tenant_id,
+                            audience=resource.audience if resource is not None else audience,
+                            object_id=object_id, client_id=client_id, lifetime_s=lifetime_s,
+                            cnf_x5t_s256=cnf_x5t_s256)
+
+
 def _refused(answer, error="invalid_token"):
     """A 401 from the protected API with the given OAuth error in body and challenge; returns the description."""
     assert answer.status_code == 401, answer.text
-    body = answer.json()
-    assert body["ok"] is False and body["error"] == error
+    body = answer.json()                        # a Microsoft resource's shape: {"error": {"code", "message"}}
+    assert isinstance(body["error"], dict) and body["error"]["code"]
     assert f'error="{error}"' in answer.headers["WWW-Authenticate"]
-    return body["error_description"]
+    return body["error"]["message"]
 
 
 def _accepted(answer, scheme):
@@ -53,9 +64,9 @@ def _accepted(answer, scheme):
 
 
 def _claims(authority, audience=GRAPH, *, certificate=None, lifetime_s=600, **changes):
-    claims = access_token_claims(issuer=authority.issuer, tenant_id=authority.tenant_id, audience=audience,
-                                 subject_oid=str(uuid.uuid4()), client_id=str(uuid.uuid4()), lifetime_s=lifetime_s,
-                                 cnf_x5t_s256=certificate.x5t_s256 if certificate is not None else None)
+    claims = access_token_claims_for(authority, audience, object_id=str(uuid.uuid4()), client_id=str(uuid.uuid4()),
+                                     lifetime_s=lifetime_s,
+                                     cnf_x5t_s256=certificate.x5t_s256 if certificate is not None else None)
     for name, value in changes.items():
         if value is None:
             claims.pop(name, None)
@@ -345,7 +356,8 @@ def test_leg2_checks_the_assertion_issuer(authority, session_for, fic_apps):
     authority.directory.add_federated_credential(leg2, trusted=(other, leg1.object_id))
     claims = _claims(authority, EXCHANGE, certificate=leg1.certificate, sub=leg1.object_id, oid=leg1.object_id,
                      iss=other)
-    _fic_refusal(_leg2(session_for(leg1.certificate), authority, leg2, authority.signer.mint(claims)), 70021)
+    # the FIC names that issuer, but its keys are not this authority's: AADSTS7000272 (no such key)
+    _fic_refusal(_leg2(session_for(leg1.certificate), authority, leg2, authority.signer.mint(claims)), 7000272)
     good = _claims(authority, EXCHANGE, certificate=leg1.certificate, sub=leg1.object_id, oid=leg1.object_id)
     assert _leg2(session_for(leg1.certificate), authority, leg2, authority.signer.mint(good)).status_code == 200
 
@@ -356,7 +368,7 @@ def test_leg2_refuses_a_trusted_foreign_issuers_token(authority, session_for, fi
     authority.directory.add_federated_credential(leg2, trusted=(trusted.issuer, leg1.object_id))
     claims = _foreign_claims(authority, trusted, leg1.certificate, aud=EXCHANGE, sub=leg1.object_id)
     answer = _leg2(session_for(leg1.certificate), authority, leg2, trusted.mint(claims))
-    _fic_refusal(answer, 700027)
+    _fic_refusal(answer, 7000272)           # the token service knows no key of that issuer
 
 
 def test_leg2_compares_the_cnf_exactly(authority, session_for, fic_apps):
@@ -385,8 +397,9 @@ def test_the_trace_records_scheme_and_caller_of_each_resource_call(authority, ap
     claims = _claims(authority, certificate=app.certificate)
     _accepted(_call(session_for(app.certificate), authority, authority.signer.mint(claims)), "mtls_pop")
     ok = authority.trace[-1]
-    assert ok.client_id == claims["azp"] and "mtls_pop" in ok.request_body and ok.token_type == "mtls_pop"
-    no_azp = _claims(authority, azp=None, client_id="the-client-id-claim")        # RFC 9068 names it client_id
+    assert ok.client_id == claims["appid"] and "mtls_pop" in ok.request_body and ok.token_type == "mtls_pop"
+    # Graph tokens are v1 (appid); RFC 9068 names the client client_id
+    no_azp = _claims(authority, appid=None, azp=None, client_id="the-client-id-claim")
     _accepted(_call(session_for(), authority, authority.signer.mint(no_azp), scheme="Bearer"), "Bearer")
     assert authority.trace[-1].client_id == "the-client-id-claim"
     _refused(_call(session_for(), authority, authority.signer.mint(_claims(authority, exp=None)), scheme="Bearer"))
