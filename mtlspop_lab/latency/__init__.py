@@ -105,8 +105,9 @@ Modules: :mod:`.schema` (the frames' columns), :mod:`.scenarios`, :mod:`.network
 :func:`ratios`, :func:`speedup`) and :mod:`.charts`.
 """
 
+from .identities import Identities
 from .network_model import AZURE_SAME_REGION, NetworkModel
-from .runner import Identities, run
+from .runner import run
 from .scenarios import (
                         Scenario,
                         acquirer_scenarios,

@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from mtlspop_lab.authority.token_claims import app_token_claims
+from claims_support import access_token_claims_for
 
 GRAPH = "https://graph.microsoft.com"
 LEGACY = "https://legacy.contoso.example"          # a resource that takes Bearer tokens only
@@ -35,16 +35,6 @@ JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop"
 def _call(session, authority, token, scheme="mtls_pop"):
     return session.get(f"{authority.resource_url}/v1.0/me", headers={"Authorization": f"{scheme} {token}"})
 
-
-
-def access_token_claims_for(authority, audience, *, object_id, client_id, lifetime_s, cnf_x5t_s256=None):
-    """The claims the authority's token service would issue for ``audience`` (its token version)."""
-    resource = authority.directory.find_resource(audience)
-    return app_token_claims(version=resource.token_version if resource is not None else 2,
-                            domain=authority.domain, issuer_v2=authority.issuer, tenant_id=authority.tenant_id,
-                            audience=resource.audience if resource is not None else audience,
-                            object_id=object_id, client_id=client_id, lifetime_s=lifetime_s,
-                            cnf_x5t_s256=cnf_x5t_s256)
 
 
 def _refused(answer, error="invalid_token"):

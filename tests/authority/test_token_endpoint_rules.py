@@ -13,7 +13,7 @@ import uuid
 import jwt
 import pytest
 
-from mtlspop_lab.authority.token_claims import app_token_claims
+from claims_support import access_token_claims_for
 from mtlspop_lab.certs import Certificate
 
 GRAPH = "https://graph.microsoft.com"
@@ -21,16 +21,6 @@ EXCHANGE = "api://AzureADTokenExchange"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop"
 
-
-
-def access_token_claims_for(authority, audience, *, object_id, client_id, lifetime_s, cnf_x5t_s256=None):
-    """The claims the authority's token service would issue for ``audience`` (its token version)."""
-    resource = authority.directory.find_resource(audience)
-    return app_token_claims(version=resource.token_version if resource is not None else 2,
-                            domain=authority.domain, issuer_v2=authority.issuer, tenant_id=authority.tenant_id,
-                            audience=resource.audience if resource is not None else audience,
-                            object_id=object_id, client_id=client_id, lifetime_s=lifetime_s,
-                            cnf_x5t_s256=cnf_x5t_s256)
 
 
 def _codes(answer):
