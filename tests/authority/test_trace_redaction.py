@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 import pytest
 
+from mtlspop_lab.authority.trace import MAX_BODY_CHARS
 from mtlspop_lab.redact import contains_secret
 
 GRAPH = "https://graph.microsoft.com"
@@ -120,3 +121,12 @@ def test_json_bodies_are_redacted_at_any_depth(authority, session_for):
                        headers={"Metadata": "true"}, json=body)
     _assert_absent(authority, secrets)
     assert "<CSR, 1 base64 chars>" in authority.trace[-1].request_body        # the CSR: its size, not its text
+
+
+def test_a_long_body_is_kept_to_exactly_the_cap(authority, app, session_for, form):
+    """The stored body is cut at MAX_BODY_CHARS, not one character more or less (a long, harmless field)."""
+    data = form(app.client_id, client_secret="x")
+    data["note"] = "a" * (MAX_BODY_CHARS * 3)          # unknown parameters are ignored, as Entra does
+    session_for().post(authority.token_endpoint("login"), data=data)
+    stored = [e.request_body for e in authority.trace if e.method == "POST" and e.request_body]
+    assert stored and len(stored[-1]) == MAX_BODY_CHARS
