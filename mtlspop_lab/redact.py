@@ -27,8 +27,10 @@ SECRET_FIELDS = frozenset({
     "access_token", "id_token", "refresh_token", "client_secret", "client_assertion", "assertion",
     "attestation_token", "password", "passwd", "passphrase", "device_code", "code_verifier", "code",
 })
-# "code" is also an ordinary word ("error code: 50"): in free text it is a credential only as a
-# query or form parameter (``?code=``, ``&code=``, a body starting ``code=``) or a quoted JSON key.
+# "code" is also an ordinary word ("error code: 50") and the member that names a failure in
+# Microsoft's JSON error bodies ({"error": {"code": "InvalidAuthenticationToken"}}): in free text
+# it is a credential only as a query or form parameter (``?code=``, ``&code=``, a body starting
+# ``code=``), where an OAuth authorization code travels.
 _ANYWHERE = sorted(SECRET_FIELDS - {"code"}, key=len, reverse=True)
 
 # A compact JWS: three base64url segments. Header and payload start with "eyJ"
@@ -44,8 +46,7 @@ _PRIVATE_KEY_HEADER_RE = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 _VALUE = r"(?:<[A-Za-z _-]{1,40}>|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[\"']?[^&\"'\s,}\]]+)"
 _SECRET_FIELD_RE = re.compile(
     r"(?P<key>(?<![\w-])(?:" + "|".join(_ANYWHERE) + r")[\"']?\s*[:=]\s*"
-    r"|(?:(?<=[?&])|^)code="
-    r"|[\"']code[\"']\s*:\s*)"
+    r"|(?:(?<=[?&])|^)code=)"
     r"(?P<value>" + _VALUE + ")", re.I | re.M)
 # The Authorization header (or a member named so): the scheme stays readable, the credentials do not.
 _AUTHORIZATION_RE = re.compile(
