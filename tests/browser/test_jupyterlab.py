@@ -279,7 +279,10 @@ def test_04_latency_panel_stop_after_run_all(browser, jupyter_lab, artifacts):
         handle.focus()
         for _ in range(12):
             page.keyboard.press("PageUp")
-        page.wait_for_function("([el, old]) => el.innerText !== old", arg=[estimate.element_handle(), before])
+        # look the estimate up each time: the widget may re-render it (a held element would go stale)
+        page.wait_for_function("(old) => { const el = document.querySelector("
+                               "'.mtlspop-latencypanel .mtlspop-estimate'); return el && el.innerText !== old; }",
+                               arg=before)
         assert "noisy" not in estimate.inner_text()
         click(latency, "Run")
         stop = latency.locator("button:not([disabled])", has_text=re.compile(r"^\s*Stop\s*$"))
