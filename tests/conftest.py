@@ -28,6 +28,10 @@ SLOW_MODULES = {
     "test_faults_end_to_end.py", "test_authority_concurrency.py", "test_runner.py",
     "test_latency_panel.py", "test_authority_fuzz.py", "test_secret_hygiene.py",
     "test_inspect_bad_inputs.py", "bench/test_charts.py", "bench/test_cli.py",
+    # the attack corpus of reliability round two: many sockets, subprocesses and deadlines each
+    "test_closing_releases.py", "test_bad_input_corpus.py", "test_trace_bounds.py", "test_cli_hostile_input.py",
+    "test_http_framing_and_limits.py", "test_files_left_behind.py",
+    "widgets/test_troubleshoot.py", "flows/test_faults_and_errors.py",
 }
 
 
