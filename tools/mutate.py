@@ -27,8 +27,9 @@ Known equivalent survivors (no test can tell them apart; check a new
 survivor against this list, and keep the list short by fixing the code when
 a survivor shows dead code):
 
-* binding: ``_token_type_notes(decoded, bound=True/False)`` flipped (four
-  call sites): the function does not use ``bound``.
+* federation: ``f.issuer.rstrip("/") == iss.rstrip("/")`` inverted or its
+  ``and`` made ``or`` in ``_match_issuer``: it only chooses whether the
+  700211 message adds the trailing-slash hint; the code is 700211 either way.
 * resource_api: ``"verify_iss": False -> True`` in ``_verify_with``: no issuer
   is passed to pyjwt, so it checks nothing; ``authorization.strip()``
   removed: the HTTP parser already strips header values.
@@ -103,7 +104,8 @@ TARGETS: dict[str, tuple[str, list[str], list[str]]] = {
                    ["FederatedAssertionCheck.check", "FederatedAssertionCheck._match_issuer",
                     "FederatedAssertionCheck._match"],
                    ["tests/authority/test_binding_enforcement.py", "tests/authority/test_authority_fic.py",
-                    "tests/flows/test_fic_unbound.py", "tests/authority/test_authority_external_issuers.py"]),
+                    "tests/flows/test_fic_unbound.py", "tests/authority/test_authority_external_issuers.py",
+                    "tests/flows/test_fic_cross_tenant.py"]),
     "cache_keys": ("mtlspop_lab/flows/cache.py", ["CacheKey.__post_init__", "TokenCache.put", "TokenCache.state"],
                    ["tests/flows/test_cache_keys.py", "tests/flows/test_units.py",
                     "tests/flows/test_cache_and_concurrency.py"]),

@@ -257,7 +257,7 @@ def check_binding(token: Any, certificate: Any = None) -> BindingVerdict:
             reason="The token has no cnf claim: it is a bearer token, bound to no certificate.",
             fix="Request token_type=mtls_pop over the mTLS endpoint with this certificate; a resource "
                 "that enforces binding refuses bearer tokens sent as mtls_pop.",
-            notes=tuple(notes + _token_type_notes(decoded, bound=False)), **common)
+            notes=tuple(notes + _token_type_notes(decoded)), **common)
     if not isinstance(cnf, dict):
         return BindingVerdict(
             bound=False, actual=None, mistakes=("cnf_not_object",),
@@ -278,7 +278,7 @@ def check_binding(token: Any, certificate: Any = None) -> BindingVerdict:
             bound=True, actual=actual,
             reason="cnf.x5t#S256 equals base64url(SHA-256(DER)) of this certificate: a resource "
                    "accepts this token over mTLS with this certificate only.",
-            notes=tuple(notes + _token_type_notes(decoded, bound=True)), **common)
+            notes=tuple(notes + _token_type_notes(decoded)), **common)
     shown = _clip(actual, 120)
     mistakes = _diagnose(actual, leaf, chain)
     if mistakes:
@@ -305,7 +305,7 @@ def check_binding(token: Any, certificate: Any = None) -> BindingVerdict:
         reason=reason,
         fix="Call the resource with the certificate the token was issued for (the result's "
             "binding_certificate), or acquire a new token with this certificate.",
-        notes=tuple(notes + _token_type_notes(decoded, bound=False)), **common)
+        notes=tuple(notes + _token_type_notes(decoded)), **common)
 
 
 def _verdict_without_certificate(decoded: DecodedToken) -> BindingVerdict:
@@ -318,7 +318,7 @@ def _verdict_without_certificate(decoded: DecodedToken) -> BindingVerdict:
                           reason=reason, mistakes=("no_certificate",),
                           fix="Pass the certificate to check, e.g. result.binding_certificate.",
                           token_type=decoded.token_type,
-                          notes=tuple(_token_type_notes(decoded, bound=False)))
+                          notes=tuple(_token_type_notes(decoded)))
 
 
 def _verdict_without_x5t_s256(cnf: dict, leaf: Certificate, notes: list, common: dict) -> BindingVerdict:
@@ -355,7 +355,7 @@ def _verdict_without_x5t_s256(cnf: dict, leaf: Certificate, notes: list, common:
         notes=tuple(notes), **common)
 
 
-def _token_type_notes(decoded: DecodedToken, *, bound: bool) -> list[str]:
+def _token_type_notes(decoded: DecodedToken) -> list[str]:
     token_type = (decoded.token_type or "").lower()
     if not token_type:
         return []

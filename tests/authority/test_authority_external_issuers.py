@@ -241,3 +241,12 @@ def test_issuer_hosts_are_named_for_other_processes(fresh_authority):
     assert f"{host}:{port}:127.0.0.1" in fresh_authority.resolve_args()
     assert f"{host}:{port}:127.0.0.1:{port}" in fresh_authority.connect_to_args()
     assert f"127.0.0.1\t{host}" in fresh_authority.hosts_file_lines()
+
+
+def test_subject_case_is_told_apart_whichever_side_has_the_capitals(authority, issuers):
+    """The credential names capitals, the token has none: still 7002138, not 700213."""
+    issuer = issuers["gh"]
+    app = authority.directory.register_app("wif-subject-upper")
+    authority.directory.add_federated_credential(app, trusted=(issuer, GH_SUBJECT))
+    refused = _refusal(authority, app, issuer.issue_token(GH_SUBJECT.lower()))
+    assert refused.aadsts == 7002138 and refused.code == "federated_subject_case_mismatch"

@@ -456,3 +456,13 @@ def test_a_future_iat_alone_does_not_refuse_a_token(authority, app, session_for)
     """iat is informational (RFC 7519 section 4.1.6); validity is exp and nbf."""
     token = authority.signer.mint(_claims(authority, certificate=app.certificate, iat=int(time.time()) + 600))
     _accepted(_call(session_for(app.certificate), authority, token), "mtls_pop")
+
+
+@pytest.mark.parametrize("payload", [b"[1, 2]", b'{"sub": "x"}', b'{"iss": 42}'])
+def test_leg2_refuses_an_assertion_without_a_usable_issuer(authority, session_for, fic_apps, payload):
+    """Not a JSON object, no iss, a non-string iss: AADSTS50027 (malformed), never a server error."""
+    leg1, leg2 = fic_apps
+    header = b'{"alg":"RS256","typ":"JWT"}'
+    assertion = ".".join(base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+                         for data in (header, payload, b"signature-bytes-here"))
+    _fic_refusal(_leg2(session_for(leg1.certificate), authority, leg2, assertion), 50027)
