@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import CertificateError
+from ..redact import redact_text
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 
@@ -175,8 +176,8 @@ class Certificate:
     def load_pem(cls, cert_path: str | os.PathLike, key_path: str | os.PathLike | None = None, *,
                  password: str | bytes | None = None) -> "Certificate":
         """From PEM files on disk (the key file is optional)."""
-        cert_data = _read_file(cert_path, "certificate")
-        key_data = _read_file(key_path, "private key") if key_path is not None else None
+        cert_data = read_file(cert_path, "certificate")
+        key_data = read_file(key_path, "private key") if key_path is not None else None
         return cls.from_pem(cert_data, key_data, password=password)
 
     @classmethod
@@ -206,7 +207,7 @@ class Certificate:
     @classmethod
     def load_pfx(cls, path: str | os.PathLike, password: str | bytes | None = None) -> "Certificate":
         """From a .pfx/.p12 file on disk."""
-        return cls.from_pfx(_read_file(path, "PFX"), password)
+        return cls.from_pfx(read_file(path, "PFX"), password)
 
     # -- facts ------------------------------------------------------------------------
     @property
@@ -532,24 +533,49 @@ def _key_matches(cert: x509.Certificate, key) -> bool:
         return False
 
 
-def _read_file(path, what: str) -> bytes:
+# Certificates, keys and PFX files larger than this are not what they claim to be.
+MAX_FILE_BYTES = 1024 * 1024
+
+
+def _shown(path) -> str:
+    """A path for a message: clipped, and redacted in case a secret was passed as a "path"."""
+    text = redact_text(str(path))
+    return repr(text if len(text) <= 120 else text[:119] + "…")
+
+
+def read_file(path, what: str = "certificate") -> bytes:
+    """The bytes of a certificate, key or PFX file: the one file reader of the lab's certificate code.
+
+    Capped by reading, not by asking the file system (devices and pipes report size 0, and
+    ``/dev/zero`` never ends); every failure is a :class:`CertificateError` with a code.
+    """
     try:
-        return Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise CertificateError(f"The {what} file {os.fspath(path)!r} was not found.",
-                               cause="The path is wrong or the file was not created.",
-                               fix="Check the path (relative paths start from the notebook's folder).",
-                               code="certificate_not_found") from None
+        raise CertificateError(f"The {what} file {_shown(path)} was not found.",
+                               cause="The path is wrong or the file was not created (or the text is neither "
+                                     "PEM nor a path).",
+                               fix="Check the path (relative paths start from the notebook's folder), or pass "
+                                   "the PEM text itself.", code="certificate_not_found") from None
     except IsADirectoryError:
-        raise CertificateError(f"{os.fspath(path)!r} is a folder, not a {what} file.",
+        raise CertificateError(f"{_shown(path)} is a folder, not a {what} file.",
                                cause="A directory was given.", fix="Name the file itself.",
                                code="path_is_a_folder") from None
-    except PermissionError:
-        raise CertificateError(f"The {what} file {os.fspath(path)!r} cannot be read.",
-                               cause="Access denied.", fix="Check the file's permissions.") from None
     except TypeError:
         raise CertificateError(f"The {what} path must be a string or a Path.",
                                cause=f"Got {type(path).__name__}.", fix="Pass a file path.") from None
+    except (OSError, ValueError):
+        raise CertificateError(f"The {what} file {_shown(path)} cannot be read.",
+                               cause="Access was denied, or the path is invalid (too long, bad characters).",
+                               fix="Check the path and the file's permissions.",
+                               code="file_unreadable") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CertificateError(f"The file {_shown(path)} holds more than {MAX_FILE_BYTES:,} bytes: too large "
+                               f"for a {what}.", cause="It is another kind of file.",
+                               fix="Name the certificate file (.pem, .crt, .cer, .der or .pfx).",
+                               code="certificate_too_large")
+    return data
 
 
 def _check_folder(path: Path) -> None:

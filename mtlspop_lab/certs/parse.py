@@ -17,11 +17,14 @@ from typing import Any
 from cryptography import x509
 
 from ..errors import CertificateError
-from ..redact import redact_text
-from .certificate import Certificate, sha1_hex_of_der, x5t_of_der, x5t_s256_of_der
-
-# Certificates (or chains) larger than this are not certificates.
-MAX_CERTIFICATE_BYTES = 1024 * 1024
+from .certificate import (
+    MAX_FILE_BYTES as MAX_CERTIFICATE_BYTES,
+    Certificate,
+    read_file,
+    sha1_hex_of_der,
+    x5t_of_der,
+    x5t_s256_of_der,
+)
 
 
 def _clip(text: Any, limit: int = 200) -> str:
@@ -60,7 +63,7 @@ def read_certificates(certificate: Any) -> list[Certificate]:
     if hasattr(certificate, "binding_certificate") and not isinstance(certificate, (str, bytes)):
         return read_certificates(certificate.binding_certificate)
     if isinstance(certificate, os.PathLike):
-        return _certificates_from_bytes(_read_certificate_file(certificate), source="file")
+        return _certificates_from_bytes(read_file(certificate), source="file")
     if isinstance(certificate, (bytes, bytearray, memoryview)):
         return _certificates_from_bytes(bytes(certificate), source="bytes")
     if isinstance(certificate, str):
@@ -81,7 +84,7 @@ def read_certificates(certificate: Any) -> list[Certificate]:
                 return _certificates_from_bytes(base64.b64decode(stripped), source="base64")
             except (binascii.Error, ValueError):
                 pass
-        return _certificates_from_bytes(_read_certificate_file(stripped), source="file")
+        return _certificates_from_bytes(read_file(stripped), source="file")
     raise CertificateError(f"Cannot read a certificate from a {type(certificate).__name__}.",
                            cause="Accepted: lab Certificate, cryptography x509.Certificate, PEM text "
                                  "or bytes, DER bytes, or a file path.",
@@ -89,43 +92,11 @@ def read_certificates(certificate: Any) -> list[Certificate]:
                                "lab.Certificate.load_pfx first).")
 
 
-def _shown_path(path: Any) -> str:
-    """A path for a message: clipped, and redacted in case a secret was passed as a "path"."""
-    return repr(_clip(redact_text(os.fspath(path)), 120))
-
-
 def _is_file(text: str) -> bool:
     try:
         return len(text) < 4096 and Path(text).is_file()
     except (OSError, ValueError):
         return False
-
-
-def _read_certificate_file(path: Any) -> bytes:
-    try:
-        # capped by reading, not by st_size: devices and pipes report 0 (/dev/zero never ends)
-        with Path(path).open("rb") as handle:
-            data = handle.read(MAX_CERTIFICATE_BYTES + 1)
-        if len(data) > MAX_CERTIFICATE_BYTES:
-            raise CertificateError(f"The file {_shown_path(path)} holds more than {MAX_CERTIFICATE_BYTES:,} "
-                                   f"bytes: too large for a certificate.", cause="It is another kind of file.",
-                                   fix="Name the certificate file (.pem, .crt, .cer or .der).",
-                                   code="certificate_too_large")
-        return data
-    except CertificateError:
-        raise
-    except FileNotFoundError:
-        raise CertificateError(f"The certificate file {_shown_path(path)} was not found.",
-                               cause="The path is wrong, or the text is neither PEM nor a path.",
-                               fix="Check the path, or pass the PEM text itself.",
-                               code="certificate_not_found") from None
-    except IsADirectoryError:
-        raise CertificateError(f"{_shown_path(path)} is a folder, not a certificate file.",
-                               cause="A directory was given.", fix="Name the file itself.") from None
-    except (OSError, ValueError):
-        raise CertificateError("The certificate file cannot be read.",
-                               cause="The path is invalid (too long, bad characters) or access was denied.",
-                               fix="Check the path and the file's permissions.") from None
 
 
 def _certificates_from_bytes(data: bytes, *, source: str) -> list[Certificate]:

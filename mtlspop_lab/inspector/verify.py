@@ -9,7 +9,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..certs.parse import _leaf, _shown_path
+from ..certs.certificate import _shown as _shown_path
+from ..certs.parse import _leaf
 from ..errors import CertificateError, ConfigurationError, TokenValidationError
 from ._text import _ago, _as_bytes, _clip, _fmt_time, _json_type, _utcnow
 from .decode import _ASYMMETRIC_ALGS, DecodedToken, decode_token
