@@ -27,6 +27,9 @@ Known equivalent survivors (no test can tell them apart; check a new
 survivor against this list, and keep the list short by fixing the code when
 a survivor shows dead code):
 
+* binding: ``actual is not None`` inverted in ``_verdict_without_certificate``:
+  it only picks which sentence ``reason`` says; ``actual`` and ``mistakes``,
+  the fields tests assert, are the same either way.
 * federation: ``f.issuer.rstrip("/") == iss.rstrip("/")`` inverted or its
   ``and`` made ``or`` in ``_match_issuer``: it only chooses whether the
   700211 message adds the trailing-slash hint; the code is 700211 either way.
