@@ -280,3 +280,33 @@ def test_the_detector_rule_for_a_signed_jwt_at_its_edges():
     assert not contains_secret(jwt_of(10, 1, 16))
     assert not contains_secret(jwt_of(10, 2, 15))
     assert not contains_secret(jwt_of(10, 2, 0))                        # unsigned: nothing to replay
+
+
+# redact_text skips its substitutions for text with none of "=", ":", "eyJ" and the words of a key
+# header: each case below holds exactly one of them, and must still be redacted.
+def _only_trigger_cases(token):
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" * 3          # base64 without "=" padding
+    return {
+        "=": "client_secret=s3cr3t-value-that-is-long-enough-to-hash",
+        ":": "password: s3cr3t-value-that-is-long-enough-to-hash",
+        "eyJ": f"the token {token} was sent",
+        KEY: f"-----BEGIN {KEY}-----\n{body}\n-----END {KEY}-----",
+    }
+
+
+@pytest.mark.parametrize("trigger", ["=", ":", "eyJ", KEY])
+def test_text_whose_only_marker_is_one_trigger_is_still_redacted(token, trigger):
+    text = _only_trigger_cases(token)[trigger]
+    others = {"=", ":", "eyJ", KEY} - {trigger}
+    assert trigger in text and not any(other in text for other in others)
+    if trigger == "eyJ":
+        assert ":" not in token and "=" not in token          # a compact JWS has neither
+    cleaned = redact_text(text)
+    assert cleaned != text
+    assert "s3cr3t" not in cleaned and token.split(".")[2] not in cleaned and "MIIEvQ" not in cleaned
+
+
+@pytest.mark.parametrize("text", ["client_credentials", "4f1c0a2e-9b7d-4c55-8f7e-0d2b6a9c1e33",
+                                  "/4f1c0a2e/oauth2/v2.0/token", "mtls_pop", "password", "Bearer"])
+def test_text_without_any_trigger_is_kept_as_it_is(text):
+    assert redact_text(text) == text
