@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import jwt
 
-from ..certs import x5t_s256_of_der
 from ..cloud import TOKEN_EXCHANGE_AUDIENCE
 from ..errors import ConfigurationError
 from .directory import Directory
@@ -202,7 +201,7 @@ class ResourceApi:
             return self._refuse(f"wrong audience '{str(aud)[:100]}': the token is not for a resource this API serves")
         cnf = claims.get("cnf")
         bound_to = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
-        presented = x5t_s256_of_der(request.client_cert_der) if request.client_cert_der else None
+        presented = request.client_cert_x5t
         is_pop_scheme = scheme.lower() == "mtls_pop"
         if bound_to is None:
             if is_pop_scheme:

@@ -36,9 +36,11 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
+from ..certs import x5t_s256_of_der
 from . import http_limits
 from .sni import NotTls, peek_server_name
 
@@ -71,6 +73,11 @@ class Request:
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
+
+    @cached_property
+    def client_cert_x5t(self) -> str | None:
+        """The TLS client certificate's x5t#S256 (RFC 8705), once per request; None without one."""
+        return x5t_s256_of_der(self.client_cert_der) if self.client_cert_der else None
 
 
 @dataclass

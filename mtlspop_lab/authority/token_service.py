@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..certs import Certificate, x5t_s256_of_der
+from ..certs import Certificate
 from ..cloud import UNTENANTED
 from . import discovery
 from .certificate_trust import CertificateTrust
@@ -213,7 +213,7 @@ class TokenService:
             return refuse("malformed_request", f"token_type '{token_type[:30]}' is not supported; use mtls_pop or omit it.")
         wants_pop = token_type == "mtls_pop"
         client_id = params["client_id"]
-        tls_x5t = x5t_s256_of_der(request.client_cert_der) if request.client_cert_der else None
+        tls_x5t = request.client_cert_x5t
 
         # -- who is the client? ----------------------------------------------------------
         assertion_type = params.get("client_assertion_type")

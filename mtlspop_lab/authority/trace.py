@@ -21,7 +21,6 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from ..certs import x5t_s256_of_der
 from ..redact import is_secret_field, redact_text, redact_token
 from .server import Request, Response
 
@@ -133,7 +132,7 @@ class Trace:
             path=redact_text(request.target)[:MAX_PATH_CHARS],
             status=0 if response.reset else response.status, elapsed_ms=round(elapsed_ms, 3),
             injected_delay_ms=round(injected_delay_ms, 3), new_connection=request.new_connection,
-            client_cert_x5t=x5t_s256_of_der(request.client_cert_der) if request.client_cert_der else None,
+            client_cert_x5t=request.client_cert_x5t,
             grant_type=_short(info.get("grant_type")), client_id=_short(info.get("client_id")),
             token_type=_short(info.get("token_type"), 40), error=_short(info.get("error"), 300),
             fault=_short(info.get("fault"), 120),
