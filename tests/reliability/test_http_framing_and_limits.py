@@ -156,6 +156,7 @@ def _connection_threads() -> int:
 def test_slow_clients_cannot_take_every_thread_and_a_normal_client_is_still_served(lab):
     limit = http_limits.MAX_CONNECTIONS
     slow = []
+    others = _connection_threads()       # other authorities of this test session may hold connections
     try:
         imds, login = _imds(lab), lab.listener_addresses()["login"]
         for i in range(limit + 72):        # half-sent requests on IMDS
@@ -165,7 +166,7 @@ def test_slow_clients_cannot_take_every_thread_and_a_normal_client_is_still_serv
         for i in range(limit + 72):        # silent TCP connections on a TLS listener (no ClientHello)
             slow.append(socket.create_connection(login, timeout=5))
         time.sleep(0.5)
-        assert _connection_threads() <= limit + 2
+        assert _connection_threads() - others <= limit + 2
         started = time.monotonic()
         assert _status(_exchange(imds, GOOD_HEAD + b"\r\n")) == 200
         answer = _exchange(login, f"GET /{lab.tenant_id}/v2.0/.well-known/openid-configuration HTTP/1.1\r\n"
