@@ -20,6 +20,11 @@ certificate-requesting listeners as it appears. An unknown certificate fails
 at TLS (the trace shows a ``TLS`` entry); :meth:`trust_client_certificate`
 lets one through on purpose, e.g. an attacker's, so the OAuth layer can be
 seen refusing it.
+
+Each region also has ESTS-R's regional login host, ``{region}.login.<domain>``
+(no client certificate, like ``login``): msal's ``azure_region=`` builds it
+from the authority's host and reads its discovery document when the
+application is created, before any mTLS PoP request.
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ class LocalAuthority(Knobs):
         self.domain = names.LAB_DOMAIN
         self.hosts = {"login": f"login.{self.domain}", "mtls": f"mtlsauth.{self.domain}",
                       **{f"mtls:{r}": f"{r}.mtlsauth.{self.domain}" for r in regions},
+                      **{f"login:{r}": f"{r}.login.{self.domain}" for r in regions},
                       "resource": f"api.{self.domain}", "attest": f"attest.{self.domain}"}
         # one certificate names every host of the TLS port (and the address, for clients without SNI)
         self._server_cert = self.ca.issue_server_certificate(*self.hosts.values(), "127.0.0.1", "localhost")
@@ -97,13 +103,14 @@ class LocalAuthority(Knobs):
         handlers = {"resource": self._route_resource, "attest": self._route_attestation}
         for name, host in self.hosts.items():
             handler = handlers.get(name, self._route_token)
-            tls = server_ctx if name in ("login", "attest") else self._client_cert_ctx
+            tls = server_ctx if name.split(":")[0] in ("login", "attest") else self._client_cert_ctx
             self._add_listener(Listener(name, handler, tls=tls, host=host, **common))
         self._add_listener(Listener("imds", self._route_imds, server_header=IMDS_SERVER_HEADER, **common))
         self._ports = {"tls": Port("tls", [l for n, l in self._listeners.items() if n != "imds"],
                                    stop_event=self._stop),
                        "imds": Port("imds", [self._listeners["imds"]], stop_event=self._stop)}
-        self._names = names.register(self.hosts.values())
+        tls_port = self._ports["tls"]
+        self._names = names.register(self.hosts.values(), https_port=lambda: tls_port.port, owner=self)
         try:
             for port in self._ports.values():
                 port.start()
@@ -169,7 +176,7 @@ class LocalAuthority(Knobs):
             cloud.close()
         for port in getattr(self, "_ports", {}).values():
             port.stop()
-        names.unregister(getattr(self, "_names", ()))
+        names.unregister(getattr(self, "_names", ()), owner=self)
         self._names = ()
         cleanup.release(self._folder)
 
@@ -193,6 +200,12 @@ class LocalAuthority(Knobs):
     @property
     def regional_urls(self) -> dict:
         return {r: self._listeners[f"mtls:{r}"].url for r in self.regions}
+
+    @property
+    def regional_login_urls(self) -> dict:
+        """region -> ESTS-R's regional login host (``{region}.login.<domain>``): what msal's
+        ``azure_region=`` builds from the authority's host (Bearer, no client certificate)."""
+        return {r: self._listeners[f"login:{r}"].url for r in self.regions}
 
     @property
     def imds_url(self) -> str:

@@ -138,9 +138,11 @@ class TokenService:
         """A discovery document (``v2``, ``v1`` or ``rfc8414``) for ``tenant``; None if it is unknown.
 
         The v2 document names the login host's token endpoint, except when it
-        is asked on an mTLS host: then its own (a lab convenience, so that msal
-        pointed at an mTLS host posts there; Entra's clients derive the host by
-        rule from the login host's document instead).
+        is asked on another token host: then its own. On a regional login host
+        (``{region}.login``) that is what msal's ``azure_region=`` needs: it posts
+        to the token endpoint of the regional document it read. On an mTLS host it
+        is a lab convenience, so that msal pointed at an mTLS host posts there
+        (Entra's clients derive the mTLS host by rule from the login host's document).
         """
         urls = self.base_urls()
         login = urls["login"]
@@ -156,7 +158,7 @@ class TokenService:
             return discovery.rfc8414_document(login_base=login, mtls_base=urls["mtls"], tenant=tid,
                                               issuer=directory.issuer)
         issuer = directory.issuer if directory is not None else self.tenants.issuer(discovery.TENANT_TEMPLATE)
-        token_base = urls[listener] if listener.startswith("mtls") else login
+        token_base = urls[listener] if listener.startswith(("mtls", "login:")) else login
         return discovery.v2_document(login_base=login, tenant=tid, issuer=issuer, domain=self.domain,
                                      api_base=urls.get("resource", login), token_base=token_base,
                                      region_scope="NA" if directory is not None else None)

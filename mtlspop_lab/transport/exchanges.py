@@ -33,6 +33,7 @@ ROLE_TEXT = {
     "login": "login: the token service (TLS, no client certificate)",
     "mtlsauth": "mtlsauth: the token service's mTLS endpoint",
     "regional mtlsauth": "regional mtlsauth: the token service in one region (mTLS)",
+    "regional login": "regional login: the token service in one region (ESTS-R, TLS, no client certificate)",
     "IMDS": "IMDS: the managed identity endpoint (plain HTTP, link-local)",
     "attestation": "attestation service",
     "resource API": "the protected resource API",
@@ -94,7 +95,7 @@ class Exchange:
 def host_role(url: str, cloud: Any = None) -> str:
     """The role of the host ``url`` points at: login, mtlsauth, regional mtlsauth, IMDS, resource API.
 
-    From the host name's first label (``login.``, ``mtlsauth.``, ``{region}.mtlsauth.``,
+    From the host name's first label (``login.``, ``mtlsauth.``, ``{region}.mtlsauth.``, ``{region}.login.``,
     ``imds.``, ``api.``), or the IMDS address; for hosts named by address only (the embedded
     authority on 127.0.0.1) from the URLs of ``cloud``. ``host`` when nothing says.
     """
@@ -105,6 +106,8 @@ def host_role(url: str, cloud: Any = None) -> str:
         return "IMDS"
     if len(labels) > 2 and labels[1] == "mtlsauth":
         return "regional mtlsauth"
+    if len(labels) > 2 and labels[1] == "login" and not labels[0].isdigit():
+        return "regional login"
     if labels and labels[0] in ROLE_BY_LABEL and not host.replace(".", "").isdigit():
         return ROLE_BY_LABEL[labels[0]]
     if cloud is not None:

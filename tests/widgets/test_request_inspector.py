@@ -20,6 +20,8 @@ from mtlspop_lab.workshop import request_inspector
     ("http://169.254.169.254/metadata/identity/oauth2/token", "IMDS"),
     ("https://login.lab.test:8443/tenant/oauth2/v2.0/token", "login"),
     ("https://eastus2.mtlsauth.lab.test:8443/t", "regional mtlsauth"),
+    ("https://westus3.login.microsoft.com/tenant/oauth2/v2.0/token", "regional login"),
+    ("https://eastus2.login.mtlspop.localhost/t", "regional login"),
     ("http://imds.lab.test:8443/metadata/identity/getplatformmetadata", "IMDS"),
     ("https://api.lab.test:8443/", "resource API"),
     ("https://example.org/", "host"),
