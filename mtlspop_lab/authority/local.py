@@ -288,8 +288,14 @@ class LocalAuthority(Knobs):
         return pairs
 
     def connect_to_args(self) -> list[str]:
-        """curl arguments that send each lab host to 127.0.0.1 (``--connect-to host:port:127.0.0.1:port``)."""
-        return [arg for host, port in self._host_ports() for arg in ("--connect-to", f"{host}:{port}:127.0.0.1:{port}")]
+        """curl arguments that send each lab host to 127.0.0.1 (``--connect-to host:port:127.0.0.1:port``).
+
+        The TLS port's hosts are also mapped from 443, as this process's name
+        hook does (see :mod:`.names`), so a URL without a port works in curl too.
+        """
+        pairs = [(host, port, port) for host, port in self._host_ports()]
+        pairs += [(host, 443, self.tls_port) for host in self.hosts.values()]
+        return [arg for host, asked, port in pairs for arg in ("--connect-to", f"{host}:{asked}:127.0.0.1:{port}")]
 
     def resolve_args(self) -> list[str]:
         """curl arguments ``--resolve host:port:127.0.0.1`` for each lab host."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
 from urllib.parse import urlsplit, urlunsplit
 
 import jwt
@@ -159,3 +160,16 @@ def test_unmodified_msal_with_azure_region_gets_a_regional_bearer(fresh_authorit
     posts = [e for e in lab.trace if e.method == "POST"]
     assert f"login:{region}" in gets
     assert posts[-1].listener == f"login:{region}" and posts[-1].status == 200
+
+
+def test_curl_with_the_printed_connect_to_reaches_a_host_without_a_port(fresh_authority):
+    """Another process has no name hook: ``connect_to_args`` maps each TLS host's 443 as the hook does."""
+    lab = fresh_authority
+    region = lab.regions[0]
+    url = f"https://{region}.login.{lab.domain}/{lab.tenant_id}/v2.0/.well-known/openid-configuration"
+    assert f"{region}.login.{lab.domain}:443:127.0.0.1:{lab.tls_port}" in lab.connect_to_args()
+    done = subprocess.run(["/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                           *lab.connect_to_args(), "--cacert", lab.ca_bundle, url],
+                          capture_output=True, text=True, timeout=20, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "200"
