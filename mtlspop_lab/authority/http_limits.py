@@ -58,22 +58,24 @@ def framing_problem(message, request_version: str) -> tuple[int, str] | None:
     """``(status, description)`` when the request head is not unambiguous HTTP/1.1, else None.
 
     ``message`` is the ``email.message.Message`` that ``http.server`` parsed the
-    head into; it keeps every field line (``get_all``) and its parse defects.
+    head into; it keeps every field line (``raw_items``) and its parse defects.
     """
     if message.defects or message.get_payload():
         # a line without a colon, or with whitespace before it, ends email's header parsing early
         return 400, "A header line is not 'name: value' (RFC 9112 section 5)."
-    for name, value in message.raw_items():
+    framing: dict[str, list[str]] = {"host": [], "content-length": [], "transfer-encoding": []}
+    for name, value in message.raw_items():          # one pass; http.client decoded them as latin-1
         if _BAD_VALUE.search(value):
             return 400, ("A header value is folded over several lines or holds CR, LF or NUL "
                          "(RFC 9112 section 5.2, RFC 9110 section 5.5).")
         if not name or _SPACE_IN_NAME.search(name):
             return 400, "A header name holds whitespace (RFC 9112 section 5.1)."
-    hosts = message.get_all("Host") or []
-    if request_version == "HTTP/1.1" and len(hosts) != 1:
+        found = framing.get(name.lower())
+        if found is not None:
+            found.append(value)
+    if request_version == "HTTP/1.1" and len(framing["host"]) != 1:
         return 400, "An HTTP/1.1 request carries exactly one Host header (RFC 9112 section 3.2)."
-    lengths = message.get_all("Content-Length") or []
-    codings = message.get_all("Transfer-Encoding") or []
+    lengths, codings = framing["content-length"], framing["transfer-encoding"]
     if codings:
         listed = [c.strip().lower() for field in codings for c in field.split(",") if c.strip()]
         if lengths:
