@@ -52,6 +52,7 @@ _SECRET_FIELD_RE = re.compile(
 _AUTHORIZATION_RE = re.compile(
     r"(?P<key>(?<![\w-])(?:proxy-)?authorization[\"']?\s*[:=][ \t]*[\"']?)"
     r"(?:(?P<scheme>[A-Za-z][\w.-]*)[ \t]+)?(?P<value>[^\s\"',;&}\]]+)", re.I)
+_FIELD_NAMES = tuple(sorted(SECRET_FIELDS)) + ("authorization",)   # what _may_hold_secret looks for
 _SCHEMES = {"bearer", "basic", "mtls_pop", "pop", "dpop", "digest", "negotiate", "ntlm"}
 _PLACEHOLDER_RE = re.compile(r"<[A-Za-z _-]{1,40}>")     # <token>, <your secret>: words, never a value
 _REDACTED = "…["          # every redacted form holds this; a value holding it is already redacted
@@ -104,14 +105,24 @@ def _authorization(match: re.Match) -> str:
 
 
 def _may_hold_secret(text: str) -> bool:
-    """False only for text none of the patterns can match: each needs one of these substrings.
+    """False only for text none of the patterns can match.
 
-    A private key needs ``PRIVATE KEY``, a JWT ``eyJ``, a credential field
-    and the Authorization header a ``:`` or ``=``. Most of what the
-    authority's trace stores (GUIDs, grant types, paths) holds none, and is
-    then kept as it is without running four substitutions.
+    A private key needs ``PRIVATE KEY`` and a JWT ``eyJ``. A credential field
+    and the Authorization header need ``:`` or ``=`` *and* the field's name
+    (or ``authorization``) in any case. Case-insensitive ``re`` folds a few
+    non-ASCII letters (``ı``, ``ſ``, the Kelvin sign) onto ASCII ones, which
+    ``str.lower`` does not, so text that is not ASCII always takes the full
+    path. Most of what the authority's trace stores (GUIDs, grant types,
+    paths, resource URIs) is then kept as it is without four substitutions.
     """
-    return "=" in text or ":" in text or "eyJ" in text or "PRIVATE KEY" in text
+    if "eyJ" in text or "PRIVATE KEY" in text:
+        return True
+    if "=" not in text and ":" not in text:
+        return False
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return any(name in lowered for name in _FIELD_NAMES)
 
 
 def redact_text(text: str) -> str:

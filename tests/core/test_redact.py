@@ -5,7 +5,7 @@ import pytest
 
 from mtlspop_lab.certs import Certificate
 from mtlspop_lab.errors import LabError
-from mtlspop_lab.redact import contains_secret, redact_text, redact_token
+from mtlspop_lab.redact import SECRET_FIELDS, contains_secret, redact_text, redact_token
 
 
 @pytest.fixture(scope="module")
@@ -282,8 +282,9 @@ def test_the_detector_rule_for_a_signed_jwt_at_its_edges():
     assert not contains_secret(jwt_of(10, 2, 0))                        # unsigned: nothing to replay
 
 
-# redact_text skips its substitutions for text with none of "=", ":", "eyJ" and the words of a key
-# header: each case below holds exactly one of them, and must still be redacted.
+# redact_text skips its substitutions for text that cannot hold a secret: none of "eyJ" and a key
+# header, and no ":" or "=" next to a credential field's name. Each case below holds one trigger
+# alone, and must still be redacted.
 def _only_trigger_cases(token):
     body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" * 3          # base64 without "=" padding
     return {
@@ -306,7 +307,24 @@ def test_text_whose_only_marker_is_one_trigger_is_still_redacted(token, trigger)
     assert "s3cr3t" not in cleaned and token.split(".")[2] not in cleaned and "MIIEvQ" not in cleaned
 
 
+@pytest.mark.parametrize("field", sorted(SECRET_FIELDS) + ["authorization", "Proxy-Authorization"])
+@pytest.mark.parametrize("separator", ["=", ": "])
+def test_every_field_name_passes_the_quick_check(field, separator):
+    if field == "code" and separator != "=":
+        separator = "="                   # "code: 50" is an error code; a credential only as code=
+    text = f"{field.upper()}{separator}s3cr3t-value-that-is-long-enough-to-hash"
+    assert "s3cr3t" not in redact_text(text)
+
+
+@pytest.mark.parametrize("text", ["cl\u0131ent_secret=s3cr3t-value-that-is-long-enough-to-hash",    # dotless i
+                                  "pa\u017f\u017fword: s3cr3t-value-that-is-long-enough-to-hash",    # long s
+                                  "\u212aey=1&client_assertion=s3cr3t-value-that-is-long-enough"])   # Kelvin sign
+def test_letters_that_case_folding_maps_to_ascii_still_lead_to_redaction(text):
+    assert "s3cr3t" not in redact_text(text)
+
+
 @pytest.mark.parametrize("text", ["client_credentials", "4f1c0a2e-9b7d-4c55-8f7e-0d2b6a9c1e33",
-                                  "/4f1c0a2e/oauth2/v2.0/token", "mtls_pop", "password", "Bearer"])
-def test_text_without_any_trigger_is_kept_as_it_is(text):
+                                  "/4f1c0a2e/oauth2/v2.0/token", "mtls_pop", "password", "Bearer",
+                                  "https://graph.microsoft.com/.default", "api-version=2018-02-01&resource=x"])
+def test_text_without_a_secret_is_kept_as_it_is(text):
     assert redact_text(text) == text
