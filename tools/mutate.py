@@ -36,6 +36,13 @@ a survivor shows dead code):
 * resource_api: ``"verify_iss": False -> True`` in ``_verify_with``: no issuer
   is passed to pyjwt, so it checks nothing; ``authorization.strip()``
   removed: the HTTP parser already strips header values.
+* resource_api: ``path.split("?", 1)`` with maxsplit 2 (same first part);
+  ``isinstance(roles, list) and roles`` made ``or`` in ``forbidden``: it only
+  changes the 403 description's "roles: none" for an empty list (the body's
+  ``roles`` field is asserted); the foreign-issuer URI lookup made
+  unconditional (``and`` -> ``or``): the directory's lookup by URI also finds
+  a v2 API by its application id, so the lab's own tokens get the same
+  resource.
 * token_verify: ``exp + leeway`` / ``moment + leeway`` sign flips: every
   caller passes ``leeway=0``; ``>`` / ``>=`` at exp and ``<`` / ``<=`` at nbf:
   they differ only at one exact instant; ``moment - exp`` in the "expired N s
@@ -43,11 +50,19 @@ a survivor shows dead code):
   integer; the compact-JWS structure check removed: pyjwt's header parser
   refuses the same tokens, with the same reason.
 * token_service: the ``downgrade=False`` default of ``token()``: every caller
-  passes it; ``request.header("client-request-id")`` in capitals: the lookup
-  lower-cases the name.
+  passes it; ``client-request-id`` in capitals, in the lookup or as the
+  answer's header name: the lookup lower-cases the name, and HTTP header
+  names are case-insensitive.
 * redaction: ``token.split(".", 1)[0]`` with maxsplit 2 (same first part);
   the ``if not text`` early returns of ``redact_text`` / ``contains_secret``
   removed (an empty text gives the same answer either way).
+* redaction: mutants that weaken ``_may_hold_secret`` (the quick check that
+  lets text without a secret skip the four substitutions): a marker string
+  emptied, its ``return False`` made ``True`` or removed, the early return
+  in ``redact_text`` removed or its ``or`` made ``and``. Each sends more
+  text through the substitutions, which leave text without a secret as it
+  is: slower, same output. The mutants that would skip a secret are killed
+  by ``test_redact.py``'s one-trigger and every-field cases.
 """
 
 from __future__ import annotations
@@ -93,7 +108,9 @@ TARGETS: dict[str, tuple[str, list[str], list[str]]] = {
                        ["tests/inspect/test_inspect_binding.py", "tests/inspect/test_inspect_decode.py",
                         "tests/inspect/test_inspect_binding_exact.py"]),
     "resource_api": ("mtlspop_lab/authority/resource_api.py", [],
-                     ["tests/authority/test_binding_enforcement.py", "tests/authority/test_authority_resource.py"]),
+                     ["tests/authority/test_binding_enforcement.py", "tests/authority/test_authority_resource.py",
+                      "tests/authority/test_authority_app_roles.py", "tests/authority/test_authority_entra_facts.py",
+                      "tests/authority/test_authority_external_issuers.py"]),
     "token_verify": ("mtlspop_lab/authority/signing.py", ["Signer.verify", "check_header"],
                      ["tests/authority/test_binding_enforcement.py", "tests/authority/test_authority_resource.py",
                       "tests/authority/test_authority_fic.py"]),
@@ -102,7 +119,9 @@ TARGETS: dict[str, tuple[str, list[str], list[str]]] = {
                        "_matching_certificates"],
                       ["tests/authority/test_binding_enforcement.py", "tests/authority/test_token_endpoint_rules.py",
                        "tests/authority/test_authority_fic.py", "tests/authority/test_authority_bad_requests.py", "tests/authority/test_authority_msal.py",
-                       "tests/authority/test_authority_tls.py"]),
+                       "tests/authority/test_authority_tls.py", "tests/authority/test_authority_entra_facts.py",
+                       "tests/guide/test_subject_name_trust.py", "tests/flows/test_fic_cross_tenant.py",
+                       "tests/authority/test_authority_external_issuers.py"]),
     "federation": ("mtlspop_lab/authority/federation.py",
                    ["FederatedAssertionCheck.check", "FederatedAssertionCheck._match_issuer",
                     "FederatedAssertionCheck._match"],

@@ -169,3 +169,32 @@ def test_checklist_shows_the_permissions_to_document(authority, role):
     (item,) = [r for r in report.results if r.key == "permissions_documented"]
     assert item.status == "manual"
     assert "carries app roles: Data.Read" in item.evidence and "requires: Data.Read on /data" in item.evidence
+
+
+def test_role_rules_are_checked_and_kept_trimmed(fresh_authority):
+    for bad in ("", "   ", None, 5):
+        with pytest.raises(ConfigurationError):
+            fresh_authority.require_app_role(bad)
+    fresh_authority.require_app_role("  Data.Read  ", path="/data/")
+    assert fresh_authority.role_requirements == [("/data", "Data.Read", None)]
+
+
+def test_403_names_the_roles_the_token_has(authority, role, tmp_path):
+    d = authority.directory
+    d.add_app_role(API, "Reports.Export")
+    app = d.register_app("roles-some")
+    d.assign_app_role(app, API, "Data.Read")
+    authority.require_app_role("Reports.Export", path="/reports")
+    acquirer = _cc(authority, app)
+    token = acquirer.acquire_token(API, use_pop=True)
+    certfile, keyfile = tmp_path / "c.pem", tmp_path / "k.pem"
+    app.certificate.write_pem(certfile, keyfile)
+    with requests.Session() as session:
+        session.trust_env = False
+        answer = session.get(authority.resource_url + "/reports/x", verify=authority.ca_bundle,
+                             cert=(str(certfile), str(keyfile)),
+                             headers={"Authorization": f"mtls_pop {token.access_token}"})
+    assert answer.status_code == 403
+    body = answer.json()
+    assert body["ok"] is False and body["roles"] == ["Data.Read"] and body["required_roles"] == ["Reports.Export"]
+    acquirer.close()

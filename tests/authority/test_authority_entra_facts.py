@@ -168,6 +168,9 @@ def test_lifetimes_and_refresh_in(fresh_authority, session_for):
     assert len(lifetimes) > 1                                  # randomised, not a fixed 3,600 s
     authority.set_token_lifetime(30)                           # the notebooks' knob still fixes it
     assert _post(authority, session, app, f"{GRAPH}/.default").json()["expires_in"] == 29
+    authority.set_token_lifetime(3 * 3600)                     # 2 h or more: the answer says refresh_in
+    long_lived = _post(authority, session, app, f"{GRAPH}/.default").json()
+    assert long_lived["expires_in"] == 10799 and long_lived["refresh_in"] == 10799 // 2
     authority.set_token_lifetime(None)
     with lab.MtlsPopTokenAcquirer.for_managed_identity(lab.ManagedIdentityId.system_assigned(),
                                                        cloud=authority.cloud) as mi:

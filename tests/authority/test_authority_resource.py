@@ -8,6 +8,8 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from mtlspop_lab.certs import Certificate
 
@@ -94,3 +96,33 @@ def test_token_bound_to_certificate_trusted_at_tls_but_not_matching(authority, a
     authority.trust_client_certificate(attacker)
     answer = _call(session_for(attacker), authority, pop_token)
     assert "does not match" in _reason(answer)
+
+
+def test_a_trusted_issuer_may_name_the_resource_by_its_uri(fresh_authority, session_for):
+    """Another issuer does not know the directory's app ids: its aud is the resource URI (an unbound token)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="foreign-1", use="sig", alg="RS256")
+    issuer = "https://issuer.other.example"
+    fresh_authority.trust_issuer(issuer, {"keys": [jwk]})
+    now = int(time.time())
+    for uri in (GRAPH, "api://mtlspop-lab-api"):      # a v1 resource, and a v2 one (whose own tokens say its app id)
+        token = jwt.encode({"iss": issuer, "aud": uri, "sub": "someone", "iat": now, "exp": now + 600},
+                           key, algorithm="RS256", headers={"kid": "foreign-1"})
+        answer = _call(session_for(lab=fresh_authority), fresh_authority, token, scheme="Bearer")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["aud"] == uri and answer.json()["scheme"] == "Bearer"
+    other = jwt.encode({"iss": issuer, "aud": "https://nowhere.example", "sub": "someone", "iat": now,
+                        "exp": now + 600}, key, algorithm="RS256", headers={"kid": "foreign-1"})
+    assert _call(session_for(lab=fresh_authority), fresh_authority, other, scheme="Bearer").status_code == 401
+
+
+def test_the_trace_names_the_client_of_a_v2_api_token(authority, app, session_for):
+    """A v2 token names its client in azp (v1: appid); the trace's API entry shows it."""
+    token = authority.issue_token("api://mtlspop-lab-api", client_id=app.client_id)
+    assert "azp" in jwt.decode(token, options={"verify_signature": False})
+    authority.clear_trace()
+    answer = _call(session_for(), authority, token, scheme="Bearer")
+    assert answer.status_code == 200, answer.text
+    api_entries = [e for e in authority.trace if e.listener == "resource"]
+    assert [e.client_id for e in api_entries] == [app.client_id]

@@ -328,3 +328,9 @@ def test_letters_that_case_folding_maps_to_ascii_still_lead_to_redaction(text):
                                   "https://graph.microsoft.com/.default", "api-version=2018-02-01&resource=x"])
 def test_text_without_a_secret_is_kept_as_it_is(text):
     assert redact_text(text) == text
+
+
+def test_a_text_naming_every_field_has_every_secret_redacted():
+    query = "&".join(f"{name}=s3cr3t{i}-value-that-is-long-enough" for i, name in enumerate(sorted(SECRET_FIELDS)))
+    text = f"POST ?{query}\nAuthorization: Bearer s3cr3t-header-value-that-is-long-enough"
+    assert "s3cr3t" not in redact_text(text)
