@@ -47,7 +47,7 @@ a survivor shows dead code):
   caller passes ``leeway=0``; ``>`` / ``>=`` at exp and ``<`` / ``<=`` at nbf:
   they differ only at one exact instant; ``moment - exp`` in the "expired N s
   ago" text; ``verify_iat`` True: pyjwt then checks only that ``iat`` is an
-  integer; the compact-JWS structure check removed: pyjwt's header parser
+  integer; ``verify_iss`` True: no issuer is passed, so pyjwt checks nothing; the compact-JWS structure check removed: pyjwt's header parser
   refuses the same tokens, with the same reason.
 * token_service: the ``downgrade=False`` default of ``token()``: every caller
   passes it; ``client-request-id`` in capitals, in the lookup or as the

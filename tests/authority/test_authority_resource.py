@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from mtlspop_lab.authority.signing import TokenCheckError
 from mtlspop_lab.certs import Certificate
 
 GRAPH = "https://graph.microsoft.com"
@@ -126,3 +127,16 @@ def test_the_trace_names_the_client_of_a_v2_api_token(authority, app, session_fo
     assert answer.status_code == 200, answer.text
     api_entries = [e for e in authority.trace if e.listener == "resource"]
     assert [e.client_id for e in api_entries] == [app.client_id]
+
+
+def test_the_authority_tells_a_token_not_valid_yet_from_an_expired_one(authority):
+    now = int(time.time())
+    early = authority.signer.mint({"aud": GRAPH, "iat": now, "nbf": now + 600, "exp": now + 1200})
+    late = authority.signer.mint({"aud": GRAPH, "iat": now - 1200, "nbf": now - 1200, "exp": now - 600})
+    reasons = []
+    for token in (early, late):
+        with pytest.raises(TokenCheckError) as info:
+            authority.signer.verify(token)
+        reasons.append(info.value.reason)
+    assert reasons == ["not_yet_valid", "expired"]
+    assert authority.signer.verify(early, now=now + 700)["aud"] == GRAPH
