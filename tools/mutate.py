@@ -134,7 +134,7 @@ TARGETS: dict[str, tuple[str, list[str], list[str]]] = {
     "redaction": ("mtlspop_lab/redact.py", [],
                   ["tests/core/test_redact.py", "tests/reliability/test_reliability_properties.py::"
                    "test_redaction_removes_any_embedded_token"]),
-    "trace_redaction": ("mtlspop_lab/authority/trace.py", ["_redact_value", "redact_body", "_short"],
+    "trace_redaction": ("mtlspop_lab/authority/trace.py", ["_safe", "redact_body", "_short"],
                         ["tests/authority/test_trace_redaction.py", "tests/authority/test_authority_knobs.py"]),
 }
 

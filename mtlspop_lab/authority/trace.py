@@ -16,6 +16,7 @@ costs the trace a few kilobytes per request, never the request's size.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import threading
 import time
@@ -54,37 +55,40 @@ class TraceEntry:
     response_body: str | None = None
 
 
-def _redact_value(key, value) -> object:
-    """A parsed body's value, redacted by its member name (redact.SECRET_FIELDS) and then by its content."""
-    if is_secret_field(key) and value is not None:
-        return redact_token(value if isinstance(value, str) else json.dumps(value, default=str))
-    if key == "csr" and isinstance(value, str):
-        return f"<CSR, {len(value)} base64 chars>"
-    if isinstance(value, dict):
-        return {k: _redact_value(k, v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redact_value(key, v) for v in value]
-    if isinstance(value, str):
-        return redact_text(value)
-    return value
+def _safe(key, value, depth: int):
+    """``value`` (the member ``key`` of a parsed body) pruned and redacted in one walk.
 
-
-def _pruned(value, depth: int = 0):
-    """``value`` with at most ``_MAX_DEPTH`` levels and ``_MAX_ITEMS`` members per level.
-
-    Applied before redaction, so redaction never recurses into a hostile body;
-    strings are kept whole here (a secret cut in two might escape redaction)
-    and cut after it.
+    A credential member (redact.SECRET_FIELDS) keeps only a redacted stand-in,
+    whatever its type; a ``csr`` only its length; every other string goes
+    through :func:`redact_text`. Objects and arrays keep at most
+    ``_MAX_DEPTH`` levels and ``_MAX_ITEMS`` members per level, so a hostile
+    body costs a bounded walk. Strings are kept whole until redacted (a secret
+    cut in two might escape redaction) and cut only in the final line.
     """
+    if is_secret_field(key) and value is not None:
+        return redact_token(value if isinstance(value, str)
+                            else _BODY_ENCODER.encode(_safe(None, value, depth)))
+    if isinstance(value, str):
+        return f"<CSR, {len(value)} base64 chars>" if key == "csr" else redact_text(value)
     if isinstance(value, dict):
         if depth >= _MAX_DEPTH:
             return f"<object, {len(value)} members>"
-        return {str(k)[:200]: _pruned(v, depth + 1) for k, v in list(value.items())[:_MAX_ITEMS]}
+        members = {}
+        for name, member in itertools.islice(value.items(), _MAX_ITEMS):
+            name = str(name)[:200]
+            members[name] = _safe(name, member, depth + 1)
+        return members
     if isinstance(value, (list, tuple)):
         if depth >= _MAX_DEPTH:
             return f"<array, {len(value)} items>"
-        return [redact_text(v) if isinstance(v, str) else _pruned(v, depth + 1) for v in value[:_MAX_ITEMS]]
-    return value
+        return [_safe(key, item, depth + 1) for item in value[:_MAX_ITEMS]]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact_text(str(value))     # anything else a caller put in a body: as redacted text
+
+
+# one encoder for every body line (json.dumps with options builds a new encoder per call)
+_BODY_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def redact_body(body) -> str | None:
@@ -92,8 +96,7 @@ def redact_body(body) -> str | None:
     if body is None:
         return None
     if isinstance(body, dict):
-        safe = {k: _redact_value(k, v) for k, v in _pruned(body).items()}
-        return json.dumps(safe, separators=(",", ":"), ensure_ascii=False)[:MAX_BODY_CHARS]
+        return _BODY_ENCODER.encode(_safe(None, body, 0))[:MAX_BODY_CHARS]
     if isinstance(body, bytes):
         body = body[:MAX_BODY_CHARS].decode("utf-8", "replace")
     return redact_text(str(body))[:MAX_BODY_CHARS]

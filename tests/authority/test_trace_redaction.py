@@ -130,3 +130,45 @@ def test_a_long_body_is_kept_to_exactly_the_cap(authority, app, session_for, for
     session_for().post(authority.token_endpoint("login"), data=data)
     stored = [e.request_body for e in authority.trace if e.method == "POST" and e.request_body]
     assert stored and len(stored[-1]) == MAX_BODY_CHARS
+
+
+def _traced_json_body(authority, session_for, body) -> object:
+    """Send ``body`` as JSON to IMDS's issuecredential and read back the trace's copy of it, parsed."""
+    session_for().post(f"{authority.imds_url}/metadata/identity/issuecredential?cred-api-version=2.0",
+                       headers={"Metadata": "true"}, json=body)
+    return json.loads(authority.trace[-1].request_body)
+
+
+def _nested(levels: int, make):
+    value = "leaf"
+    for _ in range(levels):
+        value = make(value)
+    return value
+
+
+def test_a_deep_json_body_keeps_eight_levels_then_says_what_it_dropped(authority, session_for):
+    """Objects and arrays nested past MAX_DEPTH (8) become a placeholder naming their size."""
+    kept = _traced_json_body(authority, session_for, {"o": _nested(12, lambda v: {"k": v}),
+                                                      "a": _nested(12, lambda v: [v, 1])})
+    obj, arr = kept["o"], kept["a"]
+    for _ in range(7):                       # the body is level 0; its members' values start at level 1
+        assert isinstance(obj, dict) and isinstance(arr, list) and arr[1] == 1
+        obj, arr = obj["k"], arr[0]
+    assert obj == "<object, 1 members>"
+    assert arr == "<array, 2 items>"
+
+
+def test_a_wide_json_body_keeps_sixty_four_members_and_cuts_long_names(authority, session_for):
+    body = {f"m{i:03d}": i for i in range(100)}
+    body["n" * 300] = "long name"
+    body_list = list(range(100))
+    kept = _traced_json_body(authority, session_for, {"wide": body, "list": body_list})
+    assert list(kept["wide"]) == [f"m{i:03d}" for i in range(64)]
+    assert kept["list"] == list(range(64))
+    long_name = _traced_json_body(authority, session_for, {"n" * 300: "long name"})
+    assert list(long_name) == ["n" * 200]
+
+
+def test_numbers_booleans_and_null_keep_their_json_types(authority, session_for):
+    body = {"n": 3, "f": 1.5, "t": True, "no": False, "z": None, "s": "3", "list": [1, None, True]}
+    assert _traced_json_body(authority, session_for, body) == body
