@@ -5,8 +5,7 @@ It is what an app registers, what a managed identity gets from IMDS v2, and
 what an mTLS PoP token is bound to, through its **x5t#S256** thumbprint
 (RFC 8705 section 3.1: base64url, no padding, of SHA-256 over the DER).
 
-:class:`CertificateAuthority` issues server and client certificates for the
-embedded authority, in the spirit of trustme: tiny API, made for tests.
+The lab's CA, which issues them, is :mod:`.ca`.
 
 Private keys never leave this module in a displayable form: ``repr`` and
 ``str`` show subject and thumbprints only, and the only ways out are explicit
@@ -19,19 +18,18 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import hashlib
-import ipaddress
 import os
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..errors import CertificateError
 from ..redact import redact_text
@@ -39,7 +37,7 @@ from ..redact import redact_text
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 
 
-def _utcnow() -> _dt.datetime:
+def utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
@@ -73,7 +71,8 @@ def generate_private_key(key_type: str = "rsa") -> PrivateKey:
                            fix='Pass key_type="rsa" (RSA-2048) or key_type="ec" (P-256).')
 
 
-def _parse_name(subject: str | x509.Name) -> x509.Name:
+def parse_name(subject: str | x509.Name) -> x509.Name:
+    """An X.509 name from RFC 4514 text ("CN=my-app,O=Contoso"), or the name itself."""
     if isinstance(subject, x509.Name):
         return subject
     try:
@@ -115,8 +114,8 @@ class Certificate:
                            client_auth: bool = True) -> "Certificate":
         """A new self-signed certificate and key, valid ``days`` from ``not_before`` (now)."""
         key = generate_private_key(key_type)
-        name = _parse_name(subject)
-        start = not_before or (_utcnow() - _dt.timedelta(minutes=5))
+        name = parse_name(subject)
+        start = not_before or (utc_now() - _dt.timedelta(minutes=5))
         builder = (x509.CertificateBuilder()
                    .subject_name(name).issuer_name(name)
                    .public_key(key.public_key())
@@ -261,10 +260,10 @@ class Certificate:
 
     def expires_in(self, at: _dt.datetime | None = None) -> _dt.timedelta:
         """Time left until ``not_after`` (negative once expired)."""
-        return self.not_after - (at or _utcnow())
+        return self.not_after - (at or utc_now())
 
     def is_expired(self, at: _dt.datetime | None = None) -> bool:
-        moment = at or _utcnow()
+        moment = at or utc_now()
         return moment >= self.not_after or moment < self.not_before
 
     @property
@@ -296,7 +295,7 @@ class Certificate:
     def check_usable(self, at: _dt.datetime | None = None) -> "Certificate":
         """Raise a :class:`CertificateError` unless it has a key and is in its validity window."""
         self.private_key  # noqa: B018 - raises cert_without_private_key
-        moment = at or _utcnow()
+        moment = at or utc_now()
         if moment >= self.not_after:
             raise CertificateError(f"Certificate {self.subject} expired on {self.not_after:%Y-%m-%d %H:%M} UTC.",
                                    cause="Its not_after date has passed.",
@@ -384,79 +383,6 @@ class Certificate:
         return (f"<div style='font-family:monospace'><b>Certificate</b> {html.escape(self.subject)}<br>"
                 f"x5t#S256: <code>{self.x5t_s256}</code><br>"
                 f"valid {self.not_before:%Y-%m-%d} to {self.not_after:%Y-%m-%d} ({key})</div>")
-
-
-class CertificateAuthority:
-    """A small CA for the embedded authority: server certificates and issued client certificates.
-
-    ``ca.certificate`` is the root; ``ca.pem`` is what clients put in their
-    trust bundle.
-    """
-
-    def __init__(self, name: str = "mtlspop-lab local CA", *, key_type: str = "rsa"):
-        key = generate_private_key(key_type)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
-                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mtlspop-lab")])
-        start = _utcnow() - _dt.timedelta(minutes=5)
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        cert = (x509.CertificateBuilder()
-                .subject_name(subject).issuer_name(subject).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(start).not_valid_after(start + _dt.timedelta(days=3650))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                             content_commitment=False, key_encipherment=False,
-                                             data_encipherment=False, key_agreement=False,
-                                             encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(ski, critical=False)
-                .sign(key, hashes.SHA256()))
-        self.certificate = Certificate(cert, key)
-
-    @property
-    def pem(self) -> str:
-        return self.certificate.pem
-
-    def issue(self, public_key, subject: str | x509.Name, *, days: float = 365,
-              server_names: Iterable[str] = (), client_auth: bool = False,
-              not_before: _dt.datetime | None = None) -> x509.Certificate:
-        """Sign a certificate for ``public_key`` (a server when ``server_names`` is given)."""
-        issuer = self.certificate.x509
-        start = not_before or (_utcnow() - _dt.timedelta(minutes=5))
-        builder = (x509.CertificateBuilder()
-                   .subject_name(_parse_name(subject)).issuer_name(issuer.subject)
-                   .public_key(public_key).serial_number(x509.random_serial_number())
-                   .not_valid_before(start).not_valid_after(start + _dt.timedelta(days=days))
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                       self.certificate.private_key.public_key()), critical=False))
-        usages = []
-        names = list(server_names)
-        if names:
-            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-            alt: list[x509.GeneralName] = []
-            for host in names:
-                try:
-                    alt.append(x509.IPAddress(ipaddress.ip_address(host)))
-                except ValueError:
-                    alt.append(x509.DNSName(host))
-            builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        if client_auth:
-            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
-        if usages:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        return builder.sign(self.certificate.private_key, hashes.SHA256())
-
-    def issue_server_certificate(self, *hosts: str, days: float = 30) -> Certificate:
-        """A TLS server certificate for ``hosts`` (default 127.0.0.1 and localhost)."""
-        hosts = hosts or ("127.0.0.1", "localhost")
-        key = generate_private_key("rsa")
-        return Certificate(self.issue(key.public_key(), f"CN={hosts[0]}", days=days, server_names=hosts), key)
-
-    def issue_client_certificate(self, subject: str = "CN=mtlspop-lab client", *, days: float = 365,
-                                 key_type: str = "rsa") -> Certificate:
-        """A client certificate with a fresh key, chained to this CA."""
-        key = generate_private_key(key_type)
-        return Certificate(self.issue(key.public_key(), subject, days=days, client_auth=True), key)
 
 
 def new_guid() -> str:
