@@ -140,7 +140,9 @@ class TokenService:
         The v2 document names the login host's token endpoint, except when it
         is asked on another token host: then its own. On a regional login host
         (``{region}.login``) that is what msal's ``azure_region=`` needs: it posts
-        to the token endpoint of the regional document it read. On an mTLS host it
+        to the token endpoint of the regional document it read. (Unconfirmed: no
+        Microsoft source shows ESTS-R's own discovery document; the lab's choice
+        is the one under which msal's regional requests stay regional.) On an mTLS host it
         is a lab convenience, so that msal pointed at an mTLS host posts there
         (Entra's clients derive the mTLS host by rule from the login host's document).
         """
